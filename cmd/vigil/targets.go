@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vigil-dev/vigil/internal/admin"
+	"github.com/vigil-dev/vigil/internal/component"
+	"github.com/vigil-dev/vigil/internal/config"
+)
+
+// target is a component as the binary knows it: how to load its
+// configuration, standalone or as a section of the all-in-one file, and how
+// to build it.
+type target struct {
+	name    string
+	summary string
+	// adminAddr is the default admin address when the component runs alone,
+	// distinct per component so they can share a host.
+	adminAddr string
+	// load decodes the component's section (n may be nil: defaults) with
+	// relative paths resolved against dir, and returns its builder.
+	load func(n *yaml.Node, dir string) (sectionBuilder, error)
+	// loadStandalone, when set, replaces the generic standalone loading (the
+	// collector's file is an OpenTelemetry configuration).
+	loadStandalone func(path string) (processConfig, sectionBuilder, error)
+}
+
+// sectionBuilder builds a loaded component; check validates it further
+// without starting it (may be nil).
+type sectionBuilder struct {
+	build func(deps component.Deps, srv *admin.Server) (component.Runner, error)
+	check func(ctx context.Context) error
+}
+
+// targets lists the components in start order.
+func targets() []target {
+	return []target{collectorTarget()}
+}
+
+// define builds a target for a component following the package contract
+// (Config, DefaultConfig, Validate, New).
+func define[C any, PC interface {
+	*C
+	config.Validator
+}](name, summary, adminAddr string, defaults func() C, resolve func(*C, string), build func(C, component.Deps) (component.Runner, error)) target {
+	return target{
+		name: name, summary: summary, adminAddr: adminAddr,
+		load: func(n *yaml.Node, dir string) (sectionBuilder, error) {
+			c := defaults()
+			if err := config.DecodeNode(n, PC(&c)); err != nil {
+				return sectionBuilder{}, err
+			}
+			if resolve != nil {
+				resolve(&c, dir)
+			}
+			return sectionBuilder{build: func(deps component.Deps, _ *admin.Server) (component.Runner, error) {
+				return build(c, deps)
+			}}, nil
+		},
+	}
+}
+
+// standaloneFile is a component's own file: the process keys (admin, log)
+// beside the component's keys at the top level.
+func (t target) loadFile(path string) (processConfig, sectionBuilder, error) {
+	if t.loadStandalone != nil {
+		return t.loadStandalone(path)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return processConfig{}, sectionBuilder{}, fmt.Errorf("config: %w", err)
+	}
+	root, err := config.Parse(raw)
+	if err != nil {
+		return processConfig{}, sectionBuilder{}, withFile(path, err)
+	}
+	// Split the top level: admin and log go to the process, the rest to
+	// the component, so each side reports its own unknown keys.
+	pc := defaultProcessConfig(t.adminAddr)
+	procNode, compNode := splitProcessKeys(root)
+	var p config.Problems
+	p.Merge("", config.DecodeNode(procNode, &pc))
+	sb, err := t.load(compNode, filepath.Dir(path))
+	p.Merge("", err)
+	if err := p.Err(); err != nil {
+		return pc, sb, withFile(path, err)
+	}
+	return pc, sb, nil
+}
+
+// splitProcessKeys separates the admin and log keys from a document's top
+// level mapping into two mapping nodes.
+func splitProcessKeys(root *yaml.Node) (proc, comp *yaml.Node) {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, root
+	}
+	proc = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	comp = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		dst := comp
+		if k := n.Content[i].Value; k == "admin" || k == "log" {
+			dst = proc
+		}
+		dst.Content = append(dst.Content, n.Content[i], n.Content[i+1])
+	}
+	return proc, comp
+}
+
+func withFile(path string, err error) error {
+	if pe, ok := err.(*config.ProblemsError); ok {
+		pe.File = path
+		return pe
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
+
+// runStandalone is the subcommand "vigil <component> --config F [--check]".
+func (t target) runStandalone(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(t.name, flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "configuration file (YAML); required")
+	check := fs.Bool("check", false, "validate the configuration and exit: 0 if valid, 2 listing every problem")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: vigil %s --config FILE [--check]\n\n%s.\n\nFlags:\n", t.name, t.summary)
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	if *cfgPath == "" {
+		fmt.Fprintf(stderr, "vigil %s: --config is required\n", t.name)
+		return exitBadArgs
+	}
+	pc, sb, err := t.loadFile(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil %s: %v\n", t.name, err)
+		return exitBadArgs
+	}
+	if *check {
+		if sb.check != nil {
+			if err := sb.check(context.Background()); err != nil {
+				fmt.Fprintf(stderr, "vigil %s: %s: %v\n", t.name, *cfgPath, err)
+				return exitBadArgs
+			}
+		}
+		fmt.Fprintf(stdout, "%s: configuration is valid\n", *cfgPath)
+		return exitOK
+	}
+	return serve(t.name, pc, func(deps component.Deps, srv *admin.Server) ([]component.Named, error) {
+		r, err := sb.build(withComponent(deps, t.name), srv)
+		if err != nil {
+			return nil, err
+		}
+		return []component.Named{{Name: t.name, Runner: r}}, nil
+	}, stderr)
+}
+
+func withComponent(d component.Deps, name string) component.Deps {
+	d.Logger = d.Logger.With("component", name)
+	return d
+}

@@ -1,0 +1,204 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/provider/envprovider"
+	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
+	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
+	"go.opentelemetry.io/collector/otelcol"
+
+	"github.com/vigil-dev/vigil/internal/build"
+	vcomponent "github.com/vigil-dev/vigil/internal/component"
+	"github.com/vigil-dev/vigil/internal/config"
+)
+
+// Config is Vigil's side of the collector: where its OpenTelemetry
+// configuration lives and how its internal telemetry is served.
+type Config struct {
+	// Config lists the OpenTelemetry Collector configuration sources, merged
+	// in order: file paths, or URIs with the file:, env: and yaml: schemes.
+	// Relative paths are resolved against the directory of the file that
+	// names them. Required.
+	Config []string `yaml:"config"`
+	// TelemetryURL is the collector's own Prometheus endpoint (its
+	// service::telemetry::metrics reader); its series are served again on
+	// the admin /metrics so one scrape covers the process. Empty disables.
+	// Default http://127.0.0.1:8888/metrics.
+	TelemetryURL string `yaml:"telemetry_url"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{TelemetryURL: "http://127.0.0.1:8888/metrics"}
+}
+
+// Validate reports every problem.
+func (c Config) Validate() error {
+	var p config.Problems
+	if len(c.Config) == 0 {
+		p.Addf("config", "must name at least one OpenTelemetry Collector configuration file")
+	}
+	for i, s := range c.Config {
+		if s == "" {
+			p.Addf(fmt.Sprintf("config[%d]", i), "must not be empty")
+		}
+	}
+	return p.Err()
+}
+
+// Resolve makes relative file paths relative to dir.
+func (c *Config) Resolve(dir string) {
+	for i, s := range c.Config {
+		if isPath(s) && !filepath.IsAbs(s) {
+			c.Config[i] = filepath.Join(dir, s)
+		}
+	}
+}
+
+func isPath(s string) bool {
+	for _, scheme := range []string{"file:", "env:", "yaml:", "http:", "https:"} {
+		if len(s) >= len(scheme) && s[:len(scheme)] == scheme {
+			return false
+		}
+	}
+	return true
+}
+
+// Service runs the collector in-process.
+type Service struct {
+	cfg  Config
+	deps vcomponent.Deps
+	col  *otelcol.Collector
+}
+
+// New builds the collector; it does no I/O.
+func New(cfg Config, deps vcomponent.Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	col, err := otelcol.NewCollector(settings(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("collector: %w", err)
+	}
+	s := &Service{cfg: cfg, deps: deps, col: col}
+	if deps.Admin != nil {
+		deps.Admin.AddCheck("collector", func() error {
+			if st := col.GetState(); st != otelcol.StateRunning {
+				return fmt.Errorf("collector is %s", st)
+			}
+			return nil
+		})
+	}
+	return s, nil
+}
+
+// Gatherer returns the federation of the collector's internal telemetry, or
+// nil when TelemetryURL is empty.
+func (s *Service) Gatherer() prometheus.Gatherer {
+	if s.cfg.TelemetryURL == "" {
+		return nil
+	}
+	return &remoteGatherer{url: s.cfg.TelemetryURL, client: &http.Client{Timeout: 5 * time.Second}}
+}
+
+// Run runs the collector until ctx ends, then shuts it down: receivers stop
+// first and the exporters' queues drain (or stay persisted on file_storage).
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.col.Run(ctx); err != nil {
+		return fmt.Errorf("collector: %w", err)
+	}
+	return nil
+}
+
+// Check validates the OpenTelemetry configuration as the collector would at
+// start (unknown keys, bad values, unknown components), without starting it.
+func Check(ctx context.Context, cfg Config) error {
+	col, err := otelcol.NewCollector(settings(cfg))
+	if err != nil {
+		return fmt.Errorf("collector: %w", err)
+	}
+	if err := col.DryRun(ctx); err != nil {
+		return fmt.Errorf("collector: %w", err)
+	}
+	return nil
+}
+
+func settings(cfg Config) otelcol.CollectorSettings {
+	return otelcol.CollectorSettings{
+		Factories: Factories,
+		BuildInfo: component.BuildInfo{
+			Command:     "vigil collector",
+			Description: "Vigil OpenTelemetry Collector distribution",
+			Version:     build.Version,
+		},
+		// The vigil process owns signals: the first drains every component,
+		// the second aborts.
+		DisableGracefulShutdown: true,
+		ConfigProviderSettings: otelcol.ConfigProviderSettings{
+			ResolverSettings: confmap.ResolverSettings{
+				URIs:               cfg.Config,
+				DefaultScheme:      "env",
+				ProviderFactories:  []confmap.ProviderFactory{fileprovider.NewFactory(), envprovider.NewFactory(), yamlprovider.NewFactory()},
+				ConverterFactories: []confmap.ConverterFactory{confmap.NewConverterFactory(newStripVigil)},
+			},
+		},
+	}
+}
+
+// VigilKey is the top-level key of a collector configuration that holds
+// Vigil's own settings for the process and is hidden from the collector.
+const VigilKey = "vigil"
+
+type stripVigil struct{}
+
+func newStripVigil(confmap.ConverterSettings) confmap.Converter { return stripVigil{} }
+
+func (stripVigil) Convert(_ context.Context, conf *confmap.Conf) error {
+	conf.Delete(VigilKey)
+	return nil
+}
+
+// remoteGatherer reads the collector's internal telemetry endpoint. A failed
+// read yields no series rather than failing the whole scrape, so Vigil's own
+// metrics stay visible while the collector is starting or stopping.
+type remoteGatherer struct {
+	url    string
+	client *http.Client
+}
+
+func (g *remoteGatherer) Gather() ([]*dto.MetricFamily, error) {
+	resp, err := g.client.Get(g.url)
+	if err != nil {
+		return nil, nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("collector: parse %s: %w", g.url, err)
+	}
+	out := make([]*dto.MetricFamily, 0, len(fams))
+	for name, f := range fams {
+		// The scrape handler's own counters exist on both sides.
+		if strings.HasPrefix(name, "promhttp_") {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# scripts/env.sh — print the environment that points tests at the servers
+# scripts/infra.sh runs. Usage (Makefile, shell): eval "$(scripts/env.sh)"
+#
+# Honours the same VIGIL_*_PORT and VIGIL_CACHE variables as infra.sh, so a
+# non-default port set once in the environment reaches both sides.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${VIGIL_CACHE:-$REPO/.cache}"
+
+# %q keeps paths with spaces intact through eval; the ";" keeps an
+# unquoted `eval $(scripts/env.sh)` (newlines folded to spaces) correct.
+emit() { printf 'export %s=%q;\n' "$1" "$2"; }
+
+emit VIGIL_CACHE "$CACHE"
+emit VIGIL_TEST_KAFKA "127.0.0.1:${VIGIL_KAFKA_PORT:-9092}"
+emit VIGIL_TEST_OPENSEARCH "http://127.0.0.1:${VIGIL_OPENSEARCH_PORT:-9200}"
+emit VIGIL_TEST_OPENSEARCH_STANDBY "http://127.0.0.1:${VIGIL_OPENSEARCH_STANDBY_PORT:-9201}"
+emit VIGIL_TEST_PROMETHEUS "http://127.0.0.1:${VIGIL_PROMETHEUS_PORT:-9090}"
+emit VIGIL_TEST_PROMETHEUS_TARGETS "$CACHE/prometheus/targets"
+emit VIGIL_INFRA "$REPO/scripts/infra.sh"
+# Prepend once: re-running eval must not keep growing PATH.
+case ":$PATH:" in
+  *":$CACHE/bin:"*) emit PATH "$PATH" ;;
+  *) emit PATH "$CACHE/bin:$PATH" ;;
+esac

@@ -1,0 +1,730 @@
+#!/usr/bin/env bash
+# scripts/infra.sh — provision and run the real servers Vigil's tests talk to:
+# Apache Kafka (KRaft), OpenSearch (primary + optional standby) and
+# Prometheus, all bound to 127.0.0.1 and all living under the git-ignored
+# cache dir ($VIGIL_CACHE, default <repo>/.cache).
+#
+# usage: scripts/infra.sh VERB [server...]
+#   up      [server...]  install if needed, start what is not running, wait until ready
+#   down    [server...]  stop (SIGTERM, then SIGKILL after a grace period)
+#   status  [server...]  one line per server; exit 1 if any requested server is down
+#   start   server...    like up, but a server must be named (tests: end an outage)
+#   stop    server...    like down, but a server must be named (tests: begin an outage)
+#   restart server...    stop then start
+#   kill    server...    SIGKILL (tests: simulate a crash); data stays on disk
+#   install [server...]  download / install only
+#   wipe    server...    stop and delete the server's data and logs
+#
+# servers: kafka opensearch opensearch-standby prometheus
+# Default set for up/down/status: kafka opensearch prometheus, plus
+# opensearch-standby when VIGIL_INFRA_STANDBY=1 (down with no argument stops
+# everything that runs, standby included).
+#
+# Layout under $VIGIL_CACHE:
+#   dl/                      downloaded archives (OpenSearch zip)
+#   kafka/libs/              Kafka jars resolved from Maven Central
+#   kafka/server.properties  generated on every start
+#   opensearch-<ver>/        unpacked OpenSearch distribution (read-only use)
+#   opensearch/<name>/       per-instance config/ and tmp/
+#   prometheus/prometheus.yml  generated on every start (see below)
+#   prometheus/targets/*.json  file_sd scrape targets, survive restarts
+#   prometheus/rules/*.yml     rule files, survive restarts
+#   data/<server>/           server data (kept across stop/start/kill)
+#   logs/<server>.log        server stdout/stderr (+ logs/<server>.d/ for OpenSearch's own files)
+#   run/<server>.pid         pid of the server's process (group leader)
+#
+# Prometheus scrape targets: tests add one by writing a JSON file into
+# $VIGIL_CACHE/prometheus/targets/ (VIGIL_TEST_PROMETHEUS_TARGETS from
+# scripts/env.sh), e.g. targets/mytest.json:
+#   [{"targets": ["127.0.0.1:8888"], "labels": {"job": "vigil-mytest"}}]
+# Prometheus re-reads that directory every 5 s; no reload needed. Write the
+# file to a temp name and rename it, so Prometheus never sees half a file.
+# A test that rewrites prometheus.yml itself can apply it with
+#   curl -X POST http://127.0.0.1:9090/-/reload
+# but note start/restart regenerate prometheus.yml.
+#
+# Environment (defaults in brackets):
+#   VIGIL_CACHE [<repo>/.cache]
+#   VIGIL_KAFKA_PORT [9092]  VIGIL_KAFKA_CONTROLLER_PORT [9093]
+#   VIGIL_OPENSEARCH_PORT [9200]  VIGIL_OPENSEARCH_TRANSPORT_PORT [9300]
+#   VIGIL_OPENSEARCH_STANDBY_PORT [9201]  VIGIL_OPENSEARCH_STANDBY_TRANSPORT_PORT [9301]
+#   VIGIL_PROMETHEUS_PORT [9090]
+#   VIGIL_KAFKA_VERSION [4.3.1]  VIGIL_OPENSEARCH_VERSION [2.19.6]
+#   VIGIL_INFRA_STANDBY [0]  VIGIL_INFRA_TIMEOUT (overrides every readiness wait, seconds)
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${VIGIL_CACHE:-$REPO/.cache}"
+# Absolute, because OpenSearch is started from its instance dir and the
+# generated configs embed these paths.
+mkdir -p "$CACHE"
+CACHE="$(cd "$CACHE" && pwd)"
+RUN="$CACHE/run"
+LOGS="$CACHE/logs"
+DATA="$CACHE/data"
+DL="$CACHE/dl"
+
+KAFKA_PORT="${VIGIL_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${VIGIL_KAFKA_CONTROLLER_PORT:-9093}"
+OPENSEARCH_PORT="${VIGIL_OPENSEARCH_PORT:-9200}"
+OPENSEARCH_TRANSPORT_PORT="${VIGIL_OPENSEARCH_TRANSPORT_PORT:-9300}"
+OPENSEARCH_STANDBY_PORT="${VIGIL_OPENSEARCH_STANDBY_PORT:-9201}"
+OPENSEARCH_STANDBY_TRANSPORT_PORT="${VIGIL_OPENSEARCH_STANDBY_TRANSPORT_PORT:-9301}"
+PROMETHEUS_PORT="${VIGIL_PROMETHEUS_PORT:-9090}"
+
+# 4.4.0 is on Maven Central but incomplete there (kafka-tools-api:4.4.0 is
+# missing), so the newest release that fully resolves is the default.
+KAFKA_VERSION="${VIGIL_KAFKA_VERSION:-4.3.1}"
+# OpenSearch comes from the integ-test-zip, the only distribution on Maven
+# Central. Beware: the 2.x integ-test-zip ships a single module
+# (transport-netty4), so 2.19 has no painless, reindex (_delete_by_query,
+# _update_by_query, _reindex), ingest-common processors, mapper-extras
+# (scaled_float, ...) or analysis-common. The 3.x zip ships all standard
+# modules; VIGIL_OPENSEARCH_VERSION=3.6.0 selects it (needs a JDK >= 21,
+# found under /usr/lib/jvm). Neither has plugins: no security, no ISM.
+OPENSEARCH_VERSION="${VIGIL_OPENSEARCH_VERSION:-2.19.6}"
+
+ALL_SERVERS=(kafka opensearch opensearch-standby prometheus)
+HOST=127.0.0.1
+
+log() { printf 'infra: %s\n' "$*" >&2; }
+die() { printf 'infra: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- helpers --
+
+# port_open PORT: true if something accepts TCP connections on 127.0.0.1:PORT.
+port_open() {
+  timeout 1 bash -c "exec 3<>/dev/tcp/$HOST/$1" 2>/dev/null
+}
+
+# A JDK whose major version is at least $1. Kafka and OpenSearch 2.x are
+# happy on the system Java 17; OpenSearch 3.x needs 21+, which on these
+# machines means Temurin under /usr/lib/jvm.
+java_home_at_least() {
+  local want=$1 d v
+  for d in /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/*/; do
+    d=${d%/}
+    [[ -x "$d/bin/java" ]] || continue
+    v=$("$d/bin/java" -XshowSettings:properties -version 2>&1 |
+        sed -n 's/^ *java.specification.version = //p')
+    [[ -n "$v" && "${v%%.*}" -ge "$want" ]] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+
+# Exactly one `apt-get update` per invocation, and only if we really need
+# to install something: it is slow and the package lists may be stale.
+# Output is shown only on failure (debconf chatter otherwise).
+APT_UPDATED=0
+apt_install() {
+  local out
+  if [[ $APT_UPDATED -eq 0 ]]; then
+    log "apt: updating package lists"
+    out=$(DEBIAN_FRONTEND=noninteractive apt-get update -qq 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
+    APT_UPDATED=1
+  fi
+  log "apt: installing $*"
+  out=$(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" 2>&1) ||
+    { printf '%s\n' "$out" | tail -n 30 >&2; return 1; }
+}
+
+# Maven prints colour resets and progress even with -q; show its output
+# only when it fails, where it is the only clue.
+mvn_quiet() {
+  local out
+  if ! out=$(mvn -q -B -Dstyle.color=never "$@" 2>&1); then
+    printf '%s\n' "$out" | tail -n 30 >&2
+    return 1
+  fi
+}
+
+pidfile() { echo "$RUN/$1.pid"; }
+
+# Something in the process's argv that only our instance of this server has,
+# so a recycled pid (or someone else's server) is never mistaken for ours.
+marker() {
+  case $1 in
+    kafka) echo "$CACHE/kafka/server.properties" ;;
+    opensearch | opensearch-standby) echo "-Enode.name=$1" ;;
+    prometheus) echo "--config.file=$CACHE/prometheus/prometheus.yml" ;;
+  esac
+}
+
+# pid_alive PID: exists and is not a zombie (an exited child we have not
+# reaped yet is as dead as it gets).
+pid_alive() {
+  [[ -n $1 && -e /proc/$1 && $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]
+}
+
+# server_pid NAME: print the pid if our process for NAME is alive.
+server_pid() {
+  local pf pid
+  pf=$(pidfile "$1")
+  [[ -f $pf ]] || return 1
+  pid=$(<"$pf")
+  [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
+  tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "$(marker "$1")" || return 1
+  echo "$pid"
+}
+
+server_port() {
+  case $1 in
+    kafka) echo "$KAFKA_PORT" ;;
+    opensearch) echo "$OPENSEARCH_PORT" ;;
+    opensearch-standby) echo "$OPENSEARCH_STANDBY_PORT" ;;
+    prometheus) echo "$PROMETHEUS_PORT" ;;
+  esac
+}
+
+server_addr() {
+  case $1 in
+    kafka) echo "$HOST:$KAFKA_PORT" ;;
+    *) echo "http://$HOST:$(server_port "$1")" ;;
+  esac
+}
+
+# Running means: our pid is alive AND it serves its port. Either alone can
+# lie (a half-dead JVM; a foreign process on the port).
+is_running() {
+  server_pid "$1" >/dev/null && port_open "$(server_port "$1")"
+}
+
+# spawn NAME CMD...: start CMD detached in its own session, so that it
+# outlives this script and so that stop/kill can signal the whole process
+# group (wrappers such as bin/opensearch exec java, but be safe anyway).
+spawn() {
+  local name=$1; shift
+  local logf="$LOGS/$name.log"
+  printf '\n=== %s infra: starting %s ===\n' "$(date -u +%FT%TZ)" "$name" >>"$logf"
+  # 9>&- : the server must not inherit (and so hold forever) our lock fd.
+  setsid "$@" </dev/null >>"$logf" 2>&1 9>&- &
+  echo $! >"$(pidfile "$name")"
+}
+
+# A server that failed to come up is killed, so the next `up` starts it
+# afresh instead of calling a half-started process "already running".
+fail_with_log() {
+  local name=$1 msg=$2 pid
+  log "$name: $msg; last lines of $LOGS/$name.log:"
+  tail -n 40 "$LOGS/$name.log" >&2 || true
+  pid=$(cat "$(pidfile "$name")" 2>/dev/null || true)
+  if pid_alive "$pid"; then
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$(pidfile "$name")"
+  exit 1
+}
+
+# wait_ready NAME TIMEOUT PROBE...: poll PROBE until it succeeds, giving up
+# early if the process died, so a broken config fails fast instead of
+# burning the whole timeout.
+wait_ready() {
+  local name=$1 timeout=${VIGIL_INFRA_TIMEOUT:-$2}; shift 2
+  local deadline=$((SECONDS + timeout))
+  while ((SECONDS < deadline)); do
+    # Not server_pid: right after spawn the process may still be setsid or
+    # a wrapper script that has not exec'd the server yet, so its argv does
+    # not carry the marker. Liveness of the spawned pid is what matters here.
+    pid_alive "$(<"$(pidfile "$name")")" || fail_with_log "$name" "process exited during startup"
+    if port_open "$(server_port "$name")" && "$@" >/dev/null 2>&1; then
+      [[ ${READY_QUIET:-0} == 1 ]] || log "$name: ready at $(server_addr "$name") (pid $(server_pid "$name"))"
+      return 0
+    fi
+    sleep 1
+  done
+  fail_with_log "$name" "not ready after ${timeout}s"
+}
+
+# stop_server NAME SIGNAL: SIGTERM waits for a clean shutdown (Kafka flushes
+# and closes its logs; OpenSearch flushes translogs) before escalating.
+stop_server() {
+  local name=$1 sig=${2:-TERM} pid grace=60 i
+  if ! pid=$(server_pid "$name"); then
+    rm -f "$(pidfile "$name")"
+    log "$name: not running"
+    return 0
+  fi
+  if [[ $sig == KILL ]]; then
+    log "$name: killing pid $pid (SIGKILL)"
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  else
+    log "$name: stopping pid $pid"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  fi
+  for ((i = 0; i < grace * 5; i++)); do
+    pid_alive "$pid" || break
+    sleep 0.2
+  done
+  if pid_alive "$pid"; then
+    log "$name: still alive after ${grace}s, sending SIGKILL"
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    sleep 1
+  fi
+  # The port must be free before a test's "start" tries to bind it again.
+  for ((i = 0; i < 50; i++)); do
+    port_open "$(server_port "$name")" || break
+    sleep 0.2
+  done
+  rm -f "$(pidfile "$name")"
+}
+
+# Refuse to start on a port someone else holds: otherwise tests would
+# silently talk to a stranger (e.g. a distro-started Prometheus).
+check_port_free() {
+  local name=$1 port
+  port=$(server_port "$name")
+  if port_open "$port"; then
+    die "$name: 127.0.0.1:$port is already in use by another process (not ours: no live pid in $(pidfile "$name"))"
+  fi
+}
+
+# ------------------------------------------------------------------ kafka --
+
+KAFKA_HOME="$CACHE/kafka"
+
+install_kafka() {
+  local stamp="$KAFKA_HOME/libs/.version"
+  [[ -f $stamp && $(<"$stamp") == "$KAFKA_VERSION" ]] && return 0
+  command -v mvn >/dev/null || die "kafka: mvn not found (apt-get install maven)"
+  log "kafka: resolving Kafka $KAFKA_VERSION jars from Maven Central"
+  local t0=$SECONDS tmp="$KAFKA_HOME/libs.tmp"
+  rm -rf "$tmp"
+  mkdir -p "$KAFKA_HOME"
+  mvn_quiet -f "$REPO/scripts/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" ||
+    die "kafka: mvn could not resolve Kafka $KAFKA_VERSION"
+  # Different versions must never share a classpath directory.
+  rm -rf "$KAFKA_HOME/libs"
+  mv "$tmp" "$KAFKA_HOME/libs"
+  echo "$KAFKA_VERSION" >"$stamp"
+  log "kafka: installed $KAFKA_VERSION ($((SECONDS - t0))s)"
+}
+
+kafka_java() {
+  if [[ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ]]; then
+    echo /usr/lib/jvm/java-17-openjdk-amd64/bin/java
+  else
+    command -v java || die "kafka: no java found"
+  fi
+}
+
+write_kafka_config() {
+  mkdir -p "$KAFKA_HOME" "$DATA/kafka"
+  # Regenerated on every start so port changes take effect. The controller
+  # quorum is static (controller.quorum.voters), not the KIP-853 dynamic
+  # kind: a dynamic quorum records the controller endpoint in the metadata
+  # log at format time, which would break if the port were ever changed.
+  cat >"$KAFKA_HOME/server.properties" <<EOF
+# Generated by scripts/infra.sh on every start; edits are lost.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$DATA/kafka
+
+# Single node: every internal topic must live with one replica.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+
+auto.create.topics.enable=true
+num.partitions=3
+# Tests create consumer groups constantly; the default 3 s delay per new
+# group only slows them down.
+group.initial.rebalance.delay.ms=0
+
+# Large-record tests send ~20 MB records; allow 32 MiB per batch.
+message.max.bytes=33554432
+replica.fetch.max.bytes=33554432
+socket.request.max.bytes=104857600
+EOF
+  cat >"$KAFKA_HOME/log4j2.xml" <<'EOF'
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Generated by scripts/infra.sh. stdout is appended to logs/kafka.log. -->
+<Configuration status="WARN">
+  <Appenders>
+    <Console name="stdout" target="SYSTEM_OUT">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+    </Console>
+  </Appenders>
+  <Loggers>
+    <Root level="INFO"><AppenderRef ref="stdout"/></Root>
+    <!-- Per-request and per-partition chatter drowns the useful lines. -->
+    <Logger name="kafka.request.logger" level="WARN"/>
+    <Logger name="state.change.logger" level="WARN"/>
+    <Logger name="kafka.log.LogCleaner" level="WARN"/>
+    <Logger name="org.apache.kafka.clients.NetworkClient" level="WARN"/>
+    <Logger name="org.apache.kafka.storage.internals.log" level="WARN"/>
+  </Loggers>
+</Configuration>
+EOF
+}
+
+# Storage is formatted once; after that the same log dir (and so every
+# produced record) is reused across stop/start/kill.
+format_kafka_storage() {
+  [[ -f $DATA/kafka/meta.properties ]] && return 0
+  local java cid
+  java=$(kafka_java)
+  cid=$("$java" -cp "$KAFKA_HOME/libs/*" -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.xml" \
+        kafka.tools.StorageTool random-uuid 2>>"$LOGS/kafka.log" | tail -n1)
+  [[ -n $cid ]] || fail_with_log kafka "could not generate a cluster id"
+  log "kafka: formatting storage (cluster id $cid)"
+  "$java" -cp "$KAFKA_HOME/libs/*" -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.xml" \
+    kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_HOME/server.properties" \
+    >>"$LOGS/kafka.log" 2>&1 || fail_with_log kafka "storage format failed"
+}
+
+# A metadata round trip proves the broker is serving, not just listening.
+kafka_probe() {
+  if command -v kcat >/dev/null; then
+    kcat -b "$HOST:$KAFKA_PORT" -L -m 5 >/dev/null 2>&1
+  else
+    "$(kafka_java)" -Xmx128m -cp "$KAFKA_HOME/libs/*" \
+      -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.xml" \
+      org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$KAFKA_PORT" --list >/dev/null 2>&1
+  fi
+}
+
+start_kafka() {
+  install_kafka
+  write_kafka_config
+  format_kafka_storage
+  log "kafka: starting on $HOST:$KAFKA_PORT (Kafka $KAFKA_VERSION)"
+  spawn kafka "$(kafka_java)" -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.xml" \
+    -cp "$KAFKA_HOME/libs/*" kafka.Kafka "$KAFKA_HOME/server.properties"
+  ready_probe kafka
+}
+
+# ------------------------------------------------------------- opensearch --
+
+OPENSEARCH_HOME="$CACHE/opensearch-$OPENSEARCH_VERSION"
+# OpenSearch refuses to run as root, and these machines run everything as
+# root, so the server runs as an unprivileged system user.
+OPENSEARCH_USER=vigil
+
+opensearch_java_home() {
+  case $OPENSEARCH_VERSION in
+    2.*) java_home_at_least 17 ;;
+    *) java_home_at_least 21 ;;
+  esac || die "opensearch: no suitable JDK for OpenSearch $OPENSEARCH_VERSION (3.x needs Java 21+)"
+}
+
+install_opensearch() {
+  [[ -x $OPENSEARCH_HOME/bin/opensearch ]] && return 0
+  command -v mvn >/dev/null || die "opensearch: mvn not found"
+  command -v unzip >/dev/null || apt_install unzip
+  local t0=$SECONDS zip="$DL/opensearch-$OPENSEARCH_VERSION.zip"
+  mkdir -p "$DL"
+  if [[ ! -s $zip ]]; then
+    # The integ-test-zip is the OpenSearch distribution that is published to
+    # Maven Central (the full tarballs are not). It has no bundled JDK and
+    # no plugins, so: plain HTTP, no security plugin.
+    log "opensearch: downloading OpenSearch $OPENSEARCH_VERSION (integ-test-zip) from Maven Central"
+    mvn_quiet org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+      -Dartifact="org.opensearch.distribution.integ-test-zip:opensearch:$OPENSEARCH_VERSION:zip" \
+      -DoutputDirectory="$DL" -Dmdep.stripVersion=false ||
+      die "opensearch: mvn could not fetch OpenSearch $OPENSEARCH_VERSION"
+  fi
+  log "opensearch: unpacking into $OPENSEARCH_HOME"
+  rm -rf "$OPENSEARCH_HOME.tmp"
+  mkdir -p "$OPENSEARCH_HOME.tmp"
+  unzip -q "$zip" -d "$OPENSEARCH_HOME.tmp"
+  mv "$OPENSEARCH_HOME.tmp/opensearch-$OPENSEARCH_VERSION" "$OPENSEARCH_HOME"
+  rm -rf "$OPENSEARCH_HOME.tmp"
+  log "opensearch: installed $OPENSEARCH_VERSION ($((SECONDS - t0))s)"
+}
+
+ensure_opensearch_user() {
+  [[ $EUID -eq 0 ]] || return 0
+  id -u "$OPENSEARCH_USER" >/dev/null 2>&1 && return 0
+  log "opensearch: creating system user $OPENSEARCH_USER (OpenSearch will not run as root)"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$OPENSEARCH_USER"
+}
+
+# Per-instance dirs: each instance gets a private copy of the distribution's
+# config (OPENSEARCH_PATH_CONF) so the two can never step on each other.
+prepare_opensearch_instance() {
+  local name=$1 http=$2 transport=$3
+  local inst="$CACHE/opensearch/$name" data="$DATA/$name" logs="$LOGS/$name.d"
+  mkdir -p "$inst" "$data" "$logs" "$inst/tmp"
+
+  # A downgrade cannot read the data at all (2.x cannot open 3.x indices)
+  # and throwaway test data is not worth migrating, so any version switch
+  # needs an explicit wipe rather than a confusing startup failure.
+  if [[ -f $data/.vigil-version && $(<"$data/.vigil-version") != "$OPENSEARCH_VERSION" ]]; then
+    die "$name: data in $data is from OpenSearch $(<"$data/.vigil-version"), not $OPENSEARCH_VERSION; run: scripts/infra.sh wipe $name"
+  fi
+  echo "$OPENSEARCH_VERSION" >"$data/.vigil-version"
+
+  if [[ ! -f $inst/config/.version || $(<"$inst/config/.version") != "$OPENSEARCH_VERSION" ]]; then
+    rm -rf "$inst/config"
+    cp -r "$OPENSEARCH_HOME/config" "$inst/config"
+    # Drop the distribution's heap and GC-log lines: heap comes from
+    # OPENSEARCH_JAVA_OPTS, and the GC log path is relative to the working
+    # directory, which would litter wherever the script was run from.
+    sed -i -E '/^-Xm[sx]/d; /Xlog:gc/d; /^-XX:(HeapDumpPath|ErrorFile)/d' "$inst/config/jvm.options"
+    echo "$OPENSEARCH_VERSION" >"$inst/config/.version"
+  fi
+
+  cat >"$inst/config/opensearch.yml" <<EOF
+# Generated by scripts/infra.sh on every start; edits are lost.
+cluster.name: vigil-$name
+discovery.type: single-node
+network.host: $HOST
+http.port: $http
+transport.port: $transport
+path.data: $data
+path.logs: $logs
+# Dev machines often run with nearly full disks; the watermarks would make
+# every index read-only mid-test.
+cluster.routing.allocation.disk.threshold_enabled: false
+EOF
+
+  if [[ $EUID -eq 0 ]]; then
+    ensure_opensearch_user
+    chown -R "$OPENSEARCH_USER:" "$inst" "$data" "$logs"
+    # The user must be able to reach everything through the cache dir.
+    setpriv --reuid="$OPENSEARCH_USER" --regid="$OPENSEARCH_USER" --init-groups \
+      test -r "$OPENSEARCH_HOME/lib" -a -w "$data" ||
+      die "$name: user $OPENSEARCH_USER cannot reach $CACHE (a parent dir is not world-executable?)"
+  fi
+}
+
+opensearch_probe() {
+  curl -s --max-time 3 "http://$HOST:$1/_cluster/health" | grep -Eq '"status":"(green|yellow)"'
+}
+
+start_opensearch_instance() {
+  local name=$1 http=$2 transport=$3 jh
+  install_opensearch
+  prepare_opensearch_instance "$name" "$http" "$transport"
+  jh=$(opensearch_java_home)
+  local -a as_user=()
+  [[ $EUID -eq 0 ]] && as_user=(setpriv --reuid="$OPENSEARCH_USER" --regid="$OPENSEARCH_USER" --init-groups)
+  log "$name: starting on $HOST:$http (OpenSearch $OPENSEARCH_VERSION, $(basename "$jh"))"
+  # Relative paths inside OpenSearch (heap dumps, hs_err files) land in the
+  # instance dir, never in the caller's working directory.
+  (
+    cd "$CACHE/opensearch/$name"
+    export OPENSEARCH_PATH_CONF="$CACHE/opensearch/$name/config"
+    export OPENSEARCH_JAVA_HOME="$jh" JAVA_HOME="$jh"
+    export OPENSEARCH_JAVA_OPTS="-Xms512m -Xmx512m"
+    export OPENSEARCH_TMPDIR="$CACHE/opensearch/$name/tmp"
+    export HOME="$CACHE/opensearch/$name"
+    spawn "$name" "${as_user[@]}" "$OPENSEARCH_HOME/bin/opensearch" "-Enode.name=$name"
+  )
+  ready_probe "$name"
+}
+
+# ------------------------------------------------------------- prometheus --
+
+PROMETHEUS_BIN=/usr/bin/prometheus
+
+install_prometheus() {
+  [[ -x $PROMETHEUS_BIN ]] && return 0
+  local t0=$SECONDS
+  apt_install prometheus
+  [[ -x $PROMETHEUS_BIN ]] || die "prometheus: $PROMETHEUS_BIN missing after apt-get install"
+  stop_distro_prometheus
+  log "prometheus: installed $("$PROMETHEUS_BIN" --version 2>&1 | head -n1) ($((SECONDS - t0))s)"
+}
+
+# The package's maintainer scripts may launch the distro service, which
+# listens on 9090 outside our control. Stop exactly that process: the
+# /usr/bin/prometheus listening on our port as the package's `prometheus`
+# user. Ours run as whoever runs this script, so another checkout's (or
+# another VIGIL_CACHE's) Prometheus is never touched.
+stop_distro_prometheus() {
+  if command -v invoke-rc.d >/dev/null; then
+    invoke-rc.d prometheus stop >/dev/null 2>&1 || true
+  fi
+  local pid
+  for pid in $(ss -Hltnp "sport = :$PROMETHEUS_PORT" 2>/dev/null | grep -oE 'pid=[0-9]+' | cut -d= -f2 | sort -u); do
+    [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$PROMETHEUS_BIN" ]] || continue
+    [[ $(stat -c %U "/proc/$pid" 2>/dev/null) == prometheus ]] || continue
+    log "prometheus: stopping the distro-started prometheus (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    sleep 2
+  done
+}
+
+write_prometheus_config() {
+  local dir="$CACHE/prometheus"
+  mkdir -p "$dir/targets" "$dir/rules" "$DATA/prometheus"
+  # Scrape targets come from targets/*.json (file_sd, re-read every 5 s) so
+  # tests can add/remove targets without touching this file.
+  cat >"$dir/prometheus.yml" <<EOF
+# Generated by scripts/infra.sh on every start; edits are lost on restart.
+# Add scrape targets by dropping JSON files into $dir/targets/.
+global:
+  scrape_interval: 5s
+  evaluation_interval: 5s
+  scrape_timeout: 4s
+
+rule_files:
+  - $dir/rules/*.yml
+
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: ["$HOST:$PROMETHEUS_PORT"]
+  - job_name: file_sd
+    file_sd_configs:
+      - files:
+          - $dir/targets/*.json
+        refresh_interval: 5s
+EOF
+}
+
+prometheus_probe() {
+  curl -sf --max-time 3 "http://$HOST:$PROMETHEUS_PORT/-/ready"
+}
+
+start_prometheus() {
+  install_prometheus
+  write_prometheus_config
+  log "prometheus: starting on $HOST:$PROMETHEUS_PORT"
+  spawn prometheus "$PROMETHEUS_BIN" \
+    "--config.file=$CACHE/prometheus/prometheus.yml" \
+    "--storage.tsdb.path=$DATA/prometheus" \
+    "--web.listen-address=$HOST:$PROMETHEUS_PORT" \
+    --web.enable-lifecycle
+  ready_probe prometheus
+}
+
+# --------------------------------------------------------------- dispatch --
+
+install_server() {
+  case $1 in
+    kafka) install_kafka ;;
+    opensearch | opensearch-standby) install_opensearch ;;
+    prometheus) install_prometheus ;;
+  esac
+}
+
+start_server() {
+  local name=$1
+  if is_running "$name"; then
+    # Still probe: a running server may not be ready yet (e.g. another
+    # caller's start timed out, or it is recovering after a kill).
+    READY_QUIET=1 ready_probe "$name"
+    log "$name: already running at $(server_addr "$name") (pid $(server_pid "$name"))"
+    warn_version_mismatch "$name"
+    return 0
+  fi
+  # A live pid that is not (yet/any more) serving its port: a hung or
+  # half-started server. Replace it rather than wait on it forever.
+  if server_pid "$name" >/dev/null; then
+    log "$name: process alive but port $(server_port "$name") closed; restarting it"
+    stop_server "$name" TERM
+  fi
+  rm -f "$(pidfile "$name")"
+  [[ $name == prometheus ]] && stop_distro_prometheus
+  check_port_free "$name"
+  case $name in
+    kafka) start_kafka ;;
+    opensearch) start_opensearch_instance opensearch "$OPENSEARCH_PORT" "$OPENSEARCH_TRANSPORT_PORT" ;;
+    opensearch-standby) start_opensearch_instance opensearch-standby "$OPENSEARCH_STANDBY_PORT" "$OPENSEARCH_STANDBY_TRANSPORT_PORT" ;;
+    prometheus) start_prometheus ;;
+  esac
+}
+
+# Timeouts are generous: Kafka and OpenSearch are ready in ~5-15 s here;
+# the margin is for a loaded CI box recovering logs after a kill.
+# A running OpenSearch is left alone even if another version was asked
+# for; say so, since the caller may think it switched versions.
+warn_version_mismatch() {
+  [[ $1 == opensearch* ]] || return 0
+  local v
+  v=$(curl -s --max-time 3 "$(server_addr "$1")/" | sed -n 's/.*"number" *: *"\([^"]*\)".*/\1/p')
+  [[ -z $v || $v == "$OPENSEARCH_VERSION" ]] ||
+    log "$1: warning: running version is $v, not $OPENSEARCH_VERSION (to switch: scripts/infra.sh wipe $1, then up)"
+}
+
+ready_probe() {
+  case $1 in
+    kafka) wait_ready kafka 90 kafka_probe ;;
+    opensearch) wait_ready opensearch 120 opensearch_probe "$OPENSEARCH_PORT" ;;
+    opensearch-standby) wait_ready opensearch-standby 120 opensearch_probe "$OPENSEARCH_STANDBY_PORT" ;;
+    prometheus) wait_ready prometheus 60 prometheus_probe ;;
+  esac
+}
+
+status_server() {
+  local name=$1 pid
+  if is_running "$name"; then
+    pid=$(server_pid "$name")
+    printf '%-20s %-5s %-24s pid %s\n' "$name" up "$(server_addr "$name")" "$pid"
+    return 0
+  fi
+  pid=$(server_pid "$name" || echo -)
+  printf '%-20s %-5s %-24s pid %s\n' "$name" down "$(server_addr "$name")" "$pid"
+  return 1
+}
+
+wipe_server() {
+  stop_server "$1" TERM
+  log "$1: deleting $DATA/$1 and its logs"
+  rm -rf "${DATA:?}/$1" "$LOGS/$1.log" "$LOGS/$1.d"
+}
+
+default_servers() {
+  local -a s=(kafka opensearch prometheus)
+  [[ ${VIGIL_INFRA_STANDBY:-0} == 1 ]] && s=(kafka opensearch opensearch-standby prometheus)
+  echo "${s[@]}"
+}
+
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+  exit 2
+}
+
+main() {
+  [[ $# -ge 1 ]] || usage
+  local verb=$1; shift
+  local -a servers=("$@") s
+  for s in "${servers[@]}"; do
+    [[ " ${ALL_SERVERS[*]} " == *" $s "* ]] || die "unknown server '$s' (known: ${ALL_SERVERS[*]})"
+  done
+  case $verb in
+    up | status | install) [[ ${#servers[@]} -gt 0 ]] || read -r -a servers <<<"$(default_servers)" ;;
+    down) [[ ${#servers[@]} -gt 0 ]] || servers=("${ALL_SERVERS[@]}") ;;
+    start | stop | restart | kill | wipe) [[ ${#servers[@]} -gt 0 ]] || die "$verb: name a server (${ALL_SERVERS[*]})" ;;
+    -h | --help | help) usage ;;
+    *) die "unknown verb '$verb' (up down status start stop restart kill install wipe)" ;;
+  esac
+
+  mkdir -p "$RUN" "$LOGS" "$DATA" "$DL"
+
+  if [[ $verb == status ]]; then
+    local rc=0
+    for s in "${servers[@]}"; do status_server "$s" || rc=1; done
+    return $rc
+  fi
+
+  # Tests may call start/stop from parallel packages; serialise every
+  # mutating verb so two callers never race on one pidfile.
+  exec 9>"$RUN/infra.lock"
+  flock 9
+
+  for s in "${servers[@]}"; do
+    case $verb in
+      up | start) start_server "$s" ;;
+      down | stop) stop_server "$s" TERM ;;
+      kill) stop_server "$s" KILL ;;
+      restart) stop_server "$s" TERM; start_server "$s" ;;
+      install) install_server "$s" ;;
+      wipe) wipe_server "$s" ;;
+    esac
+  done
+}
+
+main "$@"
