@@ -405,10 +405,27 @@ start_kafka() {
 
 # ------------------------------------------------------------- opensearch --
 
-OPENSEARCH_HOME="$CACHE/opensearch-$OPENSEARCH_VERSION"
 # OpenSearch refuses to run as root, and these machines run everything as
 # root, so the server runs as an unprivileged system user.
 OPENSEARCH_USER=vigil
+
+# OS_ROOT holds everything OpenSearch itself reads or writes (distribution,
+# per-instance config, data, its own logs). Normally that is the cache, but a
+# checkout under a private directory (mktemp -d makes 0700 ones, as a CI
+# clone may be) is out of the unprivileged user's reach; then OpenSearch's
+# files live in a per-cache directory under /var/tmp instead.
+OS_ROOT="$CACHE"
+OPENSEARCH_HOME="$OS_ROOT/opensearch-$OPENSEARCH_VERSION"
+init_os_root() {
+  [[ $EUID -eq 0 ]] || return 0
+  ensure_opensearch_user
+  if ! setpriv --reuid="$OPENSEARCH_USER" --regid="$OPENSEARCH_USER" --init-groups test -x "$CACHE" 2>/dev/null; then
+    OS_ROOT="/var/tmp/vigil-opensearch-$(printf '%s' "$CACHE" | sha256sum | cut -c1-12)"
+    mkdir -p "$OS_ROOT"
+    chmod 755 "$OS_ROOT"
+  fi
+  OPENSEARCH_HOME="$OS_ROOT/opensearch-$OPENSEARCH_VERSION"
+}
 
 opensearch_java_home() {
   case $OPENSEARCH_VERSION in
@@ -418,6 +435,7 @@ opensearch_java_home() {
 }
 
 install_opensearch() {
+  init_os_root
   [[ -x $OPENSEARCH_HOME/bin/opensearch ]] && return 0
   command -v mvn >/dev/null || die "opensearch: mvn not found"
   command -v unzip >/dev/null || apt_install unzip
@@ -453,7 +471,7 @@ ensure_opensearch_user() {
 # config (OPENSEARCH_PATH_CONF) so the two can never step on each other.
 prepare_opensearch_instance() {
   local name=$1 http=$2 transport=$3
-  local inst="$CACHE/opensearch/$name" data="$DATA/$name" logs="$LOGS/$name.d"
+  local inst="$OS_ROOT/opensearch/$name" data="$OS_ROOT/data/$name" logs="$OS_ROOT/logs/$name.d"
   mkdir -p "$inst" "$data" "$logs" "$inst/tmp"
 
   # A downgrade cannot read the data at all (2.x cannot open 3.x indices)
@@ -494,7 +512,7 @@ EOF
     # The user must be able to reach everything through the cache dir.
     setpriv --reuid="$OPENSEARCH_USER" --regid="$OPENSEARCH_USER" --init-groups \
       test -r "$OPENSEARCH_HOME/lib" -a -w "$data" ||
-      die "$name: user $OPENSEARCH_USER cannot reach $CACHE (a parent dir is not world-executable?)"
+      die "$name: user $OPENSEARCH_USER cannot reach $OS_ROOT"
   fi
 }
 
@@ -513,12 +531,12 @@ start_opensearch_instance() {
   # Relative paths inside OpenSearch (heap dumps, hs_err files) land in the
   # instance dir, never in the caller's working directory.
   (
-    cd "$CACHE/opensearch/$name"
-    export OPENSEARCH_PATH_CONF="$CACHE/opensearch/$name/config"
+    cd "$OS_ROOT/opensearch/$name"
+    export OPENSEARCH_PATH_CONF="$OS_ROOT/opensearch/$name/config"
     export OPENSEARCH_JAVA_HOME="$jh" JAVA_HOME="$jh"
     export OPENSEARCH_JAVA_OPTS="-Xms512m -Xmx512m"
-    export OPENSEARCH_TMPDIR="$CACHE/opensearch/$name/tmp"
-    export HOME="$CACHE/opensearch/$name"
+    export OPENSEARCH_TMPDIR="$OS_ROOT/opensearch/$name/tmp"
+    export HOME="$OS_ROOT/opensearch/$name"
     spawn "$name" "${as_user[@]}" "$OPENSEARCH_HOME/bin/opensearch" "-Enode.name=$name"
   )
   ready_probe "$name"
@@ -672,8 +690,9 @@ status_server() {
 
 wipe_server() {
   stop_server "$1" TERM
+  init_os_root
   log "$1: deleting $DATA/$1 and its logs"
-  rm -rf "${DATA:?}/$1" "$LOGS/$1.log" "$LOGS/$1.d"
+  rm -rf "${DATA:?}/$1" "$LOGS/$1.log" "$LOGS/$1.d" "${OS_ROOT:?}/data/$1" "$OS_ROOT/logs/$1.d"
 }
 
 default_servers() {
