@@ -61,19 +61,17 @@ func (c Config) Validate() error {
 // Resolve makes relative file paths relative to dir.
 func (c *Config) Resolve(dir string) {
 	for i, s := range c.Config {
-		if isPath(s) && !filepath.IsAbs(s) {
+		if IsPath(s) && !filepath.IsAbs(s) {
 			c.Config[i] = filepath.Join(dir, s)
 		}
 	}
 }
 
-func isPath(s string) bool {
-	for _, scheme := range []string{"file:", "env:", "yaml:", "http:", "https:"} {
-		if len(s) >= len(scheme) && s[:len(scheme)] == scheme {
-			return false
-		}
-	}
-	return true
+// IsPath reports whether a configuration source is a plain file path rather
+// than a provider URI such as yaml:, env: or file:.
+func IsPath(s string) bool {
+	scheme, _, ok := strings.Cut(s, ":")
+	return !ok || strings.ContainsAny(scheme, "/.") || len(scheme) < 2
 }
 
 // Service runs the collector in-process.

@@ -5,9 +5,12 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/k8sattributesprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourceprocessor"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
+	"go.opentelemetry.io/collector/exporter/otlpexporter"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/processor"
@@ -25,6 +28,8 @@ func Factories() (otelcol.Factories, error) {
 	var err error
 	if f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
 		otlpreceiver.NewFactory(),
+		// Agent mode: tail container logs on each node.
+		filelogreceiver.NewFactory(),
 	); err != nil {
 		return f, err
 	}
@@ -32,6 +37,8 @@ func Factories() (otelcol.Factories, error) {
 		memorylimiterprocessor.NewFactory(),
 		batchprocessor.NewFactory(),
 		resourceprocessor.NewFactory(),
+		// Agent mode: add pod, namespace and workload names to node logs.
+		k8sattributesprocessor.NewFactory(),
 	); err != nil {
 		return f, err
 	}
@@ -39,6 +46,8 @@ func Factories() (otelcol.Factories, error) {
 		kafkaexporter.NewFactory(),
 		debugexporter.NewFactory(),
 		prometheusexporter.NewFactory(),
+		// Agent mode: forward to the gateway collector.
+		otlpexporter.NewFactory(),
 	); err != nil {
 		return f, err
 	}

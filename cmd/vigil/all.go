@@ -22,7 +22,8 @@ import (
 // defaults.
 func runAll(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("all", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration file (YAML) with one section per component; required")
+	var cfgPaths stringList
+	fs.Var(&cfgPaths, "config", "configuration file (YAML) with one section per component; required")
 	check := fs.Bool("check", false, "validate the configuration and exit: 0 if valid, 2 listing every problem")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: vigil all --config FILE [--check]\n\nRun every component in one process.\n\nFlags:\n")
@@ -31,11 +32,12 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	if *cfgPath == "" {
-		fmt.Fprintln(stderr, "vigil all: --config is required")
+	if len(cfgPaths) != 1 {
+		fmt.Fprintf(stderr, "vigil all: --config: give exactly one file (got %d)\n", len(cfgPaths))
 		return exitBadArgs
 	}
-	pc, sbs, err := loadAll(*cfgPath)
+	cfgPath := cfgPaths[0]
+	pc, sbs, err := loadAll(cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil all: %v\n", err)
 		return exitBadArgs
@@ -50,10 +52,10 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if err := errors.Join(errs...); err != nil {
-			fmt.Fprintf(stderr, "vigil all: %s: %v\n", *cfgPath, err)
+			fmt.Fprintf(stderr, "vigil all: %s: %v\n", cfgPath, err)
 			return exitBadArgs
 		}
-		fmt.Fprintf(stdout, "%s: configuration is valid\n", *cfgPath)
+		fmt.Fprintf(stdout, "%s: configuration is valid\n", cfgPath)
 		return exitOK
 	}
 	return serve("all", pc, func(deps component.Deps, srv *admin.Server) ([]component.Named, error) {

@@ -56,10 +56,15 @@ type collectorFileSection struct {
 
 func (c collectorFileSection) Validate() error { return c.processConfig.Validate() }
 
-// loadCollectorFile reads a standalone collector file: an OpenTelemetry
-// Collector configuration whose optional top-level "vigil:" key holds the
-// process settings. The collector validates the rest itself (--check).
-func loadCollectorFile(path string) (processConfig, sectionBuilder, error) {
+// loadCollectorFile reads standalone collector configuration sources, merged
+// in order as the collector merges them (a later file or yaml: override wins).
+// The first source must be a file: its optional top-level "vigil:" key holds
+// the process settings. The collector validates the rest itself (--check).
+func loadCollectorFile(paths []string) (processConfig, sectionBuilder, error) {
+	path := paths[0]
+	if !collector.IsPath(path) {
+		return processConfig{}, sectionBuilder{}, fmt.Errorf("config: the first --config must be a file (got %q)", path)
+	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return processConfig{}, sectionBuilder{}, fmt.Errorf("config: %w", err)
@@ -80,10 +85,16 @@ func loadCollectorFile(path string) (processConfig, sectionBuilder, error) {
 			return processConfig{}, sectionBuilder{}, withFile(path, config.Prefix(collector.VigilKey, err))
 		}
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return processConfig{}, sectionBuilder{}, fmt.Errorf("config: %w", err)
+	c := collector.Config{TelemetryURL: sec.TelemetryURL}
+	for _, p := range paths {
+		if collector.IsPath(p) {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return processConfig{}, sectionBuilder{}, fmt.Errorf("config: %w", err)
+			}
+			p = abs
+		}
+		c.Config = append(c.Config, p)
 	}
-	c := collector.Config{Config: []string{abs}, TelemetryURL: sec.TelemetryURL}
 	return sec.processConfig, collectorBuilder(c), nil
 }

@@ -43,11 +43,13 @@ func TestConfigFixtures(t *testing.T) {
 // TestShippedConfigs: the defaults in configs/ are valid as shipped.
 func TestShippedConfigs(t *testing.T) {
 	t.Setenv("VIGIL_COLLECTOR_QUEUE_DIR", t.TempDir())
+	t.Setenv("K8S_NODE_NAME", "node-1")
 	for _, tc := range []struct{ cmd, file string }{
 		{"collector", "../../configs/collector.yaml"},
+		{"collector", "../../configs/collector-agent.yaml"},
 		{"all", "../../configs/vigil.yaml"},
 	} {
-		t.Run(tc.cmd, func(t *testing.T) {
+		t.Run(tc.cmd+"/"+filepath.Base(tc.file), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			code := run([]string{tc.cmd, "--config", tc.file, "--check"}, &stdout, &stderr)
 			require.Equal(t, exitOK, code, "stderr:\n%s", stderr.String())
@@ -80,6 +82,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown command", []string{"colector"}, exitBadArgs, `unknown command "colector"`},
 		{"unknown flag", []string{"collector", "--konfig", "x"}, exitBadArgs, "flag provided but not defined: -konfig"},
 		{"missing config", []string{"collector"}, exitBadArgs, "--config is required"},
+		{"two files for a one-file component", []string{"all", "--config", "a.yaml", "--config", "b.yaml"}, exitBadArgs, "--config: give exactly one file (got 2)"},
+		{"collector override before a file", []string{"collector", "--config", "yaml:a: b", "--check"}, exitBadArgs, `the first --config must be a file (got "yaml:a: b")`},
 		{"unreadable config", []string{"all", "--config", "testdata/nope.yaml"}, exitBadArgs, "testdata/nope.yaml: no such file"},
 		{"stray argument", []string{"all", "--config", "x.yaml", "extra"}, exitBadArgs, `unexpected argument "extra"`},
 		{"help", []string{"--help"}, exitOK, "Commands:"},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -28,8 +29,9 @@ type target struct {
 	// relative paths resolved against dir, and returns its builder.
 	load func(n *yaml.Node, dir string) (sectionBuilder, error)
 	// loadStandalone, when set, replaces the generic standalone loading (the
-	// collector's file is an OpenTelemetry configuration).
-	loadStandalone func(path string) (processConfig, sectionBuilder, error)
+	// collector's files are OpenTelemetry configurations, and several may be
+	// merged).
+	loadStandalone func(paths []string) (processConfig, sectionBuilder, error)
 }
 
 // sectionBuilder builds a loaded component; check validates it further
@@ -69,10 +71,14 @@ func define[C any, PC interface {
 
 // standaloneFile is a component's own file: the process keys (admin, log)
 // beside the component's keys at the top level.
-func (t target) loadFile(path string) (processConfig, sectionBuilder, error) {
+func (t target) loadFile(paths []string) (processConfig, sectionBuilder, error) {
 	if t.loadStandalone != nil {
-		return t.loadStandalone(path)
+		return t.loadStandalone(paths)
 	}
+	if len(paths) != 1 {
+		return processConfig{}, sectionBuilder{}, fmt.Errorf("--config: give exactly one file (got %d)", len(paths))
+	}
+	path := paths[0]
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return processConfig{}, sectionBuilder{}, fmt.Errorf("config: %w", err)
@@ -128,7 +134,8 @@ func withFile(path string, err error) error {
 // runStandalone is the subcommand "vigil <component> --config F [--check]".
 func (t target) runStandalone(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(t.name, flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration file (YAML); required")
+	var cfgPaths stringList
+	fs.Var(&cfgPaths, "config", "configuration file (YAML); required")
 	check := fs.Bool("check", false, "validate the configuration and exit: 0 if valid, 2 listing every problem")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: vigil %s --config FILE [--check]\n\n%s.\n\nFlags:\n", t.name, t.summary)
@@ -137,11 +144,12 @@ func (t target) runStandalone(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	if *cfgPath == "" {
+	if len(cfgPaths) == 0 {
 		fmt.Fprintf(stderr, "vigil %s: --config is required\n", t.name)
 		return exitBadArgs
 	}
-	pc, sb, err := t.loadFile(*cfgPath)
+	cfgPath := strings.Join(cfgPaths, ",")
+	pc, sb, err := t.loadFile(cfgPaths)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil %s: %v\n", t.name, err)
 		return exitBadArgs
@@ -149,11 +157,11 @@ func (t target) runStandalone(args []string, stdout, stderr io.Writer) int {
 	if *check {
 		if sb.check != nil {
 			if err := sb.check(context.Background()); err != nil {
-				fmt.Fprintf(stderr, "vigil %s: %s: %v\n", t.name, *cfgPath, err)
+				fmt.Fprintf(stderr, "vigil %s: %s: %v\n", t.name, cfgPath, err)
 				return exitBadArgs
 			}
 		}
-		fmt.Fprintf(stdout, "%s: configuration is valid\n", *cfgPath)
+		fmt.Fprintf(stdout, "%s: configuration is valid\n", cfgPath)
 		return exitOK
 	}
 	return serve(t.name, pc, func(deps component.Deps, srv *admin.Server) ([]component.Named, error) {
@@ -163,6 +171,16 @@ func (t target) runStandalone(args []string, stdout, stderr io.Writer) int {
 		}
 		return []component.Named{{Name: t.name, Runner: r}}, nil
 	}, stderr)
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }
 
 func withComponent(d component.Deps, name string) component.Deps {

@@ -166,25 +166,28 @@ func (p *Process) Kill() {
 }
 
 // WaitReady polls http://addr/readyz until it answers 200, failing the test
-// after timeout or if the process exits first.
+// after timeout, or at once if the process exits first.
 func (p *Process) WaitReady(addr string, timeout time.Duration) {
 	p.t.Helper()
-	if err := Eventually(timeout, func() error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for time.Now().Before(deadline) {
 		if p.Exited() {
-			return fmt.Errorf("process exited: %v", p.err)
+			p.t.Fatalf("vigiltest: process exited (%v) before it was ready at %s; output:\n%s", p.err, addr, p.Output())
 		}
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return err
+		resp, err := client.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			err = fmt.Errorf("readyz: %s", resp.Status)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %s", resp.Status)
-		}
-		return nil
-	}); err != nil {
-		p.t.Fatalf("vigiltest: not ready at %s: %v\noutput:\n%s", addr, err, p.Output())
+		last = err
+		time.Sleep(200 * time.Millisecond)
 	}
+	p.t.Fatalf("vigiltest: not ready at %s after %s: %v\noutput:\n%s", addr, timeout, last, p.Output())
 }
 
 // Eventually retries f every 200 ms until it returns nil or timeout passes,
