@@ -47,6 +47,7 @@ func TestShippedConfigs(t *testing.T) {
 	for _, tc := range []struct{ cmd, file string }{
 		{"collector", "../../configs/collector.yaml"},
 		{"collector", "../../configs/collector-agent.yaml"},
+		{"alerting", "../../configs/alerting.yaml"},
 		{"all", "../../configs/vigil.yaml"},
 	} {
 		t.Run(tc.cmd+"/"+filepath.Base(tc.file), func(t *testing.T) {

@@ -1,0 +1,172 @@
+package alerting
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// The silences API, mounted on the admin server when api.token is set:
+//
+//	POST   /api/v1/silences       body SilenceRequest  -> 201 Silence
+//	GET    /api/v1/silences                            -> 200 {"silences": [Silence...]}
+//	DELETE /api/v1/silences/{id}                       -> 204, or 404
+//
+// Every request needs "Authorization: Bearer <api.token>". Errors are
+// {"error": "..."} with 400, 401, 404, 503 (state not loaded yet) or 500.
+type api struct {
+	e     *Engine
+	token []byte
+	ready *atomic.Bool
+}
+
+func (a *api) mount(h interface {
+	Handle(pattern string, h http.Handler)
+}) {
+	h.Handle("POST /api/v1/silences", a.guard(a.create))
+	h.Handle("GET /api/v1/silences", a.guard(a.list))
+	h.Handle("DELETE /api/v1/silences/{id}", a.guard(a.delete))
+}
+
+func (a *api) guard(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), a.token) != 1 {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token"))
+			return
+		}
+		if !a.ready.Load() {
+			writeError(w, http.StatusServiceUnavailable, errors.New("alerting state is still loading"))
+			return
+		}
+		next(w, r)
+	})
+}
+
+func (a *api) create(w http.ResponseWriter, r *http.Request) {
+	var req SilenceRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w", err))
+		return
+	}
+	s, err := a.e.AddSilence(r.Context(), req)
+	var re *RequestError
+	switch {
+	case errors.As(err, &re):
+		writeError(w, http.StatusBadRequest, err)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err)
+	default:
+		writeJSON(w, http.StatusCreated, s)
+	}
+}
+
+func (a *api) list(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string][]Silence{"silences": a.e.Silences()})
+}
+
+func (a *api) delete(w http.ResponseWriter, r *http.Request) {
+	found, err := a.e.DeleteSilence(r.Context(), r.PathValue("id"))
+	switch {
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err)
+	case !found:
+		writeError(w, http.StatusNotFound, fmt.Errorf("no silence %q", r.PathValue("id")))
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// SilenceClient calls the silences API; it is what `vigil alerting silence`
+// uses.
+type SilenceClient struct {
+	// URL is the admin server's base URL, e.g. http://127.0.0.1:8880.
+	URL string
+	// Token is the API's bearer token.
+	Token string
+	// HTTP is the client to use; nil uses one with a 10s timeout.
+	HTTP *http.Client
+}
+
+// Create creates a silence.
+func (c SilenceClient) Create(ctx context.Context, r SilenceRequest) (Silence, error) {
+	var s Silence
+	err := c.do(ctx, http.MethodPost, "/api/v1/silences", r, http.StatusCreated, &s)
+	return s, err
+}
+
+// List returns the silences in force.
+func (c SilenceClient) List(ctx context.Context) ([]Silence, error) {
+	var out struct {
+		Silences []Silence `json:"silences"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/silences", nil, http.StatusOK, &out)
+	return out.Silences, err
+}
+
+// Delete ends a silence now.
+func (c SilenceClient) Delete(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/silences/"+id, nil, http.StatusNoContent, nil)
+}
+
+func (c SilenceClient) do(ctx context.Context, method, path string, in any, want int, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.URL, "/")+path, body)
+	if err != nil {
+		return fmt.Errorf("silences: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("silences: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		var e struct {
+			Error string `json:"error"`
+		}
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
+		return fmt.Errorf("silences: %s %s: %s: %s", method, path, resp.Status, e.Error)
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return fmt.Errorf("silences: decode answer: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,39 @@
+// Package alerting is Vigil's alerting component: it consumes health
+// transitions from vigil.health (and failover decisions from vigil.failover)
+// and keeps Slack up to date with one thread per incident.
+//
+// An incident opens when a target turns CRITICAL (or CAUTION, on routes with
+// open_on_caution). Its parent message is Block Kit: status, target,
+// summary, value against threshold, since when, links to the runbook,
+// Dashboards and the Prometheus graph (from the event's annotations), and
+// for CRITICAL a mention of the route's on-call user group. Every later
+// change — CAUTION and CRITICAL back and forth, UNKNOWN, failover requested,
+// completed or failed — is a reply in its thread; while it stays CRITICAL a
+// reminder is posted every repeat_interval. HEALTHY closes it: a reply
+// "recovered after 12m30s" and the parent updated to show it resolved.
+// UNKNOWN never opens an incident.
+//
+// Routes pick the channel by target and labels (first match wins, then
+// default_route). Silences (HTTP API, see api.go and SilenceClient) and
+// maintenance windows (configuration) mute targets. Storm control folds
+// more than storm.threshold incidents opening in a channel within
+// storm.window into one summary message.
+//
+// State — per target the last generation applied and the open incident
+// (channel, thread ts, opened at), and the silences — lives in a compacted
+// Kafka topic (vigil.alerting.state; keys "target/<target>" and
+// "silence/<id>"), read whole at start and written on every change before
+// the consumed offset is committed. Events whose generation is not above
+// the target's last are dropped, so redelivery and reordering are harmless.
+// Before every post its idempotency key is written to the target's record;
+// after a crash the redelivered event derives the same key and, in bot mode,
+// the post first looks for a message carrying it (see alerting/slack).
+//
+// Run one replica: the state is read at start only, so a second consumer in
+// the group would act on stale state for partitions it takes over.
+//
+// In incoming-webhook mode there are no threads and no updates: every reply
+// is a message of its own naming the target, and the parent is not marked
+// resolved. Without a Slack token or webhook the console mode logs what
+// would be posted.
+package alerting

@@ -1,0 +1,124 @@
+// Package statetopic is a small key-value store on a compacted Kafka topic:
+// every write is a record keyed by its key, a nil value is a tombstone, and
+// loading reads the topic from its start up to the end offsets taken when
+// the load began, so the latest value of each key wins. Alerting keeps its
+// incidents and silences in one (vigil.alerting.state), which survives
+// restarts and moves with the process.
+package statetopic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Store reads and writes one topic. It is safe for concurrent use.
+type Store struct {
+	topic string
+	opts  []kgo.Opt
+	cl    *kgo.Client
+}
+
+// New builds a store on topic; opts name the brokers and any client
+// settings. It makes no network calls.
+func New(topic string, opts ...kgo.Opt) (*Store, error) {
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...),
+		kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("statetopic: %w", err)
+	}
+	return &Store{topic: topic, opts: opts, cl: cl}, nil
+}
+
+// Close releases the client; safe to call twice.
+func (s *Store) Close() { s.cl.Close() }
+
+// Ensure creates the topic when it is missing: one partition (the state is
+// small and read whole), the broker's replication factor, and
+// cleanup.policy=compact.
+func (s *Store) Ensure(ctx context.Context) error {
+	adm := kadm.NewClient(s.cl)
+	resp, err := adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, s.topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("statetopic: create %s: %w", s.topic, err)
+	}
+	return nil
+}
+
+// Load returns every key's latest value, tombstoned keys left out.
+func (s *Store) Load(ctx context.Context) (map[string][]byte, error) {
+	adm := kadm.NewClient(s.cl)
+	starts, err := adm.ListStartOffsets(ctx, s.topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("statetopic: start offsets of %s: %w", s.topic, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, s.topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("statetopic: end offsets of %s: %w", s.topic, err)
+	}
+	want := map[int32]int64{}
+	from := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if st, ok := starts.Lookup(o.Topic, o.Partition); ok && o.Offset > st.Offset {
+			want[o.Partition] = o.Offset
+			from[o.Partition] = kgo.NewOffset().At(st.Offset)
+		}
+	})
+	out := map[string][]byte{}
+	if len(want) == 0 {
+		return out, nil
+	}
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), s.opts...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: from}),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("statetopic: %w", err)
+	}
+	defer cl.Close()
+	for len(want) > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("statetopic: load %s: %w", s.topic, err)
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = errors.Join(ferr, err) })
+		if ferr != nil {
+			return nil, fmt.Errorf("statetopic: load %s: %w", s.topic, ferr)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Value == nil {
+				delete(out, string(r.Key))
+			} else {
+				out[string(r.Key)] = r.Value
+			}
+			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	return out, nil
+}
+
+// Put writes value under key and waits for the brokers to acknowledge it; a
+// nil value deletes the key.
+func (s *Store) Put(ctx context.Context, key string, value []byte) error {
+	if err := s.cl.ProduceSync(ctx, &kgo.Record{Topic: s.topic, Key: []byte(key), Value: value}).FirstErr(); err != nil {
+		return fmt.Errorf("statetopic: write %s: %w", key, err)
+	}
+	return nil
+}

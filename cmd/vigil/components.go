@@ -1,0 +1,12 @@
+package main
+
+import (
+	"github.com/vigil-dev/vigil/alerting"
+	"github.com/vigil-dev/vigil/internal/component"
+)
+
+func alertingTarget() target {
+	return define("alerting", "consume health events; Slack incidents and failover decisions", "127.0.0.1:8884",
+		alerting.DefaultConfig, nil,
+		func(c alerting.Config, d component.Deps) (component.Runner, error) { return alerting.New(c, d) })
+}
