@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/vigil-dev/vigil/alerting"
+	"github.com/vigil-dev/vigil/detector"
 	"github.com/vigil-dev/vigil/internal/component"
 )
 
@@ -9,4 +10,10 @@ func alertingTarget() target {
 	return define("alerting", "consume health events; Slack incidents and failover decisions", "127.0.0.1:8884",
 		alerting.DefaultConfig, nil,
 		func(c alerting.Config, d component.Deps) (component.Runner, error) { return alerting.New(c, d) })
+}
+
+func detectorTarget() target {
+	return define("detector", "evaluate health rules over metrics and webhooks; publish health events", "127.0.0.1:8883",
+		detector.DefaultConfig, nil,
+		func(c detector.Config, d component.Deps) (component.Runner, error) { return detector.New(c, d) })
 }

@@ -48,6 +48,8 @@ func TestShippedConfigs(t *testing.T) {
 		{"collector", "../../configs/collector.yaml"},
 		{"collector", "../../configs/collector-agent.yaml"},
 		{"alerting", "../../configs/alerting.yaml"},
+		{"detector", "../../configs/detector.yaml"},
+		{"setup", "../../configs/setup.yaml"},
 		{"all", "../../configs/vigil.yaml"},
 	} {
 		t.Run(tc.cmd+"/"+filepath.Base(tc.file), func(t *testing.T) {

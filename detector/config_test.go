@@ -1,0 +1,127 @@
+package detector
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-dev/vigil/internal/component"
+	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/events"
+)
+
+// TestConfigFixtures loads every testdata/config/*.good.yaml (must be valid)
+// and *.bad.yaml (must fail with exactly the problems its "# want:" lines
+// name, each a prefix of one problem).
+func TestConfigFixtures(t *testing.T) {
+	files, err := filepath.Glob("testdata/config/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			cfg := DefaultConfig()
+			err := config.Load(f, &cfg)
+			if strings.HasSuffix(f, ".good.yaml") {
+				require.NoError(t, err)
+				return
+			}
+			require.True(t, strings.HasSuffix(f, ".bad.yaml"), "fixture must end in .good.yaml or .bad.yaml")
+			raw, rerr := os.ReadFile(f)
+			require.NoError(t, rerr)
+			var wants []string
+			for _, line := range strings.Split(string(raw), "\n") {
+				if w, ok := strings.CutPrefix(line, "# want: "); ok {
+					wants = append(wants, w)
+				}
+			}
+			require.NotEmpty(t, wants, "a bad fixture states what it wants")
+			require.Error(t, err)
+			var pe *config.ProblemsError
+			require.True(t, errors.As(err, &pe), "got %T: %v", err, err)
+			var got []string
+			for _, p := range pe.Problems {
+				got = append(got, p.String())
+			}
+			for _, w := range wants {
+				found := false
+				for _, g := range got {
+					found = found || strings.HasPrefix(g, w)
+				}
+				require.True(t, found, "want a problem starting %q; got:\n%s", w, strings.Join(got, "\n"))
+			}
+			require.Len(t, got, len(wants), "unexpected extra problems:\n%s", strings.Join(got, "\n"))
+		})
+	}
+}
+
+func TestConfigFullValues(t *testing.T) {
+	cfg := DefaultConfig()
+	require.NoError(t, config.Load("testdata/config/full.good.yaml", &cfg))
+	r := cfg.Targets[0].Rules[0]
+	c := compileRule(r, cfg.Defaults)
+	require.Equal(t, 10*time.Second, c.interval)
+	require.Equal(t, time.Minute, c.hold)
+	require.Equal(t, time.Duration(0), c.rec)
+	require.Equal(t, &Threshold{Op: ">=", Value: 1e5}, c.critical)
+	require.Equal(t, ReduceMin, c.reduce)
+	// The second rule inherits the defaults section.
+	c = compileRule(cfg.Targets[0].Rules[1], cfg.Defaults)
+	require.Equal(t, 30*time.Second, c.interval)
+	require.Equal(t, time.Duration(0), c.hold)
+	require.Equal(t, 5*time.Minute, c.rec)
+	require.Equal(t, PolicyKeepLast, c.onNoData)
+	require.Equal(t, PolicyHealthy, c.onError)
+	require.Nil(t, c.critical)
+}
+
+// TestShippedConfig keeps configs/detector.yaml valid and watching the
+// pipeline metrics docs/events.md promises.
+func TestShippedConfig(t *testing.T) {
+	cfg := DefaultConfig()
+	require.NoError(t, config.Load("../configs/detector.yaml", &cfg))
+	require.Equal(t, events.HealthTopic, cfg.Kafka.Topic)
+	var exprs strings.Builder
+	for _, tg := range cfg.Targets {
+		for _, r := range tg.Rules {
+			exprs.WriteString(r.Expr)
+		}
+	}
+	for _, metric := range []string{
+		"vigil_pipeline_opensearch_up", "vigil_pipeline_consumer_lag_records", `vigil_pipeline_records_total{outcome="dead_lettered"}`,
+		"otelcol_exporter_send_failed_log_records_total", "vigil_pipeline_end_to_end_latency_seconds_bucket",
+	} {
+		require.Contains(t, exprs.String(), metric)
+	}
+}
+
+func TestConditionParse(t *testing.T) {
+	for in, want := range map[Condition]*Threshold{
+		"":        nil,
+		"> 0.5":   {">", 0.5},
+		">=1e3":   {">=", 1000},
+		" < -2 ":  {"<", -2},
+		"<= 0":    {"<=", 0},
+		"== 1":    {"==", 1},
+		"!= 0.25": {"!=", 0.25},
+	} {
+		got, err := in.Parse()
+		require.NoError(t, err, in)
+		require.Equal(t, want, got, in)
+	}
+	for _, in := range []Condition{"0.5", "> ", "=> 1", "> 1 2", "> Inf"} {
+		_, err := in.Parse()
+		require.Error(t, err, in)
+	}
+}
+
+func TestNewRejectsInvalidConfig(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Targets = []Target{{Name: "kafka", Rules: []Rule{{Name: "lag", Expr: "sum(", Critical: "> 1"}}}}
+	_, err := New(cfg, component.Deps{})
+	require.ErrorContains(t, err, "targets[0].rules[0].expr: invalid PromQL")
+}

@@ -1,0 +1,184 @@
+package detector
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+
+	"github.com/vigil-dev/vigil/internal/events"
+)
+
+// Querier is the part of the Prometheus HTTP API the detector uses;
+// v1.NewAPI's result satisfies it.
+type Querier interface {
+	Query(ctx context.Context, query string, ts time.Time, opts ...v1.Option) (model.Value, v1.Warnings, v1.Infos, error)
+}
+
+// evaluate runs one rule's query, bounded by timeout, and reduces its result
+// to one value.
+func evaluate(ctx context.Context, q Querier, r *compiledRule, timeout time.Duration, now time.Time) Observation {
+	qctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	v, _, _, err := q.Query(qctx, r.expr, now, v1.WithTimeout(timeout))
+	if err != nil {
+		return Observation{Err: fmt.Errorf("query: %w", err)}
+	}
+	x, err := reduceValue(v, r)
+	return Observation{Value: x, Err: err}
+}
+
+// reduceValue turns a scalar or an instant vector into one value; several
+// series reduce by the rule's Reduce, none is ErrNoData. NaN samples carry
+// no information and are skipped.
+func reduceValue(v model.Value, r *compiledRule) (float64, error) {
+	switch v := v.(type) {
+	case *model.Scalar:
+		if math.IsNaN(float64(v.Value)) {
+			return 0, ErrNoData
+		}
+		return float64(v.Value), nil
+	case model.Vector:
+		higher := r.reduce == ReduceMax
+		if r.reduce == ReduceWorst || r.reduce == "" {
+			higher = r.worseIsHigher()
+		}
+		found, best := false, 0.0
+		for _, s := range v {
+			x := float64(s.Value)
+			if math.IsNaN(x) {
+				continue
+			}
+			if !found || (higher && x > best) || (!higher && x < best) {
+				best, found = x, true
+			}
+		}
+		if !found {
+			return 0, ErrNoData
+		}
+		return best, nil
+	case nil:
+		return 0, ErrNoData
+	}
+	return 0, fmt.Errorf("result is a %s, want an instant vector or a scalar", v.Type())
+}
+
+// worseIsHigher tells which way "worst" reduces: towards the critical
+// condition's direction (else caution's); equality conditions take the max.
+func (r *compiledRule) worseIsHigher() bool {
+	for _, t := range []*Threshold{r.critical, r.caution} {
+		if t != nil && t.direction() != 0 {
+			return t.direction() > 0
+		}
+	}
+	return true
+}
+
+// engine holds every target's state during one leadership term and feeds it
+// evaluations and alerts. Transitions are handed to emit under the lock, so
+// each target's transitions leave in generation order.
+type engine struct {
+	mu      sync.Mutex
+	targets map[string]*TargetState
+	allowed map[string]bool // targets webhooks may change
+	emit    func(context.Context, Transition) error
+	m       *metrics
+}
+
+func newEngine(cfg Config, restored map[string]Restored, emit func(context.Context, Transition) error, m *metrics) *engine {
+	e := &engine{targets: map[string]*TargetState{}, allowed: map[string]bool{}, emit: emit, m: m}
+	for _, t := range cfg.Targets {
+		r := restored[t.Name]
+		e.targets[t.Name] = NewTargetState(t, cfg.Defaults, r.Status, r.Generation)
+		e.allowed[t.Name] = len(cfg.Webhooks.Targets) == 0
+	}
+	for _, n := range cfg.Webhooks.Targets {
+		e.allowed[n] = true
+	}
+	return e
+}
+
+// observe feeds one evaluation of a target's rule.
+func (e *engine) observe(ctx context.Context, target string, rule int, now time.Time, o Observation) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	tr, ok := e.targets[target].Observe(rule, now, o)
+	if !ok {
+		return nil
+	}
+	return e.emitLocked(ctx, tr)
+}
+
+// setExternal applies an alert to a target.
+func (e *engine) setExternal(ctx context.Context, target, key string, x External, now time.Time) (bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	tr, ok := e.targets[target].SetExternal(key, x, now)
+	if !ok {
+		return false, nil
+	}
+	return true, e.emitLocked(ctx, tr)
+}
+
+func (e *engine) emitLocked(ctx context.Context, tr Transition) error {
+	e.m.transitions.WithLabelValues(tr.Target, string(tr.To)).Inc()
+	return e.emit(ctx, tr)
+}
+
+// runRule evaluates one rule at its interval until ctx ends. A failing or
+// slow Prometheus only produces error observations (see on_error).
+func (e *engine) runRule(ctx context.Context, q Querier, target string, i int, timeout time.Duration) error {
+	e.mu.Lock()
+	r := e.targets[target].rules[i].rule
+	e.mu.Unlock()
+	tick := time.NewTicker(r.interval)
+	defer tick.Stop()
+	for {
+		start := time.Now()
+		o := evaluate(ctx, q, r, timeout, start)
+		if ctx.Err() != nil {
+			return nil // a cancelled query says nothing about the target
+		}
+		e.m.evalDuration.Observe(time.Since(start).Seconds())
+		e.m.evaluations.WithLabelValues(resultLabel(o)).Inc()
+		if err := e.observe(ctx, target, i, time.Now(), o); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func resultLabel(o Observation) string {
+	switch {
+	case o.Err == nil:
+		return "ok"
+	case o.Err == ErrNoData:
+		return "no_data"
+	}
+	return "error"
+}
+
+// statuses returns every target's status and generation (for tests and logs).
+func (e *engine) statuses() map[string]Restored {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]Restored, len(e.targets))
+	for n, t := range e.targets {
+		out[n] = Restored{Status: t.status, Generation: t.generation}
+	}
+	return out
+}
+
+// Restored is a target's last published status and generation.
+type Restored struct {
+	Status     events.Status
+	Generation uint64
+}

@@ -1,0 +1,194 @@
+package detector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vigil-dev/vigil/internal/component"
+	"github.com/vigil-dev/vigil/internal/events"
+	"github.com/vigil-dev/vigil/internal/testinfra"
+)
+
+// exporter serves one gauge on 127.0.0.1:<free port> for the real
+// Prometheus to scrape, through a file_sd file in its targets dir.
+func exporter(t *testing.T, job string) prometheus.Gauge {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_test_detector_value", Help: "Test value the detector watches."})
+	reg.MustRegister(g)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	dir := testinfra.PrometheusTargetsDir(t)
+	sd, err := json.Marshal([]map[string]any{{"targets": []string{ln.Addr().String()}, "labels": map[string]string{"job": job}}})
+	require.NoError(t, err)
+	// Written aside and renamed, so Prometheus never reads half a file.
+	final := filepath.Join(dir, job+".json")
+	tmp := filepath.Join(dir, "."+job+".tmp")
+	require.NoError(t, os.WriteFile(tmp, sd, 0o644))
+	require.NoError(t, os.Rename(tmp, final))
+	t.Cleanup(func() { _ = os.Remove(final) })
+	return g
+}
+
+// TestRealPrometheusAndKafka drives a gauge scraped by the real Prometheus
+// past CRITICAL and back, and reads the events from the real Kafka.
+func TestRealPrometheusAndKafka(t *testing.T) {
+	promURL := testinfra.Prometheus(t)
+	broker := testinfra.Kafka(t)
+	job := uniqueName(t, "job")
+	g := exporter(t, job)
+	g.Set(0.1)
+
+	cfg := kafkaConfig(t, broker, 10*time.Second, 10*time.Second)
+	cfg.Prometheus.URL = promURL
+	cfg.Kafka.SessionTimeout = 10 * time.Second
+	target := "it-" + job
+	cfg.Targets = []Target{{Name: target, Labels: map[string]string{"job": job}, Rules: []Rule{{
+		Name: "value", Expr: fmt.Sprintf(`max(vigil_test_detector_value{job=%q})`, job),
+		Caution: "> 0.5", Critical: "> 0.9",
+		Interval: dur(time.Second), For: dur(10 * time.Second), RecoverFor: dur(10 * time.Second),
+	}}}}
+	t.Cleanup(func() { cleanupKafka(t, broker, cfg.Kafka.Group, cfg.Kafka.Topic, cfg.Kafka.LeaderTopic) })
+
+	cfg.Instance = "it"
+	s, err := New(cfg, component.Deps{Logger: testLogger(t), Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	pub := func() []pubEvent { return published(t, broker, cfg.Kafka.Topic) }
+	within := 3 * time.Minute
+	// A new target starts UNKNOWN; the first data makes it HEALTHY.
+	eventuallyWithin(t, within, "the first HEALTHY", func() bool { return len(pub()) == 1 })
+	require.Equal(t, "UNKNOWN->HEALTHY#1", summary(pub()))
+
+	raised := time.Now()
+	g.Set(0.95)
+	eventuallyWithin(t, within, "the CRITICAL event", func() bool { return len(pub()) == 2 })
+	t.Logf("CRITICAL published %s after the gauge was raised (for: 10s, scrape interval 5s)", time.Since(raised).Round(100*time.Millisecond))
+	critical := pub()[1]
+	require.Equal(t, events.Critical, critical.Status)
+	require.Equal(t, events.Healthy, critical.PreviousStatus)
+	require.Equal(t, 0.95, *critical.Value)
+	require.Equal(t, 0.9, *critical.Threshold)
+	require.Equal(t, "vigil-detector/it", critical.Source)
+
+	lowered := time.Now()
+	g.Set(0.1)
+	eventuallyWithin(t, within, "the HEALTHY event", func() bool { return len(pub()) == 3 })
+	t.Logf("HEALTHY published %s after the gauge was lowered (recover_for: 10s)", time.Since(lowered).Round(100*time.Millisecond))
+	healthy := pub()[2]
+	require.Equal(t, events.Healthy, healthy.Status)
+	require.Equal(t, events.Critical, healthy.PreviousStatus)
+	require.Equal(t, critical.Generation+1, healthy.Generation)
+
+	// Exactly one of each: nothing more after many further evaluations.
+	start := testutilEvaluations(s)
+	eventuallyWithin(t, within, "10 more evaluations", func() bool { return testutilEvaluations(s) >= start+10 })
+	require.Equal(t, "UNKNOWN->HEALTHY#1 HEALTHY->CRITICAL#2 CRITICAL->HEALTHY#3", summary(pub()))
+}
+
+func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// cleanupKafka removes what a test created on the shared Kafka.
+func cleanupKafka(t *testing.T, broker, group string, topics ...string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	if err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.DeleteGroups(ctx, group); err != nil {
+		t.Logf("cleanup: delete group: %v", err)
+	}
+	if _, err := adm.DeleteTopics(ctx, topics...); err != nil {
+		t.Logf("cleanup: delete topics: %v", err)
+	}
+}
+
+// TestRestoreRealKafka: Restore reads committed transactions up to the end
+// of a real Kafka's log (whose commit markers end it) and keeps each
+// target's highest generation; an aborted transaction is invisible.
+func TestRestoreRealKafka(t *testing.T) {
+	broker := testinfra.Kafka(t)
+	cfg := kafkaConfig(t, broker, 0, 0)
+	cfg.Kafka.TopicPartitions = 3
+	t.Cleanup(func() { cleanupKafka(t, broker, cfg.Kafka.Group, cfg.Kafka.Topic, cfg.Kafka.LeaderTopic) })
+	createTopics(t, cfg)
+	m, err := newMetrics(nil)
+	require.NoError(t, err)
+	p := &publisher{opts: []kgo.Opt{kgo.SeedBrokers(broker), kgo.TransactionalID(cfg.Kafka.TransactionalID)}, timeout: 10 * time.Second, log: testLogger(t), m: m}
+	defer p.close()
+	ctx := context.Background()
+	steps := []Transition{
+		{Target: "kafka", From: events.Unknown, To: events.Healthy, Generation: 1},
+		{Target: "opensearch-primary", From: events.Unknown, To: events.Critical, Generation: 1},
+		{Target: "kafka", From: events.Healthy, To: events.Caution, Generation: 2},
+		{Target: "opensearch-primary", From: events.Critical, To: events.Healthy, Generation: 2},
+		{Target: "kafka", From: events.Caution, To: events.Critical, Generation: 3},
+	}
+	for _, tr := range steps {
+		tr.At, tr.Since, tr.Reason = t0, t0, "test"
+		_, rec, err := Event("test", tr)
+		require.NoError(t, err)
+		rec.Topic = cfg.Kafka.Topic
+		require.NoError(t, p.publish(ctx, rec))
+	}
+	// An aborted transaction must not count.
+	_, rec, err := Event("test", Transition{Target: "kafka", From: events.Critical, To: events.Healthy, At: t0, Since: t0, Reason: "aborted", Generation: 4})
+	require.NoError(t, err)
+	rec.Topic = cfg.Kafka.Topic
+	require.NoError(t, p.cl.BeginTransaction())
+	require.NoError(t, p.cl.ProduceSync(ctx, rec).FirstErr())
+	require.NoError(t, p.cl.EndTransaction(ctx, kgo.TryAbort))
+
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	got, err := Restore(rctx, cfg.Kafka.Topic, testLogger(t), kgo.SeedBrokers(broker))
+	require.NoError(t, err)
+	require.Equal(t, map[string]Restored{
+		"kafka":              {events.Critical, 3},
+		"opensearch-primary": {events.Healthy, 2},
+	}, got)
+}
+
+// TestLeaderFailoverRealKafka is TestLeaderFailover against the real Kafka
+// with the default 10s session timeout.
+func TestLeaderFailoverRealKafka(t *testing.T) {
+	broker := testinfra.Kafka(t)
+	cfg := kafkaConfig(t, broker, 3*time.Second, 3*time.Second)
+	cfg.Kafka.SessionTimeout = 10 * time.Second
+	t.Cleanup(func() { cleanupKafka(t, broker, cfg.Kafka.Group, cfg.Kafka.Topic, cfg.Kafka.LeaderTopic) })
+	testFailover(t, cfg)
+}

@@ -1,0 +1,66 @@
+package detector
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the detector's own metrics, vigil_detector_*.
+type metrics struct {
+	evaluations   *prometheus.CounterVec
+	evalDuration  prometheus.Histogram
+	transitions   *prometheus.CounterVec
+	leader        prometheus.Gauge
+	published     prometheus.Counter
+	publishErrors prometheus.Counter
+	queueLength   prometheus.Gauge
+	webhooks      *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		evaluations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_detector_rule_evaluations_total",
+			Help: "Rule evaluations by result: ok, no_data or error.",
+		}, []string{"result"}),
+		evalDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vigil_detector_evaluation_duration_seconds",
+			Help:    "Time to evaluate one rule against Prometheus.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_detector_transitions_total",
+			Help: "Target status transitions decided, by target and new status.",
+		}, []string{"target", "status"}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_detector_leader",
+			Help: "1 while this replica is the leader that evaluates and publishes.",
+		}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_detector_published_events_total",
+			Help: "Health events committed to Kafka.",
+		}),
+		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_detector_publish_errors_total",
+			Help: "Failed publish attempts (each is retried until it succeeds or leadership ends).",
+		}),
+		queueLength: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_detector_publish_queue_length",
+			Help: "Transitions waiting to be published.",
+		}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_detector_webhook_requests_total",
+			Help: "Alert webhook requests by source (alertmanager, grafana) and HTTP status code.",
+		}, []string{"source", "code"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.evaluations, m.evalDuration, m.transitions, m.leader, m.published, m.publishErrors, m.queueLength, m.webhooks} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
