@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/events"
+	"github.com/vigil-dev/vigil/internal/kafka"
 )
 
 // Config is the detector's configuration (configs/detector.yaml).
@@ -43,8 +44,9 @@ type PrometheusConfig struct {
 
 // KafkaConfig is the detector's Kafka connection, topics and leadership.
 type KafkaConfig struct {
-	// Brokers are the seed brokers. Default [127.0.0.1:9092].
-	Brokers []string `yaml:"brokers"`
+	// Conn is brokers, client_id, sasl and tls (internal/kafka). Default
+	// brokers [127.0.0.1:9092], client id vigil-detector.
+	kafka.Conn `yaml:",inline"`
 	// Topic receives health events (compacted, keyed by target).
 	// Default vigil.health.
 	Topic string `yaml:"topic"`
@@ -146,7 +148,7 @@ func DefaultConfig() Config {
 	return Config{
 		Prometheus: PrometheusConfig{URL: "http://127.0.0.1:9090", QueryTimeout: 10 * time.Second},
 		Kafka: KafkaConfig{
-			Brokers:         []string{"127.0.0.1:9092"},
+			Conn:            kafka.DefaultConn("vigil-detector"),
 			Topic:           events.HealthTopic,
 			TopicPartitions: 1,
 			LeaderTopic:     "vigil.detector.leader",
@@ -212,9 +214,7 @@ func (c PrometheusConfig) Validate() error {
 // Validate reports every problem.
 func (c KafkaConfig) Validate() error {
 	var p config.Problems
-	if len(c.Brokers) == 0 {
-		p.Addf("brokers", "must name at least one broker")
-	}
+	p.Merge("", c.Conn.Validate())
 	for name, v := range map[string]string{"topic": c.Topic, "leader_topic": c.LeaderTopic, "group": c.Group, "transactional_id": c.TransactionalID} {
 		if v == "" {
 			p.Addf(name, "must not be empty")

@@ -35,6 +35,8 @@ type Service struct {
 	// dialer, when set, makes every Kafka connection (tests cut them to
 	// simulate a crash).
 	dialer func(ctx context.Context, network, host string) (net.Conn, error)
+	// kafkaOpts are the connection's options, credentials already read.
+	kafkaOpts []kgo.Opt
 	// now is the clock of webhook-driven transitions.
 	now func() time.Time
 
@@ -84,7 +86,11 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 			return nil, fmt.Errorf("detector: hostname: %w", err)
 		}
 	}
-	s := &Service{cfg: cfg, log: log, m: m, source: "vigil-detector/" + instance, querier: v1.NewAPI(pc), now: time.Now}
+	kopts, err := cfg.Kafka.Opts()
+	if err != nil {
+		return nil, fmt.Errorf("detector: %w", err)
+	}
+	s := &Service{cfg: cfg, log: log, m: m, source: "vigil-detector/" + instance, querier: v1.NewAPI(pc), now: time.Now, kafkaOpts: kopts}
 	if cfg.Webhooks.Enabled {
 		if s.token, err = cfg.Webhooks.Token.Resolve(); err != nil {
 			return nil, fmt.Errorf("detector: webhooks.token: %w", err)
@@ -132,7 +138,7 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 func (s *Service) clientOpts() []kgo.Opt {
-	o := []kgo.Opt{kgo.SeedBrokers(s.cfg.Kafka.Brokers...), kgo.ClientID("vigil-detector")}
+	o := append([]kgo.Opt(nil), s.kafkaOpts...)
 	if s.dialer != nil {
 		o = append(o, kgo.Dialer(s.dialer))
 	}

@@ -44,6 +44,8 @@ func DefaultTopics() []Topic {
 		{Name: "vigil.health", Partitions: 1, ReplicationFactor: -1, Configs: compacted},
 		{Name: "vigil.failover", Partitions: 1, ReplicationFactor: -1, Configs: compacted},
 		{Name: "vigil.alerting.state", Partitions: 1, ReplicationFactor: -1, Configs: compacted},
+		// One partition: its owner in the detector's group is the leader.
+		{Name: "vigil.detector.leader", Partitions: 1, ReplicationFactor: -1},
 	}
 }
 
