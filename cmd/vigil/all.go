@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/vigil-dev/vigil/internal/admin"
 	"github.com/vigil-dev/vigil/internal/component"
 	"github.com/vigil-dev/vigil/internal/config"
@@ -37,7 +39,7 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 		return exitBadArgs
 	}
 	cfgPath := cfgPaths[0]
-	pc, sbs, err := loadAll(cfgPath)
+	pc, ek, sbs, err := loadAll(cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil all: %v\n", err)
 		return exitBadArgs
@@ -58,7 +60,20 @@ func runAll(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: configuration is valid\n", cfgPath)
 		return exitOK
 	}
+	var broker *kfake.Cluster
+	defer func() {
+		if broker != nil {
+			broker.Close()
+		}
+	}()
 	return serve("all", pc, func(deps component.Deps, srv *admin.Server) ([]component.Named, error) {
+		if ek.Enabled {
+			var err error
+			if broker, err = ek.start(); err != nil {
+				return nil, err
+			}
+			deps.Logger.Info("embedded Kafka (kfake) listening", "address", ek.ListenAddress, "data_dir", ek.DataDir)
+		}
 		out := make([]component.Named, 0, len(sbs))
 		for _, s := range sbs {
 			r, err := s.build(withComponent(deps, s.name), srv)
@@ -76,22 +91,22 @@ type namedBuilder struct {
 	sectionBuilder
 }
 
-func loadAll(path string) (processConfig, []namedBuilder, error) {
-	pc := defaultProcessConfig("")
+func loadAll(path string) (processConfig, embeddedKafkaConfig, []namedBuilder, error) {
+	pc, ek := defaultProcessConfig(""), defaultEmbeddedKafka()
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return pc, nil, fmt.Errorf("config: %w", err)
+		return pc, ek, nil, fmt.Errorf("config: %w", err)
 	}
 	root, err := config.Parse(raw)
 	if err != nil {
-		return pc, nil, withFile(path, err)
+		return pc, ek, nil, withFile(path, err)
 	}
 	keys, sections, err := config.Sections(root)
 	if err != nil {
-		return pc, nil, withFile(path, err)
+		return pc, ek, nil, withFile(path, err)
 	}
 	ts := targets()
-	known := map[string]bool{"admin": true, "log": true}
+	known := map[string]bool{"admin": true, "log": true, embeddedKafkaKey: true}
 	for _, t := range ts {
 		known[t.name] = true
 	}
@@ -108,6 +123,7 @@ func loadAll(path string) (processConfig, []namedBuilder, error) {
 	}
 	proc, _ := splitProcessKeys(root)
 	p.Merge("", config.DecodeNode(proc, &pc))
+	p.Merge(embeddedKafkaKey, config.DecodeNode(sections[embeddedKafkaKey], &ek))
 	dir := filepath.Dir(path)
 	var out []namedBuilder
 	for _, t := range ts {
@@ -116,7 +132,10 @@ func loadAll(path string) (processConfig, []namedBuilder, error) {
 		out = append(out, namedBuilder{name: t.name, sectionBuilder: sb})
 	}
 	if err := p.Err(); err != nil {
-		return pc, nil, withFile(path, err)
+		return pc, ek, nil, withFile(path, err)
 	}
-	return pc, out, nil
+	return pc, ek, out, nil
 }
+
+// embeddedKafkaKey is the all-in-one file's section for the in-process broker.
+const embeddedKafkaKey = "embedded_kafka"
