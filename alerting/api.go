@@ -20,10 +20,14 @@ import (
 //	GET    /api/v1/silences                            -> 200 {"silences": [Silence...]}
 //	DELETE /api/v1/silences/{id}                       -> 204, or 404
 //
+// and, when failover targets are configured, the failover API (see
+// failover_api.go).
+//
 // Every request needs "Authorization: Bearer <api.token>". Errors are
 // {"error": "..."} with 400, 401, 404, 503 (state not loaded yet) or 500.
 type api struct {
 	e     *Engine
+	c     *Controller // nil: no failover targets configured
 	token []byte
 	ready *atomic.Bool
 }
@@ -34,6 +38,11 @@ func (a *api) mount(h interface {
 	h.Handle("POST /api/v1/silences", a.guard(a.create))
 	h.Handle("GET /api/v1/silences", a.guard(a.list))
 	h.Handle("DELETE /api/v1/silences/{id}", a.guard(a.delete))
+	// Mounted without failover targets too, so an operator asking gets
+	// "none configured" rather than a bare 404.
+	h.Handle("GET /api/v1/failover", a.guard(a.failoverStatus))
+	h.Handle("POST /api/v1/failover/{target}/ack", a.guard(a.failoverAck))
+	h.Handle("POST /api/v1/failover/{target}/failback", a.guard(a.failoverFailback))
 }
 
 func (a *api) guard(next http.HandlerFunc) http.Handler {
@@ -131,6 +140,12 @@ func (c SilenceClient) Delete(ctx context.Context, id string) error {
 }
 
 func (c SilenceClient) do(ctx context.Context, method, path string, in any, want int, out any) error {
+	return call(ctx, c.HTTP, c.URL, c.Token, "silences", method, path, in, want, out)
+}
+
+// call makes one API request with a bearer token and decodes the answer
+// into out; errors start with what (e.g. "silences").
+func call(ctx context.Context, hc *http.Client, url, token, what, method, path string, in any, want int, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -139,21 +154,20 @@ func (c SilenceClient) do(ctx context.Context, method, path string, in any, want
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.URL, "/")+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(url, "/")+path, body)
 	if err != nil {
-		return fmt.Errorf("silences: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	hc := c.HTTP
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("silences: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != want {
@@ -161,11 +175,11 @@ func (c SilenceClient) do(ctx context.Context, method, path string, in any, want
 			Error string `json:"error"`
 		}
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e)
-		return fmt.Errorf("silences: %s %s: %s: %s", method, path, resp.Status, e.Error)
+		return fmt.Errorf("%s: %s %s: %s: %s", what, method, path, resp.Status, e.Error)
 	}
 	if out != nil {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return fmt.Errorf("silences: decode answer: %w", err)
+			return fmt.Errorf("%s: decode answer: %w", what, err)
 		}
 	}
 	return nil

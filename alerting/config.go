@@ -34,6 +34,9 @@ type Config struct {
 	// Links names the event annotations that hold the links shown on an
 	// incident.
 	Links LinksConfig `yaml:"links"`
+	// Failover configures the failover controller; without targets it is
+	// off.
+	Failover FailoverConfig `yaml:"failover"`
 	// TickInterval is how often reminders, expired silences, mutes that
 	// ended and storm summaries are looked at. Default 10s.
 	TickInterval time.Duration `yaml:"tick_interval"`
@@ -137,6 +140,7 @@ func DefaultConfig() Config {
 		DefaultRoute: Route{Name: "default", Channel: "alerts", RepeatInterval: time.Hour},
 		Storm:        StormConfig{Threshold: 10, Window: 5 * time.Minute},
 		Links:        LinksConfig{Runbook: "runbook_url", Dashboards: "dashboard_url", Graph: "graph_url", Summary: "summary"},
+		Failover:     DefaultFailoverConfig(),
 		TickInterval: 10 * time.Second,
 		DrainTimeout: 30 * time.Second,
 	}
@@ -146,6 +150,7 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var p config.Problems
 	p.Merge("kafka", c.Kafka.validate())
+	p.Merge("failover", c.Failover.validate(c.Kafka.FailoverTopic))
 	p.Merge("slack", c.Slack.Validate())
 	p.Merge("default_route", c.DefaultRoute.validate(false))
 	names := map[string]bool{"default": true}

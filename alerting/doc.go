@@ -29,6 +29,14 @@
 // after a crash the redelivered event derives the same key and, in bot mode,
 // the post first looks for a message carrying it (see alerting/slack).
 //
+// With failover.targets configured, a Controller (controller.go) drives the
+// failover state machine of alerting/failover: health events and the
+// executor's outcomes (consumed here too) go in, failover and failback
+// requests go out on vigil.failover, timers run on their own ticker, and
+// its state lives in the state topic under "failover/<target>". The failover
+// API beside the silences API shows and steers it (failover_api.go);
+// docs/failover.md is the contract.
+//
 // Run one replica: the state is read at start only, so a second consumer in
 // the group would act on stale state for partitions it takes over.
 //

@@ -191,16 +191,24 @@ func (e *Engine) ApplyFailover(ctx context.Context, typ string, f events.Failove
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	prev := e.states[f.Target]
-	if prev != nil && f.Generation <= prev.FailoverGeneration {
+	// A request and its outcome share a generation: fence on the pair
+	// (generation, step), so the outcome is posted after its request and
+	// a redelivered one is not.
+	step := failoverStep(typ)
+	if prev != nil && (f.Generation < prev.FailoverGeneration ||
+		f.Generation == prev.FailoverGeneration && step <= prev.FailoverStep) {
 		return outcomeStale, nil
 	}
 	if prev == nil {
 		prev = &targetState{Target: f.Target}
 	}
 	next := prev.clone()
-	next.FailoverGeneration, next.Pending, next.PendingAt = f.Generation, "", time.Time{}
+	next.FailoverGeneration, next.FailoverStep, next.Pending, next.PendingAt = f.Generation, step, "", time.Time{}
 	m := e.render.failover(typ, f)
 	gen := "/failover/" + strconv.FormatUint(f.Generation, 10)
+	if step > 1 {
+		gen += "/" + shortType(typ) // the outcome's key differs from its request's
+	}
 	var err error
 	switch inc, mute := next.Incident, e.muted(f.Target, next.Last.Labels, e.now()); {
 	case mute != "":
@@ -454,3 +462,13 @@ func (e *Engine) openCount() int {
 }
 
 func (e *Engine) updateGauges() { e.m.incidentsOpen.Set(float64(e.openCount())) }
+
+// failoverStep orders the events of one failover generation: the request
+// (1) before its outcome (2).
+func failoverStep(typ string) int {
+	switch typ {
+	case events.FailoverRequestedType, events.FailbackRequestedType:
+		return 1
+	}
+	return 2
+}

@@ -8,6 +8,10 @@ type metrics struct {
 	suppressed    *prometheus.CounterVec
 	incidentsOpen prometheus.Gauge
 	latency       prometheus.Histogram
+
+	failoverDecisions *prometheus.CounterVec
+	failoverHeld      *prometheus.CounterVec
+	failoverOnStandby *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,9 +37,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from a health transition (or failover step) to its Slack message being posted.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300},
 		}),
+		failoverDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_alerting_failover_decisions_total",
+			Help: "Failover decisions published on vigil.failover by type (failover.requested, failback.requested).",
+		}, []string{"type"}),
+		failoverHeld: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_alerting_failover_held_total",
+			Help: "Times a due switch was held back, by reason (standby_not_healthy, blocked); counted once per reason in a row.",
+		}, []string{"reason"}),
+		failoverOnStandby: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_alerting_failover_on_standby",
+			Help: "1 while a configured failover target is served by its standby, else 0.",
+		}, []string{"target"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.notifications, m.suppressed, m.incidentsOpen, m.latency)
+		reg.MustRegister(m.events, m.notifications, m.suppressed, m.incidentsOpen, m.latency,
+			m.failoverDecisions, m.failoverHeld, m.failoverOnStandby)
 	}
 	return m
 }

@@ -24,6 +24,7 @@ type Service struct {
 	log    *slog.Logger
 	m      *metrics
 	engine *Engine
+	ctrl   *Controller // nil without failover targets
 	ready  atomic.Bool
 	store  Store
 	kopts  []kgo.Opt // connection options, then WithKafkaOptions
@@ -64,6 +65,9 @@ func New(cfg Config, deps component.Deps, opts ...Option) (*Service, error) {
 		o(s)
 	}
 	s.engine = newEngine(cfg, log, s.m, s.store, sc)
+	if cfg.Failover.Enabled() {
+		s.ctrl = newController(cfg.Failover, log, s.m, s.store, nil)
+	}
 	if deps.Admin != nil {
 		deps.Admin.AddCheck("alerting", func() error {
 			if !s.ready.Load() {
@@ -76,17 +80,20 @@ func New(cfg Config, deps component.Deps, opts ...Option) (*Service, error) {
 			if err != nil {
 				return nil, fmt.Errorf("alerting: api.token: %w", err)
 			}
-			(&api{e: s.engine, token: []byte(tok), ready: &s.ready}).mount(deps.Admin)
+			(&api{e: s.engine, c: s.ctrl, token: []byte(tok), ready: &s.ready}).mount(deps.Admin)
 		} else {
-			log.Info("silences API not mounted: api.token is not set")
+			log.Info("silences and failover APIs not mounted: api.token is not set")
 		}
 	}
-	log.Info("alerting configured", "slack_mode", sc.Mode(), "routes", len(cfg.Routes), "maintenance_windows", len(cfg.Maintenance))
+	log.Info("alerting configured", "slack_mode", sc.Mode(), "routes", len(cfg.Routes), "maintenance_windows", len(cfg.Maintenance), "failover_targets", len(cfg.Failover.Targets))
 	return s, nil
 }
 
 // Engine returns the service's engine (for tests and tools).
 func (s *Service) Engine() *Engine { return s.engine }
+
+// Controller returns the failover controller, nil without failover targets.
+func (s *Service) Controller() *Controller { return s.ctrl }
 
 // Run loads the state, then consumes until ctx ends. The record in hand when
 // ctx ends is finished (its Slack messages sent) and committed within
@@ -108,6 +115,13 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	if err := s.engine.Restore(ctx); err != nil {
 		return err
+	}
+	if s.ctrl != nil {
+		stop, err := s.startController(ctx, base)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	s.ready.Store(true)
 
@@ -141,20 +155,30 @@ func (s *Service) Run(ctx context.Context) error {
 	defer stopDrain()
 
 	tickErr := make(chan error, 1)
-	tickDone := make(chan struct{})
+	tickDone := make(chan struct{}, 2)
 	tickCtx, stopTicks := context.WithCancel(ctx)
 	go func() {
-		defer close(tickDone)
+		defer func() { tickDone <- struct{}{} }()
 		if err := s.engine.RunTicks(tickCtx, work, s.cfg.TickInterval); err != nil {
 			tickErr <- err
 		}
 	}()
+	tickers := 1
+	if s.ctrl != nil {
+		tickers++
+		go func() {
+			defer func() { tickDone <- struct{}{} }()
+			s.ctrl.RunTicks(tickCtx, work, s.cfg.Failover.TickInterval)
+		}()
+	}
 	defer func() {
 		stopTicks()
 		if ctx.Err() == nil {
 			cancelWork() // failing, not stopping: no drain for a tick in progress
 		}
-		<-tickDone
+		for range tickers {
+			<-tickDone
+		}
 	}()
 
 	s.log.Info("alerting consuming", "topics", topics, "group", s.cfg.Kafka.Group)
@@ -222,6 +246,9 @@ func (s *Service) apply(ctx context.Context, r *kgo.Record) (typ, outcome string
 			return "health", outcomeInvalid, nil
 		}
 		o, err := s.engine.ApplyHealth(ctx, h)
+		if err == nil && o != outcomeInvalid && s.ctrl != nil {
+			err = s.ctrl.Health(ctx, h)
+		}
 		return "health", o, err
 	case events.FailoverRequestedType, events.FailoverCompletedType, events.FailoverFailedType,
 		events.FailbackRequestedType, events.FailbackCompletedType:
@@ -231,6 +258,9 @@ func (s *Service) apply(ctx context.Context, r *kgo.Record) (typ, outcome string
 			return "failover", outcomeInvalid, nil
 		}
 		o, err := s.engine.ApplyFailover(ctx, ev.Type(), f)
+		if err == nil && s.ctrl != nil {
+			err = s.ctrl.Outcome(ctx, ev.Type(), f)
+		}
 		return "failover", o, err
 	}
 	return "other", outcomeIgnored, nil

@@ -35,6 +35,9 @@ type targetState struct {
 	Generation uint64 `json:"generation"`
 	// FailoverGeneration is the last failover generation applied.
 	FailoverGeneration uint64 `json:"failoverGeneration,omitempty"`
+	// FailoverStep is the step of that generation applied: 1 the request,
+	// 2 its outcome; 0 (state from before steps were kept) lets either in.
+	FailoverStep int `json:"failoverStep,omitempty"`
 	// Last is the last health event applied.
 	Last events.Health `json:"last"`
 	// Incident is the open incident, if any.

@@ -21,6 +21,10 @@
 //     HEALTHY without a break for dwell and no block is in force, or manual
 //     (failback: manual) on an operator's RequestFailback; either way the
 //     primary must be HEALTHY (pre-check).
+//   - Held says why a switch the health calls for is held back (standby
+//     not HEALTHY, blocked); Sync brings a restored State up to the latest
+//     event on vigil.failover, so a decision published just before a crash
+//     is in flight after it rather than published again.
 //   - Each decision carries the next generation of the target's failover
 //     sequence, and the health generation that caused it. Health events at
 //     or below the last generation seen for that side are dropped.

@@ -133,23 +133,35 @@ func (m *Machine) State() State { return m.st }
 // decides. Events for other targets, or not newer than the last seen for
 // their side, change nothing.
 func (m *Machine) Health(h events.Health, now time.Time) []Decision {
+	if !m.Observe(h, now) {
+		return nil
+	}
+	return m.decide(now, h.Generation)
+}
+
+// Observe applies a health event like Health but decides nothing, and
+// reports whether it changed the state. A controller primes its machines
+// with each target's latest event this way at start, so that older events
+// replayed afterwards are dropped by generation instead of acting on a
+// CRITICAL long past.
+func (m *Machine) Observe(h events.Health, now time.Time) bool {
 	side := &m.st.Primary
 	switch h.Target {
 	case m.p.Target:
 	case m.p.Standby:
 		side = &m.st.Standby
 	default:
-		return nil
+		return false
 	}
 	if h.Generation <= side.Generation {
-		return nil
+		return false
 	}
 	since := h.Since
 	if since.IsZero() {
 		since = now
 	}
 	*side = Side{Status: h.Status, Since: since, Generation: h.Generation}
-	return m.decide(now, h.Generation)
+	return true
 }
 
 // Tick decides on the time alone (critical_for, dwell and blocks passing).
@@ -238,3 +250,76 @@ func (m *Machine) request(typ, reason string, now time.Time, healthGen uint64) D
 		Generation: m.st.Generation, HealthGeneration: healthGen,
 	}}
 }
+
+// Reasons a due switch is held back, as returned by Held.
+const (
+	HeldStandbyNotHealthy = "standby_not_healthy"
+	HeldBlocked           = "blocked"
+)
+
+// Held says why a switch the health alone calls for is not requested now:
+// HeldStandbyNotHealthy when the primary has been CRITICAL for critical_for
+// but the standby is not HEALTHY, HeldBlocked when a block is in force; ""
+// when nothing is held (no switch is due, or one is in flight).
+func (m *Machine) Held(now time.Time) string {
+	if m.st.Pending != "" {
+		return ""
+	}
+	p := m.st.Primary
+	switch m.st.Active {
+	case Primary:
+		if p.Status != events.Critical || now.Sub(p.Since) < m.p.CriticalFor {
+			return ""
+		}
+		if m.st.Standby.Status != events.Healthy {
+			return HeldStandbyNotHealthy
+		}
+	case Standby:
+		if m.p.Failback != FailbackAuto || p.Status != events.Healthy || now.Sub(p.Since) < m.p.Dwell {
+			return ""
+		}
+	}
+	if m.blocked(now) {
+		return HeldBlocked
+	}
+	return ""
+}
+
+// Sync brings the state up to the latest event of the target found on
+// vigil.failover at start, and reports whether it changed anything. It
+// covers a crash between publishing a decision and persisting the state
+// (the request is then in flight with its generation, so nothing is
+// published twice) and outcomes reported while the controller was down.
+// Events not newer than the state are ignored.
+func (m *Machine) Sync(typ string, f events.Failover) bool {
+	if f.Target != m.p.Target || f.Generation < m.st.Generation {
+		return false
+	}
+	newer := f.Generation > m.st.Generation
+	switch typ {
+	case events.FailoverRequestedType, events.FailbackRequestedType:
+		if !newer {
+			return false
+		}
+		m.st.Generation, m.st.Pending = f.Generation, typ
+		return true
+	case events.FailoverCompletedType, events.FailbackCompletedType, events.FailoverFailedType:
+		if !newer && m.st.Pending == "" {
+			return false
+		}
+	default:
+		return false
+	}
+	switch typ {
+	case events.FailoverCompletedType:
+		m.st.Active = Standby
+	case events.FailbackCompletedType:
+		m.st.Active = Primary
+	}
+	m.st.Generation, m.st.Pending = f.Generation, ""
+	m.st.BlockedUntil, m.st.Acked = f.At.Add(m.p.BlockFor), false
+	return true
+}
+
+// Policy returns the machine's policy, defaults applied.
+func (m *Machine) Policy() Policy { return m.p }

@@ -259,3 +259,62 @@ func TestPolicyValidate(t *testing.T) {
 	require.ErrorContains(t, Policy{Target: "a", Standby: "b", CriticalFor: time.Minute, Failback: FailbackAuto}.Validate(), "dwell: must be > 0")
 	require.NoError(t, policy().Validate())
 }
+
+func TestHeld(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		at    time.Duration
+		want  string
+	}{
+		{"nothing due", healthyPair, time.Hour, ""},
+		{"critical, not long enough", append(healthyPair, step{at: time.Minute, do: "p", st: events.Critical, gen: 2}), 5 * time.Minute, ""},
+		{"standby not healthy", []step{{do: "p", st: events.Critical, gen: 1}, {do: "s", st: events.Unknown, gen: 1}}, 5 * time.Minute, HeldStandbyNotHealthy},
+		{"in flight", append(healthyPair, step{at: time.Minute, do: "p", st: events.Critical, gen: 2}, step{at: 6 * time.Minute, do: "tick", want: "failover.requested#1"}), time.Hour, ""},
+		{"blocked after a failure", append(healthyPair,
+			step{at: time.Minute, do: "p", st: events.Critical, gen: 2},
+			step{at: 6 * time.Minute, do: "tick", want: "failover.requested#1"},
+			step{at: 7 * time.Minute, do: "failed", gen: 1}), 8 * time.Minute, HeldBlocked},
+		{"failback blocked", append(healthyPair,
+			step{at: time.Minute, do: "p", st: events.Critical, gen: 2},
+			step{at: 6 * time.Minute, do: "tick", want: "failover.requested#1"},
+			step{at: 7 * time.Minute, do: "completed", gen: 1},
+			step{at: 8 * time.Minute, do: "p", st: events.Healthy, gen: 3}), 20 * time.Minute, HeldBlocked},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := run(t, policy(), tc.steps)
+			require.Equal(t, tc.want, m.Held(t0.Add(tc.at)))
+		})
+	}
+}
+
+func TestSync(t *testing.T) {
+	p := policy()
+	f := func(gen uint64) events.Failover { return events.Failover{Target: "db", Generation: gen, At: t0} }
+	inFlight := State{Active: Primary, Generation: 3, Pending: events.FailoverRequestedType}
+	for _, tc := range []struct {
+		name    string
+		st      State
+		typ     string
+		ev      events.Failover
+		changed bool
+		want    State
+	}{
+		{"unpersisted request", State{Generation: 2}, events.FailoverRequestedType, f(3), true, inFlight},
+		{"request already known", inFlight, events.FailoverRequestedType, f(3), false, inFlight},
+		{"outcome of the request in flight", inFlight, events.FailoverCompletedType, f(3), true,
+			State{Active: Standby, Generation: 3, BlockedUntil: t0.Add(p.BlockFor)}},
+		{"failure while down", inFlight, events.FailoverFailedType, f(3), true,
+			State{Active: Primary, Generation: 3, BlockedUntil: t0.Add(p.BlockFor)}},
+		{"older event", inFlight, events.FailoverCompletedType, f(2), false, inFlight},
+		{"other target", State{Generation: 2}, events.FailoverRequestedType, events.Failover{Target: "web", Generation: 9}, false, State{Active: Primary, Generation: 2}},
+		{"settled outcome again", State{Active: Standby, Generation: 3}, events.FailoverCompletedType, f(3), false, State{Active: Standby, Generation: 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := New(p, tc.st)
+			require.Equal(t, tc.changed, m.Sync(tc.typ, tc.ev))
+			require.Equal(t, tc.want, m.State())
+			require.Empty(t, m.Tick(t0), "a synced state publishes nothing by itself")
+		})
+	}
+}

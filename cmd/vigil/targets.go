@@ -133,6 +133,9 @@ func withFile(path string, err error) error {
 
 // runStandalone is the subcommand "vigil <component> --config F [--check]".
 func (t target) runStandalone(args []string, stdout, stderr io.Writer) int {
+	if t.name == "alerting" && len(args) > 0 && args[0] == "silence" {
+		return runSilence(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet(t.name, flag.ContinueOnError)
 	var cfgPaths stringList
 	fs.Var(&cfgPaths, "config", "configuration file (YAML); required")

@@ -15,26 +15,51 @@ import (
 //go:embed schema/health-changed.v1.json
 var HealthChangedSchema []byte
 
-var healthSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(HealthChangedSchema))
-	if err != nil {
-		return nil, err
+// FailoverSchema is the JSON Schema (draft 2020-12) of every failover and
+// failback event type (requests and outcomes): the whole CloudEvent in
+// structured mode, data included.
+//
+//go:embed schema/failover.v1.json
+var FailoverSchema []byte
+
+var (
+	healthSchema   = sync.OnceValues(compileSchema("https://vigil.dev/schemas/health-changed.v1.json", HealthChangedSchema))
+	failoverSchema = sync.OnceValues(compileSchema("https://vigil.dev/schemas/failover.v1.json", FailoverSchema))
+)
+
+// compileSchema returns a func compiling the schema doc known as url, with
+// formats (date-time, uri-reference) asserted.
+func compileSchema(url string, doc []byte) func() (*jsonschema.Schema, error) {
+	return func() (*jsonschema.Schema, error) {
+		d, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+		if err != nil {
+			return nil, err
+		}
+		c := jsonschema.NewCompiler()
+		c.AssertFormat()
+		if err := c.AddResource(url, d); err != nil {
+			return nil, err
+		}
+		return c.Compile(url)
 	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	const url = "https://vigil.dev/schemas/health-changed.v1.json"
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, err
-	}
-	return c.Compile(url)
-})
+}
 
 // ValidateHealthChanged checks a record value (a structured CloudEvent)
 // against HealthChangedSchema. The error names every violation.
 func ValidateHealthChanged(value []byte) error {
-	sch, err := healthSchema()
+	return validate("health", healthSchema, value)
+}
+
+// ValidateFailover checks a record value (a structured CloudEvent) against
+// FailoverSchema. The error names every violation.
+func ValidateFailover(value []byte) error {
+	return validate("failover", failoverSchema, value)
+}
+
+func validate(name string, schema func() (*jsonschema.Schema, error), value []byte) error {
+	sch, err := schema()
 	if err != nil {
-		return fmt.Errorf("events: health schema: %w", err)
+		return fmt.Errorf("events: %s schema: %w", name, err)
 	}
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(value))
 	if err != nil {

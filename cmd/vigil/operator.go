@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vigil-dev/vigil/alerting"
+	"github.com/vigil-dev/vigil/internal/config"
+)
+
+// Operator verbs that talk to a running alerting process over its admin API:
+// vigil failover status|ack|failback and vigil alerting silence add|list|delete.
+
+// alertingFile is a standalone alerting file read for its API token and
+// admin address.
+type alertingFile struct {
+	processConfig   `yaml:",inline"`
+	alerting.Config `yaml:",inline"`
+}
+
+func (f alertingFile) Validate() error {
+	var p config.Problems
+	p.Merge("", f.processConfig.Validate())
+	p.Merge("", f.Config.Validate())
+	return p.Err()
+}
+
+// operatorFlags are the flags every operator verb takes.
+type operatorFlags struct {
+	fs     *flag.FlagSet
+	config *string
+	admin  *string
+}
+
+func newOperatorFlags(name, usage string, stderr io.Writer) operatorFlags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	o := operatorFlags{
+		fs:     fs,
+		config: fs.String("config", "configs/alerting.yaml", "the alerting configuration (for api.token and admin.listen_address)"),
+		admin:  fs.String("admin", "", "the alerting process's admin address, host:port (default: admin.listen_address from --config)"),
+	}
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s\n\nFlags:\n", usage)
+		fs.PrintDefaults()
+	}
+	return o
+}
+
+// load reads the alerting file and returns it with the admin address to call.
+func (o operatorFlags) load() (alerting.Config, string, error) {
+	f := alertingFile{processConfig: defaultProcessConfig("127.0.0.1:8884"), Config: alerting.DefaultConfig()}
+	if err := config.Load(*o.config, &f); err != nil {
+		return f.Config, "", err
+	}
+	addr := f.Admin.ListenAddress
+	if *o.admin != "" {
+		addr = *o.admin
+	}
+	return f.Config, addr, nil
+}
+
+// parseInterspersed parses flags that may come before or after positional
+// arguments ("failover ack db-1 --config F"), returning the positionals.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func failoverCommand() command {
+	return command{"failover", "show or steer failovers: status | ack TARGET | failback TARGET", runFailover}
+}
+
+func runFailover(args []string, stdout, stderr io.Writer) int {
+	o := newOperatorFlags("failover", "vigil failover status | ack TARGET | failback TARGET [--config F] [--admin ADDR]", stderr)
+	pos, err := parseInterspersed(o.fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	verb, target := "", ""
+	switch {
+	case len(pos) == 1 && pos[0] == "status":
+		verb = "status"
+	case len(pos) == 2 && (pos[0] == "ack" || pos[0] == "failback"):
+		verb, target = pos[0], pos[1]
+	default:
+		fmt.Fprintf(stderr, "vigil failover: expected status, ack TARGET or failback TARGET (got %q)\n", strings.Join(pos, " "))
+		o.fs.Usage()
+		return exitBadArgs
+	}
+	cfg, addr, err := o.load()
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil failover: %v\n", err)
+		return exitBadArgs
+	}
+	c, err := alerting.NewFailoverClient(cfg, addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil failover: %v\n", err)
+		return exitBadArgs
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	switch verb {
+	case "status":
+		err = alerting.FailoverStatus(ctx, c, stdout)
+	case "ack":
+		err = alerting.AckFailover(ctx, c, target, stdout)
+	case "failback":
+		err = alerting.RequestFailback(ctx, c, target, stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil failover %s: %v\n", verb, err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// runSilence is "vigil alerting silence add|list|delete".
+func runSilence(args []string, stdout, stderr io.Writer) int {
+	o := newOperatorFlags("alerting silence", "vigil alerting silence add --matcher target=db-1 [--matcher ...] --for 2h --reason TEXT | list | delete ID [--config F] [--admin ADDR]", stderr)
+	var matchers stringList
+	o.fs.Var(&matchers, "matcher", "label matcher, e.g. target=db-1 or env=~prod-.* (add; repeatable)")
+	dur := o.fs.Duration("for", time.Hour, "how long the silence lasts (add)")
+	reason := o.fs.String("reason", "", "why (add; required)")
+	by := o.fs.String("by", os.Getenv("USER"), "who silences (add)")
+	pos, err := parseInterspersed(o.fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	ok := len(pos) == 1 && (pos[0] == "add" || pos[0] == "list") || len(pos) == 2 && pos[0] == "delete"
+	if !ok {
+		fmt.Fprintf(stderr, "vigil alerting silence: expected add, list or delete ID (got %q)\n", strings.Join(pos, " "))
+		o.fs.Usage()
+		return exitBadArgs
+	}
+	if pos[0] == "add" && (len(matchers) == 0 || *reason == "") {
+		fmt.Fprintln(stderr, "vigil alerting silence add: --matcher and --reason are required")
+		return exitBadArgs
+	}
+	cfg, addr, err := o.load()
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil alerting silence: %v\n", err)
+		return exitBadArgs
+	}
+	c, err := alerting.NewSilenceClient(cfg, addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil alerting silence: %v\n", err)
+		return exitBadArgs
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	switch pos[0] {
+	case "add":
+		err = alerting.CreateSilence(ctx, c, matchers, *dur, *reason, *by, stdout)
+	case "list":
+		err = alerting.ListSilences(ctx, c, stdout)
+	case "delete":
+		err = alerting.DeleteSilence(ctx, c, pos[1], stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil alerting silence %s: %v\n", pos[0], err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+func flagExit(err error) int {
+	if err == flag.ErrHelp {
+		return exitOK
+	}
+	return exitBadArgs
+}
