@@ -1,42 +1,20 @@
 package alerting
 
 import (
-	"os"
-	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/alerting/slack"
 	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/config/configtest"
 )
 
-var wantErr = regexp.MustCompile(`(?m)^# error: (.*)$`)
-
 func TestConfigFiles(t *testing.T) {
-	files, err := filepath.Glob("testdata/config/*.yaml")
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			cfg := DefaultConfig()
-			err := config.Load(f, &cfg)
-			if strings.HasSuffix(f, ".good.yaml") {
-				require.NoError(t, err)
-				return
-			}
-			require.Error(t, err)
-			raw, rerr := os.ReadFile(f)
-			require.NoError(t, rerr)
-			wants := wantErr.FindAllStringSubmatch(string(raw), -1)
-			require.NotEmpty(t, wants, "a .bad.yaml names its errors in '# error:' lines")
-			for _, w := range wants {
-				require.Contains(t, err.Error(), w[1])
-			}
-		})
-	}
+	configtest.Fixtures(t, "testdata/config/*.yaml", func(path string) error {
+		cfg := DefaultConfig()
+		return config.Load(path, &cfg)
+	})
 }
 
 func TestShippedConfig(t *testing.T) {

@@ -1,9 +1,6 @@
 package detector
 
 import (
-	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,51 +9,17 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/component"
 	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/config/configtest"
 	"github.com/vigil-dev/vigil/internal/events"
 )
 
 // TestConfigFixtures loads every testdata/config/*.good.yaml (must be valid)
-// and *.bad.yaml (must fail with exactly the problems its "# want:" lines
-// name, each a prefix of one problem).
+// and *.bad.yaml (must fail with exactly the problems its "# want:" lines name).
 func TestConfigFixtures(t *testing.T) {
-	files, err := filepath.Glob("testdata/config/*.yaml")
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			cfg := DefaultConfig()
-			err := config.Load(f, &cfg)
-			if strings.HasSuffix(f, ".good.yaml") {
-				require.NoError(t, err)
-				return
-			}
-			require.True(t, strings.HasSuffix(f, ".bad.yaml"), "fixture must end in .good.yaml or .bad.yaml")
-			raw, rerr := os.ReadFile(f)
-			require.NoError(t, rerr)
-			var wants []string
-			for _, line := range strings.Split(string(raw), "\n") {
-				if w, ok := strings.CutPrefix(line, "# want: "); ok {
-					wants = append(wants, w)
-				}
-			}
-			require.NotEmpty(t, wants, "a bad fixture states what it wants")
-			require.Error(t, err)
-			var pe *config.ProblemsError
-			require.True(t, errors.As(err, &pe), "got %T: %v", err, err)
-			var got []string
-			for _, p := range pe.Problems {
-				got = append(got, p.String())
-			}
-			for _, w := range wants {
-				found := false
-				for _, g := range got {
-					found = found || strings.HasPrefix(g, w)
-				}
-				require.True(t, found, "want a problem starting %q; got:\n%s", w, strings.Join(got, "\n"))
-			}
-			require.Len(t, got, len(wants), "unexpected extra problems:\n%s", strings.Join(got, "\n"))
-		})
-	}
+	configtest.Fixtures(t, "testdata/config/*.yaml", func(path string) error {
+		cfg := DefaultConfig()
+		return config.Load(path, &cfg)
+	})
 }
 
 func TestConfigFullValues(t *testing.T) {
