@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-dev/vigil/internal/admin"
 	"github.com/vigil-dev/vigil/internal/component"
@@ -127,7 +128,12 @@ func loadAll(path string) (processConfig, embeddedKafkaConfig, []namedBuilder, e
 	dir := filepath.Dir(path)
 	var out []namedBuilder
 	for _, t := range ts {
-		sb, err := t.load(sections[t.name], dir)
+		node, err := sectionNode(sections[t.name], dir)
+		if err != nil {
+			p.Merge(t.name, err)
+			continue
+		}
+		sb, err := t.load(node, dir)
 		p.Merge(t.name, err)
 		out = append(out, namedBuilder{name: t.name, sectionBuilder: sb})
 	}
@@ -135,6 +141,28 @@ func loadAll(path string) (processConfig, embeddedKafkaConfig, []namedBuilder, e
 		return pc, ek, nil, withFile(path, err)
 	}
 	return pc, ek, out, nil
+}
+
+// sectionNode returns a section's content. A section given as a string is
+// the path of the component's own file (relative to dir), so the
+// all-in-one file can reuse configs/pipeline.yaml and the rest as they are.
+func sectionNode(n *yaml.Node, dir string) (*yaml.Node, error) {
+	if n == nil || n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		return n, nil
+	}
+	path := n.Value
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	root, err := config.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return root, nil
 }
 
 // embeddedKafkaKey is the all-in-one file's section for the in-process broker.

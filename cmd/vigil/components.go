@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/vigil-dev/vigil/alerting"
 	"github.com/vigil-dev/vigil/detector"
+	"github.com/vigil-dev/vigil/pipeline"
 	"github.com/vigil-dev/vigil/internal/component"
 )
 
@@ -16,4 +17,10 @@ func detectorTarget() target {
 	return define("detector", "evaluate health rules over metrics and webhooks; publish health events", "127.0.0.1:8883",
 		detector.DefaultConfig, nil,
 		func(c detector.Config, d component.Deps) (component.Runner, error) { return detector.New(c, d) })
+}
+
+func pipelineTarget() target {
+	return define("pipeline", "consume Kafka and index logs and traces into OpenSearch", "127.0.0.1:8882",
+		pipeline.DefaultConfig, nil,
+		func(c pipeline.Config, d component.Deps) (component.Runner, error) { return pipeline.New(c, d) })
 }

@@ -42,6 +42,7 @@ func TestShippedConfigs(t *testing.T) {
 		{"collector", "../../configs/collector-agent.yaml"},
 		{"alerting", "../../configs/alerting.yaml"},
 		{"detector", "../../configs/detector.yaml"},
+		{"pipeline", "../../configs/pipeline.yaml"},
 		{"setup", "../../configs/setup.yaml"},
 		{"all", "../../configs/vigil.yaml"},
 	} {
@@ -70,6 +71,11 @@ func TestUsageErrors(t *testing.T) {
 		{"stray argument", []string{"all", "--config", "x.yaml", "extra"}, exitBadArgs, `unexpected argument "extra"`},
 		{"help", []string{"--help"}, exitOK, "Commands:"},
 		{"version", []string{"version"}, exitOK, "vigil "},
+		{"dlq without verb", []string{"dlq"}, exitBadArgs, "expected list or replay"},
+		{"dlq bad time", []string{"dlq", "list", "--from", "yesterday"}, exitBadArgs, `--from: want an RFC 3339 time or a duration before now, like 2h (got "yesterday")`},
+		{"dlq reversed window", []string{"dlq", "list", "--from", "1h", "--to", "2h"}, exitBadArgs, "--to must be after --from"},
+		{"failover without verb", []string{"failover"}, exitBadArgs, "expected status, ack TARGET or failback TARGET"},
+		{"silence without verb", []string{"alerting", "silence"}, exitBadArgs, "expected add, list or delete ID"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

@@ -43,7 +43,7 @@ type sectionBuilder struct {
 
 // targets lists the components in start order.
 func targets() []target {
-	return []target{collectorTarget(), detectorTarget(), alertingTarget()}
+	return []target{collectorTarget(), pipelineTarget(), detectorTarget(), alertingTarget()}
 }
 
 // define builds a target for a component following the package contract

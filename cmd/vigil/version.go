@@ -17,4 +17,4 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 
 // extraCommands are the operator verbs that are not components (dlq,
 // failover, setup), added by the packages that provide them.
-func extraCommands() []command { return []command{setupCommand(), failoverCommand()} }
+func extraCommands() []command { return []command{setupCommand(), failoverCommand(), dlqCommand()} }

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/pipeline"
+)
+
+func dlqCommand() command {
+	return command{"dlq", "inspect and replay dead-lettered records: list | replay", runDLQ}
+}
+
+// pipelineFile is a standalone pipeline file read for its Kafka settings.
+type pipelineFile struct {
+	processConfig   `yaml:",inline"`
+	pipeline.Config `yaml:",inline"`
+}
+
+func (f pipelineFile) Validate() error {
+	var p config.Problems
+	p.Merge("", f.processConfig.Validate())
+	p.Merge("", f.Config.Validate())
+	return p.Err()
+}
+
+// parseWhen reads a --from/--to value: RFC 3339 ("2026-11-22T10:00:00Z"), or
+// a duration meaning that long before now ("2h").
+func parseWhen(flagName, v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--%s: want an RFC 3339 time or a duration before now, like 2h (got %q)", flagName, v)
+	}
+	return t, nil
+}
+
+func runDLQ(args []string, stdout, stderr io.Writer) int {
+	o := newOperatorFlags("dlq", "vigil dlq list [--from T] [--to T] | replay [--from T] [--to T] [--error-type X] [--to-topic T] [--dry-run] [--config F]", stderr)
+	*o.config = "configs/pipeline.yaml"
+	from := o.fs.String("from", "", "only records dead-lettered at or after: RFC 3339 time, or a duration before now (2h)")
+	to := o.fs.String("to", "", "only records dead-lettered before: RFC 3339 time, or a duration before now")
+	errType := o.fs.String("error-type", "", "replay only this error type (see list)")
+	toTopic := o.fs.String("to-topic", "", "replay into this topic instead of each record's source topic")
+	dryRun := o.fs.Bool("dry-run", false, "replay: report what would be republished, produce nothing")
+	pos, err := parseInterspersed(o.fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) != 1 || (pos[0] != "list" && pos[0] != "replay") {
+		fmt.Fprintf(stderr, "vigil dlq: expected list or replay (got %q)\n", strings.Join(pos, " "))
+		o.fs.Usage()
+		return exitBadArgs
+	}
+	now := time.Now()
+	fromT, err := parseWhen("from", *from, now)
+	if err == nil {
+		var toT time.Time
+		toT, err = parseWhen("to", *to, now)
+		if err == nil && !fromT.IsZero() && !toT.IsZero() && !toT.After(fromT) {
+			err = fmt.Errorf("--to must be after --from")
+		}
+		if err == nil {
+			return dlqRun(pos[0], *o.config, fromT, toT, *errType, *toTopic, *dryRun, stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "vigil dlq: %v\n", err)
+	return exitBadArgs
+}
+
+func dlqRun(verb, path string, from, to time.Time, errType, toTopic string, dryRun bool, stdout, stderr io.Writer) int {
+	f := pipelineFile{processConfig: defaultProcessConfig("127.0.0.1:8882"), Config: pipeline.DefaultConfig()}
+	if err := config.Load(path, &f); err != nil {
+		fmt.Fprintf(stderr, "vigil dlq: %v\n", err)
+		return exitBadArgs
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	var err error
+	if verb == "list" {
+		err = pipeline.ListDLQ(ctx, f.Config, from, to, stdout)
+	} else {
+		err = pipeline.ReplayDLQ(ctx, f.Config, pipeline.ReplayOptions{From: from, To: to, ErrorType: errType, ToTopic: toTopic, DryRun: dryRun}, stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil dlq %s: %v\n", verb, err)
+		return exitFailed
+	}
+	return exitOK
+}

@@ -1,0 +1,202 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/vigil-dev/vigil/internal/component"
+	"github.com/vigil-dev/vigil/internal/testinfra"
+)
+
+// BenchmarkPipelineAtLag measures the pipeline with default settings
+// draining a backlog of b.N log records (100 per Kafka record, 20
+// attributes and a 200-byte body each) from the real Kafka into the real
+// OpenSearch, and reports documents per second and the process's peak RSS
+// while draining (VmHWM, reset after producing the backlog). Run with e.g.
+// -bench PipelineAtLag -benchtime 200000x.
+func BenchmarkPipelineAtLag(b *testing.B) {
+	body := strings.Repeat("order accepted; payment authorised ", 6)[:200]
+	benchAtLag(b, kindLog, func(cfg Config, sent int) (*kgo.Record, int) {
+		ld := plog.NewLogs()
+		rl := ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutStr("service.name", "orders")
+		sl := rl.ScopeLogs().AppendEmpty()
+		n := 0
+		for ; n < 100 && sent+n < b.N; n++ {
+			lr := sl.LogRecords().AppendEmpty()
+			lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+			lr.Body().SetStr(body)
+			for a := range 20 {
+				lr.Attributes().PutStr("attr."+strconv.Itoa(a), fmt.Sprintf("value-%d-%d", a, sent+n))
+			}
+		}
+		v, _ := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
+		return &kgo.Record{Topic: cfg.Kafka.Logs.Topic, Value: v}, n
+	})
+}
+
+// BenchmarkPipelineSpansAtLag is BenchmarkPipelineAtLag for spans, laid
+// out as the collector's Kafka exporter writes them with
+// partition_traces_by_id: one record per trace per batch, keyed by trace id.
+// Each trace has 10 spans (20 attributes each); its 9 children come in one
+// record and its root in a later one, so the children are held until the
+// root arrives.
+func BenchmarkPipelineSpansAtLag(b *testing.B) {
+	trace := 0
+	pendingRoot := false
+	benchAtLag(b, kindSpan, func(cfg Config, sent int) (*kgo.Record, int) {
+		td := ptrace.NewTraces()
+		ss := td.ResourceSpans().AppendEmpty()
+		ss.Resource().Attributes().PutStr("service.name", "orders")
+		spans := ss.ScopeSpans().AppendEmpty().Spans()
+		var tid pcommon.TraceID
+		n := 0
+		if pendingRoot || b.N-sent == 1 {
+			// The root of the trace whose children came last (or of a
+			// new trace when only one span is left to send).
+			if !pendingRoot {
+				trace++
+			}
+			binary.BigEndian.PutUint64(tid[8:], uint64(trace))
+			sp := spans.AppendEmpty()
+			sp.SetTraceID(tid)
+			sp.SetSpanID(pcommon.SpanID{1})
+			sp.SetName("GET /orders")
+			sp.SetKind(ptrace.SpanKindServer)
+			sp.SetStartTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+			sp.SetEndTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+			pendingRoot = false
+			n = 1
+		} else {
+			trace++
+			binary.BigEndian.PutUint64(tid[8:], uint64(trace))
+			for i := 2; i <= 10 && sent+n < b.N-1; i++ {
+				sp := spans.AppendEmpty()
+				sp.SetTraceID(tid)
+				sp.SetSpanID(pcommon.SpanID{byte(i)})
+				sp.SetParentSpanID(pcommon.SpanID{1})
+				sp.SetName("child")
+				sp.SetKind(ptrace.SpanKindInternal)
+				sp.SetStartTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+				sp.SetEndTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+				for a := range 20 {
+					sp.Attributes().PutStr("attr."+strconv.Itoa(a), fmt.Sprintf("value-%d-%d", a, sent+n))
+				}
+				n++
+			}
+			pendingRoot = true
+		}
+		v, _ := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+		return &kgo.Record{Topic: cfg.Kafka.Spans.Topic, Key: tid[:], Value: v}, n
+	})
+}
+
+// benchAtLag produces b.N documents' worth of records with next, then runs
+// the pipeline until they are indexed.
+func benchAtLag(b *testing.B, kind string, next func(cfg Config, sent int) (*kgo.Record, int)) {
+	broker := testinfra.Kafka(b)
+	osURL := testinfra.OpenSearch(b)
+	ctx := context.Background()
+	prefix := fmt.Sprintf("bench%d", time.Now().UnixNano())
+	cfg := DefaultConfig()
+	cfg.Kafka.Brokers = []string{broker}
+	cfg.Kafka.Group = prefix
+	cfg.Kafka.Logs.Topic = prefix + "_logs"
+	cfg.Kafka.Spans.Topic = prefix + "_spans"
+	cfg.Kafka.DLQTopic = prefix + "_dlq"
+	cfg.OpenSearch.Addresses = []string{osURL}
+	cfg.Indices.SpanAlias = prefix + "-span"
+	cfg.Indices.ServiceMap = prefix + "-servicemap"
+	cfg.Indices.LogsDataStream = prefix + "_logs-vigil-default"
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ProducerBatchMaxBytes(1<<20))
+	require.NoError(b, err)
+	adm := kadm.NewClient(cl)
+	_, err = adm.CreateTopics(ctx, 4, 1, nil, cfg.Kafka.Logs.Topic, cfg.Kafka.Spans.Topic, cfg.Kafka.DLQTopic)
+	require.NoError(b, err)
+	b.Cleanup(func() {
+		defer cl.Close()
+		adm.DeleteTopics(context.Background(), cfg.Kafka.Logs.Topic, cfg.Kafka.Spans.Topic, cfg.Kafka.DLQTopic)
+		adm.DeleteGroup(context.Background(), cfg.Kafka.Group)
+	})
+	cleanupIndices(b, cfg)
+
+	for sent := 0; sent < b.N; {
+		r, n := next(cfg, sent)
+		cl.Produce(ctx, r, nil)
+		sent += n
+	}
+	require.NoError(b, cl.Flush(ctx))
+	// Measure the pipeline, not the producer's buffers.
+	runtime.GC()
+	debug.FreeOSMemory()
+	resetPeakRSS()
+	b.Logf("RSS after producing the backlog and freeing: %.1f MiB", float64(peakRSS())/(1<<20))
+
+	reg := prometheus.NewRegistry()
+	s, err := New(cfg, component.Deps{Logger: slog.New(slog.DiscardHandler), Registerer: reg})
+	require.NoError(b, err)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	b.ResetTimer()
+	start := time.Now()
+	go func() { done <- s.Run(rctx) }()
+	var peakHeap uint64
+	var peakInFlight float64
+	var ms runtime.MemStats
+	last, lastAt := 0.0, time.Now()
+	for {
+		n := metricValue(b, reg, "vigil_pipeline_documents_total", "kind", kind, "outcome", "indexed")
+		if n >= float64(b.N) {
+			break
+		}
+		if n > last {
+			last, lastAt = n, time.Now()
+		} else if time.Since(lastAt) > 2*time.Minute {
+			b.Fatalf("no progress for 2 minutes at %.0f of %d documents", n, b.N)
+		}
+		time.Sleep(50 * time.Millisecond)
+		runtime.ReadMemStats(&ms)
+		peakHeap = max(peakHeap, ms.HeapInuse)
+		peakInFlight = max(peakInFlight, metricValue(b, reg, "vigil_pipeline_in_flight_bytes"))
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cancel()
+	require.NoError(b, <-done)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "docs/s")
+	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-inuse-MiB")
+	b.ReportMetric(peakInFlight/(1<<20), "peak-in-flight-MiB")
+}
+
+func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+func peakRSS() int64 {
+	raw, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}

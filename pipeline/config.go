@@ -1,0 +1,327 @@
+package pipeline
+
+import (
+	"strings"
+	"time"
+
+	"github.com/vigil-dev/vigil/internal/config"
+	"github.com/vigil-dev/vigil/internal/kafka"
+	"github.com/vigil-dev/vigil/pipeline/opensearch"
+)
+
+// Config is the pipeline's configuration (configs/pipeline.yaml).
+type Config struct {
+	Kafka      KafkaConfig       `yaml:"kafka"`
+	OpenSearch opensearch.Config `yaml:"opensearch"`
+	Indices    IndicesConfig     `yaml:"indices"`
+	Bulk       BulkConfig        `yaml:"bulk"`
+	Retry      RetryConfig       `yaml:"retry"`
+	TraceGroup TraceGroupConfig  `yaml:"trace_group"`
+	// MaxInFlightBytes bounds the bytes of records taken from Kafka and not
+	// yet finished (their values plus their documents); fetching pauses
+	// above it and resumes below it. Default 32 MiB.
+	MaxInFlightBytes int64 `yaml:"max_in_flight_bytes"`
+	// CommitInterval is how often finished offsets are committed (they are
+	// also committed on partition revoke and shutdown). Default 2s.
+	CommitInterval time.Duration `yaml:"commit_interval"`
+	// HealthInterval is how often _cluster/health is probed. Default 10s.
+	HealthInterval time.Duration `yaml:"health_interval"`
+	// MaxFutureSkew is how far ahead of the pipeline's clock an event time
+	// may be before it is treated as wrong and replaced. Default 24h.
+	MaxFutureSkew time.Duration `yaml:"max_future_skew"`
+	// DrainTimeout bounds the wait for in-flight bulks on partition revoke
+	// and on shutdown. Default 30s.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// AdminToken ({env: NAME} or {file: path}) enables the admin API
+	// (POST /api/v1/pipeline/pause and /resume, GET /api/v1/pipeline/status)
+	// for requests bearing it. Default unset: API not mounted.
+	AdminToken config.Secret `yaml:"admin_token"`
+	// DryRun consumes and builds documents but writes nothing: no
+	// templates, no bulks, no DLQ records and no offset commits (every
+	// document counts as indexed in the metrics). For checking what a topic
+	// would produce. Default false.
+	DryRun bool `yaml:"dry_run"`
+}
+
+// KafkaConfig is where records come from.
+type KafkaConfig struct {
+	// Conn is brokers, client_id, sasl and tls (internal/kafka). Default
+	// brokers ["127.0.0.1:9092"], client id "vigil-pipeline".
+	kafka.Conn `yaml:",inline"`
+	// Group is the consumer group. Default "vigil-pipeline".
+	Group string `yaml:"group"`
+	// Logs and Spans are the topics the collector writes.
+	Logs  TopicConfig `yaml:"logs"`
+	Spans TopicConfig `yaml:"spans"`
+	// DLQTopic receives records that cannot be indexed. Default "vigil.dlq".
+	DLQTopic string `yaml:"dlq_topic"`
+	// FetchMaxBytes is fetch.max.bytes per fetch request. The client keeps
+	// up to one fetch per broker buffered, decompressed (OTLP compresses
+	// 4-10x), so this is the main lever on memory. Default 1 MiB.
+	FetchMaxBytes int32 `yaml:"fetch_max_bytes"`
+	// FetchMaxPartitionBytes is max.partition.fetch.bytes. Default 512 KiB.
+	FetchMaxPartitionBytes int32 `yaml:"fetch_max_partition_bytes"`
+	// FetchMaxWait is fetch.max.wait.ms: low for freshness. Default 250ms.
+	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
+	// MaxConcurrentFetches bounds fetch requests in flight (and so buffered
+	// fetch memory: about this times FetchMaxBytes). Default 2.
+	MaxConcurrentFetches int `yaml:"max_concurrent_fetches"`
+	// MaxPollRecords is how many records one poll hands over. Default 500.
+	MaxPollRecords int `yaml:"max_poll_records"`
+	// ResetOffset is where a group without committed offsets starts:
+	// "earliest" or "latest". Default "earliest".
+	ResetOffset string `yaml:"reset_offset"`
+}
+
+// TopicConfig is one input topic.
+type TopicConfig struct {
+	// Topic name; empty disables the signal. Defaults "otlp_logs" and
+	// "otlp_spans".
+	Topic string `yaml:"topic"`
+	// Encoding is "otlp_proto" or "otlp_json". Default "otlp_proto".
+	Encoding string `yaml:"encoding"`
+}
+
+// IndicesConfig names the indices and sets their settings.
+type IndicesConfig struct {
+	// SpanAlias is the span write alias. Default "otel-v1-apm-span".
+	SpanAlias string `yaml:"span_alias"`
+	// ServiceMap is the service-map index. Default "otel-v1-apm-service-map".
+	ServiceMap string `yaml:"service_map"`
+	// LogsDataStream is the logs data stream. Default "ss4o_logs-vigil-default".
+	LogsDataStream string `yaml:"logs_data_stream"`
+	// Shards is index.number_of_shards. Default 1.
+	Shards int `yaml:"shards"`
+	// Replicas is index.number_of_replicas. Default 0.
+	Replicas int `yaml:"replicas"`
+	// RefreshInterval is index.refresh_interval. Default "1s".
+	RefreshInterval string `yaml:"refresh_interval"`
+	// TotalFieldsLimit is index.mapping.total_fields.limit. Default 5000.
+	TotalFieldsLimit int `yaml:"total_fields_limit"`
+	// RolloverSize and RolloverAge trigger ISM rollover. Defaults "10gb", "1d".
+	RolloverSize string `yaml:"rollover_size"`
+	RolloverAge  string `yaml:"rollover_age"`
+	// DeleteAfter is ISM retention. Default "7d".
+	DeleteAfter string `yaml:"delete_after"`
+	// InstallTemplates installs templates, ISM policies and the span
+	// bootstrap index at start. Default true.
+	InstallTemplates bool `yaml:"install_templates"`
+}
+
+// BulkConfig shapes bulk requests.
+type BulkConfig struct {
+	// MaxBytes flushes a bulk at this body size. Default 5 MiB.
+	MaxBytes int `yaml:"max_bytes"`
+	// MaxDocs flushes a bulk at this many documents. Default 5000.
+	MaxDocs int `yaml:"max_docs"`
+	// Linger flushes a non-empty bulk this long after its first document.
+	// Default 200ms.
+	Linger time.Duration `yaml:"linger"`
+	// Concurrency bounds bulk requests in flight. Default 2.
+	Concurrency int `yaml:"concurrency"`
+}
+
+// RetryConfig is the backoff for retryable failures.
+type RetryConfig struct {
+	// InitialBackoff is the first wait. Default 100ms.
+	InitialBackoff time.Duration `yaml:"initial_backoff"`
+	// MaxBackoff caps the wait. Default 30s.
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// MaxItemRetries is how often one document is retried after a
+	// retryable item error (429, 5xx) before it is dead-lettered as
+	// retries_exhausted. Whole-request failures (cluster unreachable) are
+	// retried without limit. Default 10.
+	MaxItemRetries int `yaml:"max_item_retries"`
+}
+
+// TraceGroupConfig bounds the wait for a trace's root span.
+type TraceGroupConfig struct {
+	// Window is how long a span waits for its trace's root span before it
+	// is indexed without traceGroup; 0 indexes at once. Default 10s.
+	Window time.Duration `yaml:"window"`
+	// MaxHeldSpans bounds the spans waiting; past it (or past half of
+	// max_in_flight_bytes of them) the oldest trace's spans are indexed
+	// without waiting. Default 20000.
+	MaxHeldSpans int `yaml:"max_held_spans"`
+	// MaxTraces bounds the traces remembered (root known, or spans held),
+	// each for up to 3 windows (at least 30s) after its first span. Default
+	// 20000.
+	MaxTraces int `yaml:"max_traces"`
+	// ServiceMap derives service-map documents. Default true.
+	ServiceMap bool `yaml:"service_map"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Kafka: KafkaConfig{
+			Conn:                   kafka.DefaultConn("vigil-pipeline"),
+			Group:                  "vigil-pipeline",
+			Logs:                   TopicConfig{Topic: "otlp_logs", Encoding: EncodingProto},
+			Spans:                  TopicConfig{Topic: "otlp_spans", Encoding: EncodingProto},
+			DLQTopic:               "vigil.dlq",
+			FetchMaxBytes:          1 << 20,
+			FetchMaxPartitionBytes: 512 << 10,
+			FetchMaxWait:           250 * time.Millisecond,
+			MaxConcurrentFetches:   2,
+			MaxPollRecords:         500,
+			ResetOffset:            "earliest",
+		},
+		OpenSearch: opensearch.DefaultConfig(),
+		Indices: IndicesConfig{
+			SpanAlias:        "otel-v1-apm-span",
+			ServiceMap:       "otel-v1-apm-service-map",
+			LogsDataStream:   "ss4o_logs-vigil-default",
+			Shards:           1,
+			Replicas:         0,
+			RefreshInterval:  "1s",
+			TotalFieldsLimit: 5000,
+			RolloverSize:     "10gb",
+			RolloverAge:      "1d",
+			DeleteAfter:      "7d",
+			InstallTemplates: true,
+		},
+		Bulk:             BulkConfig{MaxBytes: 5 << 20, MaxDocs: 5000, Linger: 200 * time.Millisecond, Concurrency: 2},
+		Retry:            RetryConfig{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, MaxItemRetries: 10},
+		TraceGroup:       TraceGroupConfig{Window: 10 * time.Second, MaxHeldSpans: 20000, MaxTraces: 20000, ServiceMap: true},
+		MaxInFlightBytes: 16 << 20,
+		CommitInterval:   2 * time.Second,
+		HealthInterval:   10 * time.Second,
+		MaxFutureSkew:    24 * time.Hour,
+		DrainTimeout:     30 * time.Second,
+	}
+}
+
+// Encodings of the input topics.
+const (
+	EncodingProto = "otlp_proto"
+	EncodingJSON  = "otlp_json"
+)
+
+// Validate reports every problem.
+func (c Config) Validate() error {
+	var p config.Problems
+	k := c.Kafka
+	p.Merge("kafka", k.Conn.Validate())
+	for _, x := range []struct{ path, v string }{{"kafka.client_id", k.ClientID}, {"kafka.group", k.Group}, {"kafka.dlq_topic", k.DLQTopic}} {
+		if x.v == "" {
+			p.Addf(x.path, "must not be empty")
+		}
+	}
+	if k.Logs.Topic == "" && k.Spans.Topic == "" {
+		p.Addf("kafka", "at least one of logs.topic and spans.topic must be set")
+	}
+	for _, t := range []struct {
+		path string
+		tc   TopicConfig
+	}{{"kafka.logs", k.Logs}, {"kafka.spans", k.Spans}} {
+		if t.tc.Encoding != EncodingProto && t.tc.Encoding != EncodingJSON {
+			p.Addf(t.path+".encoding", "must be %s or %s (got %q)", EncodingProto, EncodingJSON, t.tc.Encoding)
+		}
+	}
+	if k.Logs.Topic != "" && k.Logs.Topic == k.Spans.Topic {
+		p.Addf("kafka.spans.topic", "must differ from logs.topic (got %q)", k.Spans.Topic)
+	}
+	if k.FetchMaxBytes <= 0 {
+		p.Addf("kafka.fetch_max_bytes", "must be > 0 (got %d)", k.FetchMaxBytes)
+	}
+	if k.FetchMaxPartitionBytes <= 0 || k.FetchMaxPartitionBytes > k.FetchMaxBytes {
+		p.Addf("kafka.fetch_max_partition_bytes", "must be > 0 and <= fetch_max_bytes (got %d)", k.FetchMaxPartitionBytes)
+	}
+	if k.FetchMaxWait <= 0 {
+		p.Addf("kafka.fetch_max_wait", "must be > 0 (got %s)", k.FetchMaxWait)
+	}
+	if k.MaxConcurrentFetches <= 0 {
+		p.Addf("kafka.max_concurrent_fetches", "must be > 0 (got %d)", k.MaxConcurrentFetches)
+	}
+	if k.MaxPollRecords <= 0 {
+		p.Addf("kafka.max_poll_records", "must be > 0 (got %d)", k.MaxPollRecords)
+	}
+	if k.ResetOffset != "earliest" && k.ResetOffset != "latest" {
+		p.Addf("kafka.reset_offset", "must be earliest or latest (got %q)", k.ResetOffset)
+	}
+	p.Merge("opensearch", c.OpenSearch.Validate())
+
+	ix := c.Indices
+	for _, x := range []struct{ path, v string }{{"indices.span_alias", ix.SpanAlias}, {"indices.service_map", ix.ServiceMap}, {"indices.logs_data_stream", ix.LogsDataStream}} {
+		if x.v == "" || x.v != strings.ToLower(x.v) || strings.ContainsAny(x.v, ` ,*?"<>|/\#`) {
+			p.Addf(x.path, "must be a non-empty lowercase index name (got %q)", x.v)
+		}
+	}
+	if !strings.Contains(ix.LogsDataStream, "-") {
+		p.Addf("indices.logs_data_stream", "must contain '-' (the template matches <prefix>-*) (got %q)", ix.LogsDataStream)
+	}
+	if ix.Shards <= 0 {
+		p.Addf("indices.shards", "must be > 0 (got %d)", ix.Shards)
+	}
+	if ix.Replicas < 0 {
+		p.Addf("indices.replicas", "must be >= 0 (got %d)", ix.Replicas)
+	}
+	if ix.RefreshInterval == "" {
+		p.Addf("indices.refresh_interval", "must not be empty")
+	}
+	if ix.TotalFieldsLimit < 100 {
+		p.Addf("indices.total_fields_limit", "must be >= 100 (got %d)", ix.TotalFieldsLimit)
+	}
+	for _, x := range []struct{ path, v string }{{"indices.rollover_size", ix.RolloverSize}, {"indices.rollover_age", ix.RolloverAge}, {"indices.delete_after", ix.DeleteAfter}} {
+		if x.v == "" {
+			p.Addf(x.path, "must not be empty")
+		}
+	}
+	if c.Bulk.MaxBytes < 1024 {
+		p.Addf("bulk.max_bytes", "must be >= 1024 (got %d)", c.Bulk.MaxBytes)
+	}
+	if c.Bulk.MaxDocs <= 0 {
+		p.Addf("bulk.max_docs", "must be > 0 (got %d)", c.Bulk.MaxDocs)
+	}
+	if c.Bulk.Linger <= 0 {
+		p.Addf("bulk.linger", "must be > 0 (got %s)", c.Bulk.Linger)
+	}
+	if c.Bulk.Concurrency <= 0 {
+		p.Addf("bulk.concurrency", "must be > 0 (got %d)", c.Bulk.Concurrency)
+	}
+	if c.Retry.InitialBackoff <= 0 {
+		p.Addf("retry.initial_backoff", "must be > 0 (got %s)", c.Retry.InitialBackoff)
+	}
+	if c.Retry.MaxBackoff < c.Retry.InitialBackoff {
+		p.Addf("retry.max_backoff", "must be >= initial_backoff (got %s)", c.Retry.MaxBackoff)
+	}
+	if c.Retry.MaxItemRetries < 0 {
+		p.Addf("retry.max_item_retries", "must be >= 0 (got %d)", c.Retry.MaxItemRetries)
+	}
+	if c.TraceGroup.Window < 0 {
+		p.Addf("trace_group.window", "must be >= 0 (got %s)", c.TraceGroup.Window)
+	}
+	if c.TraceGroup.MaxHeldSpans <= 0 {
+		p.Addf("trace_group.max_held_spans", "must be > 0 (got %d)", c.TraceGroup.MaxHeldSpans)
+	}
+	if c.TraceGroup.MaxTraces <= 0 {
+		p.Addf("trace_group.max_traces", "must be > 0 (got %d)", c.TraceGroup.MaxTraces)
+	}
+	if c.MaxInFlightBytes < int64(c.Bulk.MaxBytes) {
+		p.Addf("max_in_flight_bytes", "must be >= bulk.max_bytes (got %d)", c.MaxInFlightBytes)
+	}
+	for _, x := range []struct {
+		path string
+		v    time.Duration
+	}{{"commit_interval", c.CommitInterval}, {"health_interval", c.HealthInterval}, {"max_future_skew", c.MaxFutureSkew}, {"drain_timeout", c.DrainTimeout}} {
+		if x.v <= 0 {
+			p.Addf(x.path, "must be > 0 (got %s)", x.v)
+		}
+	}
+	return p.Err()
+}
+
+func (c Config) names() opensearch.Names {
+	return opensearch.Names{SpanAlias: c.Indices.SpanAlias, ServiceMap: c.Indices.ServiceMap, LogsDataStream: c.Indices.LogsDataStream}
+}
+
+func (c Config) topics() []string {
+	var ts []string
+	for _, t := range []string{c.Kafka.Logs.Topic, c.Kafka.Spans.Topic} {
+		if t != "" {
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}

@@ -1,0 +1,269 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/vigil-dev/vigil/pipeline/dlq"
+	"github.com/vigil-dev/vigil/pipeline/document"
+)
+
+// pollWait bounds one poll so that the loop regularly expires trace windows
+// and re-evaluates backpressure even when no records come.
+const pollWait = 100 * time.Millisecond
+
+// consume is the poll loop. It runs until ctx ends.
+//
+// Records are taken into the pipeline (handled) only while the in-flight
+// bytes are under max_in_flight_bytes; the rest of a poll waits in backlog
+// and no new poll is made until the backlog is empty, so the budget holds
+// however large one poll is.
+func (s *Service) consume(ctx context.Context) {
+	for ctx.Err() == nil {
+		s.backpressure()
+		polled := false
+		if len(s.backlog) == 0 {
+			polled = true
+			pctx, cancel := context.WithTimeout(ctx, pollWait)
+			fetches := s.cl.PollRecords(pctx, s.pollBudget())
+			cancel()
+			if fetches.IsClientClosed() {
+				return
+			}
+			fetches.EachError(func(topic string, part int32, err error) {
+				if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+					return
+				}
+				s.log.Warn("fetch failed", "topic", topic, "partition", part, "err", err)
+			})
+			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+				if n := len(p.Records); n > 0 {
+					lag := p.HighWatermark - p.Records[n-1].Offset - 1
+					s.m.lag.WithLabelValues(p.Topic, fmt.Sprint(p.Partition)).Set(float64(max(lag, 0)))
+				}
+			})
+			s.mu.Lock()
+			s.backlog = append(s.backlog, fetches.Records()...)
+			s.mu.Unlock()
+		} else if s.blocked() {
+			sleep(ctx, backlogWait)
+		}
+		now := time.Now()
+		s.mu.Lock()
+		n := 0
+		for n < len(s.backlog) && !s.blocked() {
+			s.handle(s.backlog[n], now)
+			n++
+		}
+		clear(s.backlog[:n])
+		s.backlog = s.backlog[n:]
+		if len(s.backlog) == 0 {
+			s.backlog = nil
+		}
+		var out emission
+		s.traces.expire(now, &out)
+		if s.blocked() && s.traces.held > 0 && s.sink.idle() {
+			// The budget is full, the sink has nothing to finish, and
+			// spans wait for roots in records that cannot be taken in
+			// until the budget frees: waiting out the window would only
+			// stall. Let the oldest quarter go without their group.
+			s.traces.releaseOldest(max(1, s.traces.held/4), &out)
+			s.m.forcedReleases.Inc()
+		}
+		s.emitTraces(&out)
+		s.m.heldSpans.Set(float64(s.traces.held))
+		s.mu.Unlock()
+		if polled {
+			s.cl.AllowRebalance()
+		}
+	}
+}
+
+// blocked reports whether records may not be taken in now.
+func (s *Service) blocked() bool {
+	return s.inFlight.Load() >= s.cfg.MaxInFlightBytes || s.operatorPause.Load()
+}
+
+// backlogWait is how long the loop waits for in-flight bytes to drain
+// before looking again.
+const backlogWait = 10 * time.Millisecond
+
+// initialRecordCost is the guess of a record's in-flight cost before any
+// record has been seen.
+const initialRecordCost = 64 << 10
+
+// pollBudget is how many records the next poll may take: as many as the
+// in-flight budget has room for at the recent average cost per record (its
+// value plus its documents), so that one poll cannot overshoot
+// max_in_flight_bytes by a whole fetch's worth of documents.
+func (s *Service) pollBudget() int {
+	room := s.cfg.MaxInFlightBytes - s.inFlight.Load()
+	n := int(float64(room) / s.avgCost)
+	return max(1, min(n, s.cfg.Kafka.MaxPollRecords))
+}
+
+// backpressure pauses fetching while too many bytes are in flight or
+// OpenSearch refuses whole bulks, and resumes once neither holds. Records
+// already fetched stay buffered in the client meanwhile (bounded by the
+// fetch size limits).
+func (s *Service) backpressure() {
+	over := s.inFlight.Load() >= s.cfg.MaxInFlightBytes || s.sink.down.Load() || s.operatorPause.Load()
+	switch {
+	case over && !s.paused:
+		s.cl.PauseFetchTopics(s.cfg.topics()...)
+		s.paused = true
+		s.pausedNow.Store(true)
+		s.m.paused.Set(1)
+		s.log.Debug("fetching paused", "in_flight_bytes", s.inFlight.Load(), "opensearch_down", s.sink.down.Load())
+	case !over && s.paused:
+		s.cl.ResumeFetchTopics(s.cfg.topics()...)
+		s.paused = false
+		s.pausedNow.Store(false)
+		s.m.paused.Set(0)
+		s.log.Debug("fetching resumed")
+	}
+}
+
+// handle turns one record into documents. It never fails: what cannot be
+// decoded or indexed is recorded on the record, which then goes to the DLQ.
+func (s *Service) handle(kr *kgo.Record, now time.Time) {
+	signal, enc := signalLogs, s.cfg.Kafka.Logs.Encoding
+	if kr.Topic == s.cfg.Kafka.Spans.Topic {
+		signal, enc = signalSpans, s.cfg.Kafka.Spans.Encoding
+	}
+	// The value is kept until the record is finished (for the DLQ). Copy
+	// it: it points into the fetch's whole decompressed buffer, which would
+	// otherwise stay alive, uncounted, as long as any record of it.
+	kr.Value = bytes.Clone(kr.Value)
+	kr.Key = bytes.Clone(kr.Key)
+	r := &record{s: s, kr: kr, signal: signal}
+	r.e = s.tracker.add(kr.Topic, kr.Partition, kr.Offset, kr.LeaderEpoch)
+	r.e.rec = r
+	r.account(len(kr.Value) + len(kr.Key))
+	r.hold()
+	defer r.release()
+	defer func() {
+		// Exponentially weighted: adapts to the topics' record sizes.
+		s.avgCost = 0.8*s.avgCost + 0.2*float64(r.size.Load())
+	}()
+	defer func() {
+		// pdata is robust against hostile input, but a pipeline that
+		// crashes on one record would crash on it again after restart.
+		if p := recover(); p != nil {
+			s.log.Error("building documents panicked; record goes to the DLQ", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset, "panic", p)
+			r.failed("internal_error", fmt.Sprint(p), 0, "", 1, time.Time{}, time.Now())
+		}
+	}()
+	opt := document.Options{Now: now, MaxFutureSkew: s.cfg.MaxFutureSkew, RecordTime: kr.Timestamp}
+	switch signal {
+	case signalLogs:
+		ld, err := decodeLogs(enc, kr.Value)
+		if err != nil {
+			s.undecodable(kr, err)
+			r.failed(dlq.ErrorTypeDecode, err.Error(), 0, "", 1, time.Time{}, now)
+			return
+		}
+		for _, d := range document.Logs(ld, opt) {
+			r.hold()
+			s.emit(&item{rec: r, kind: kindLog, index: s.cfg.Indices.LogsDataStream, id: d.ID, doc: d.Body})
+		}
+	case signalSpans:
+		td, err := decodeSpans(enc, kr.Value)
+		if err != nil {
+			s.undecodable(kr, err)
+			r.failed(dlq.ErrorTypeDecode, err.Error(), 0, "", 1, time.Time{}, now)
+			return
+		}
+		spans, errs := document.Spans(td, opt)
+		for _, err := range errs {
+			r.failed(dlq.ErrorTypeInvalidSpan, err.Error(), 0, s.cfg.Indices.SpanAlias, 1, time.Time{}, now)
+		}
+		var out emission
+		p := tp{kr.Topic, kr.Partition}
+		for _, sp := range spans {
+			r.hold()
+			// Counted while held; the rendered document is counted again
+			// when sent (an overestimate until the record finishes).
+			r.account(sp.Size())
+			s.traces.add(sp, r, p, now, &out)
+		}
+		s.emitTraces(&out)
+	}
+}
+
+func (s *Service) undecodable(kr *kgo.Record, err error) {
+	s.log.Warn("record cannot be decoded; it goes to the DLQ", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset, "bytes", len(kr.Value), "err", err)
+}
+
+// emitTraces sends what the trace buffer released. Each entry carries one
+// reference on its record, which the sink's item now holds.
+func (s *Service) emitTraces(out *emission) {
+	for _, e := range out.spans {
+		s.emit(&item{rec: e.rec, kind: kindSpan, index: s.cfg.Indices.SpanAlias, id: e.sp.ID(), doc: e.sp.Render(e.g)})
+	}
+	for _, e := range out.edges {
+		if e.rel.ServiceName == "" { // deduplicated: nothing to send
+			e.rec.release()
+			continue
+		}
+		s.emit(&item{rec: e.rec, kind: kindServiceMap, index: s.cfg.Indices.ServiceMap, id: e.rel.ID(), doc: e.rel.Render()})
+	}
+	out.spans, out.edges = nil, nil
+}
+
+// itemOverhead approximates an item's own size and the sink's slot for it.
+const itemOverhead = 128
+
+// emit hands a document to the sink, with the reference on its record that
+// the caller took.
+func (s *Service) emit(it *item) {
+	// cap, not len: the slack of a grown buffer is memory held too.
+	it.rec.account(cap(it.doc) + len(it.id) + len(it.index) + itemOverhead)
+	it.rec.e.p.inSink.Add(1)
+	s.sink.add(it)
+}
+
+// errEmpty marks a payload that decoded to nothing: a non-empty record
+// that holds no data is not what the collector writes.
+var errEmpty = errors.New("decoded to an empty request")
+
+func decodeLogs(enc string, b []byte) (plog.Logs, error) {
+	var ld plog.Logs
+	var err error
+	if enc == EncodingJSON {
+		ld, err = (&plog.JSONUnmarshaler{}).UnmarshalLogs(b)
+	} else {
+		ld, err = (&plog.ProtoUnmarshaler{}).UnmarshalLogs(b)
+	}
+	if err != nil {
+		return ld, fmt.Errorf("%s logs: %w", enc, err)
+	}
+	if ld.LogRecordCount() == 0 && len(b) > 0 {
+		return ld, fmt.Errorf("%s logs: %w", enc, errEmpty)
+	}
+	return ld, nil
+}
+
+func decodeSpans(enc string, b []byte) (ptrace.Traces, error) {
+	var td ptrace.Traces
+	var err error
+	if enc == EncodingJSON {
+		td, err = (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(b)
+	} else {
+		td, err = (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(b)
+	}
+	if err != nil {
+		return td, fmt.Errorf("%s spans: %w", enc, err)
+	}
+	if td.SpanCount() == 0 && len(b) > 0 {
+		return td, fmt.Errorf("%s spans: %w", enc, errEmpty)
+	}
+	return td, nil
+}

@@ -1,0 +1,86 @@
+// Package pipeline is Vigil's Kafka -> OpenSearch component (`vigil
+// pipeline`): it consumes the collector's otlp_logs and otlp_spans topics
+// (OTLP ExportLogsServiceRequest / ExportTraceServiceRequest, protobuf or
+// JSON per topic) and bulk-indexes them so that OpenSearch Dashboards' Trace
+// Analytics and Logs work unchanged: Data Prepper compatible span documents
+// behind the otel-v1-apm-span write alias, otel-v1-apm-service-map
+// relationships, and SS4O log documents in the ss4o_logs-vigil-default data
+// stream (package document builds them; package opensearch installs the
+// templates and talks to the cluster; package dlq is the dead-letter queue).
+//
+// # Delivery
+//
+// Effectively once: at-least-once consumption plus idempotent writes. Every
+// document has a deterministic _id (see package document) and is written
+// with bulk "create", so a redelivered document is a 409, counted as
+// success. The consumer group (cooperative-sticky, autocommit off) commits
+// per partition only up to the contiguous run of records whose documents are
+// all indexed or whose record is in the DLQ (tracker): on an interval, when
+// partitions are revoked (after their bulks in flight finish, bounded by
+// drain_timeout) and at shutdown. A record is never committed past while
+// any of its documents is unfinished, including spans held for their trace
+// group. Deduplication holds within a backing index: a record redelivered
+// after its index rolled over is indexed again in the new index.
+//
+// Per-document bulk errors are classified (opensearch.ClassifyItem): 409 is
+// success; 429, 5xx and rejected-execution are retried with exponential
+// backoff and jitter up to retry.max_item_retries, then dead-lettered as
+// retries_exhausted; anything else (mapper_parsing_exception, 400, 413) is
+// dead-lettered at once, so one bad document never blocks its partition.
+// Whole-request failures (refused, timeout, 5xx) are retried without limit
+// while fetching is paused. Records that cannot be decoded, and spans
+// without ids, are dead-lettered too.
+//
+// The DLQ record is the original Kafka record (key and value byte for
+// byte), one per failed record however many of its documents failed, with
+// headers naming the source topic/partition/offset, error type and reason,
+// HTTP status, target index, attempts and failure times. ListDLQ and
+// ReplayDLQ back `vigil dlq list|replay`.
+//
+// # Trace groups
+//
+// Dashboards groups traces by the root span's name (traceGroup) and shows
+// its end time, duration and status (traceGroupFields) on every span. A span
+// whose root has not been seen waits up to trace_group.window for it; when
+// the root arrives all waiting spans are indexed with the group, and later
+// spans of the trace get it at once. After the window a span is indexed
+// without group. The collector partitions spans by trace id, so one
+// instance sees a whole trace and no state is shared. Memory is bounded by
+// max_held_spans, max_traces and half of max_in_flight_bytes for the held
+// spans' size (the oldest trace is released first): held spans count
+// against the in-flight budget, and a budget filled with spans whose roots
+// cannot be fetched would otherwise stall the pipeline for a window. When
+// the budget is full, the sink is idle and spans are still held (their
+// roots are in records that cannot be taken in, e.g. in another partition),
+// the oldest quarter of them is released without group
+// (vigil_pipeline_held_spans_forced_releases_total). A trace is remembered
+// for three windows (at least 30s) so that late spans still get its group;
+// for the service map only its client and server spans are kept.
+//
+// # Backpressure and memory
+//
+// Bytes in flight (record values plus their documents, from fetch until the
+// record is finished) are bounded by max_in_flight_bytes: above it, or while
+// OpenSearch refuses bulks, fetching is paused (PauseFetchTopics) and it
+// resumes on its own. Fetch sizes are bounded (fetch_max_bytes,
+// fetch_max_partition_bytes, max_concurrent_fetches) and bulks are bounded by
+// bytes, documents, linger and concurrency, which keeps RSS within 128 MiB at
+// any lag with the defaults (BenchmarkPipelineAtLag and
+// BenchmarkPipelineSpansAtLag report the peak RSS while draining a backlog).
+//
+// # Metrics
+//
+// vigil_pipeline_records_total{signal,outcome},
+// vigil_pipeline_documents_total{kind,outcome},
+// vigil_pipeline_bulk_duration_seconds, vigil_pipeline_bulk_size_bytes,
+// vigil_pipeline_bulk_request_failures_total{reason},
+// vigil_pipeline_consumer_lag_records{topic,partition},
+// vigil_pipeline_end_to_end_latency_seconds{signal} (from the Kafka record
+// timestamp, i.e. when the collector produced it, to indexed),
+// vigil_pipeline_in_flight_bytes, vigil_pipeline_paused,
+// vigil_pipeline_held_spans, vigil_pipeline_offset_commits_total{result},
+// vigil_pipeline_opensearch_up{cluster} (periodic _cluster/health: 1 when
+// reachable and green or yellow), and franz-go's client metrics under
+// vigil_pipeline_kafka_*. Readiness ("pipeline" check) requires the
+// templates installed and the cluster up.
+package pipeline

@@ -1,0 +1,113 @@
+package document
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// realisticAttrs fills m with 20 attributes of mixed types, as an HTTP
+// server instrumentation would.
+func realisticAttrs(m pcommon.Map, i int) {
+	m.PutStr("http.request.method", "POST")
+	m.PutStr("url.path", fmt.Sprintf("/api/v1/orders/%d", i))
+	m.PutStr("url.scheme", "https")
+	m.PutInt("http.response.status_code", 200)
+	m.PutStr("server.address", "orders.internal")
+	m.PutInt("server.port", 8443)
+	m.PutStr("client.address", "10.1.2.3")
+	m.PutStr("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36")
+	m.PutStr("network.protocol.version", "1.1")
+	m.PutInt("http.request.body.size", 512)
+	m.PutInt("http.response.body.size", 2048)
+	m.PutStr("enduser.id", fmt.Sprintf("user-%d", i%1000))
+	m.PutStr("session.id", "0f8fad5b-d9cb-469f-a165-70867728950e")
+	m.PutBool("cache.hit", i%2 == 0)
+	m.PutDouble("db.duration_ms", 12.5)
+	m.PutStr("db.system", "postgresql")
+	m.PutStr("db.operation", "SELECT")
+	m.PutStr("code.function", "OrdersHandler.Create")
+	m.PutStr("code.namespace", "github.com/example/orders")
+	m.PutStr("deployment.environment", "production")
+}
+
+func benchResource(m pcommon.Map) {
+	m.PutStr("service.name", "orders")
+	m.PutStr("service.version", "1.42.0")
+	m.PutStr("host.name", "orders-7d9f-abcde")
+	m.PutStr("k8s.namespace.name", "shop")
+	m.PutStr("k8s.pod.name", "orders-7d9f-abcde")
+}
+
+// BenchmarkLogs builds documents for a 100-record request, each record
+// with 20 attributes and a 200-byte body.
+func BenchmarkLogs(b *testing.B) {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	benchResource(rl.Resource().Attributes())
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName("orders.logger")
+	body := strings.Repeat("order accepted; payment authorised ", 6)[:200]
+	for i := range 100 {
+		lr := sl.LogRecords().AppendEmpty()
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(t0))
+		lr.SetSeverityNumber(plog.SeverityNumberInfo)
+		lr.SetSeverityText("INFO")
+		lr.Body().SetStr(body)
+		lr.SetTraceID(pcommon.TraceID{1, 2, 3})
+		lr.SetSpanID(pcommon.SpanID{4, 5, 6})
+		realisticAttrs(lr.Attributes(), i)
+	}
+	b.ReportAllocs()
+	var bytes int
+	for b.Loop() {
+		docs := Logs(ld, opts)
+		bytes = 0
+		for _, d := range docs {
+			bytes += len(d.Body)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/doc")
+	b.SetBytes(int64(bytes))
+}
+
+// BenchmarkSpans builds and renders documents for a 100-span request, each
+// span with 20 attributes and one event.
+func BenchmarkSpans(b *testing.B) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	benchResource(rs.Resource().Attributes())
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("otelhttp")
+	for i := range 100 {
+		sp := ss.Spans().AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{byte(i), 2, 3})
+		sp.SetSpanID(pcommon.SpanID{byte(i), 5})
+		sp.SetParentSpanID(pcommon.SpanID{9})
+		sp.SetName("POST /api/v1/orders")
+		sp.SetKind(ptrace.SpanKindServer)
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(t0))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(1e6)))
+		realisticAttrs(sp.Attributes(), i)
+		ev := sp.Events().AppendEmpty()
+		ev.SetName("order.created")
+		ev.SetTimestamp(pcommon.NewTimestampFromTime(t0))
+		ev.Attributes().PutStr("order.id", "42")
+	}
+	g := &TraceGroup{Name: "POST /api/v1/orders", EndTime: 1, DurationInNanos: 1}
+	b.ReportAllocs()
+	var bytes int
+	for b.Loop() {
+		spans, _ := Spans(td, opts)
+		bytes = 0
+		for _, s := range spans {
+			bytes += len(s.Render(g))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/doc")
+	b.SetBytes(int64(bytes))
+}

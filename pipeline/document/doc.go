@@ -1,0 +1,53 @@
+// Package document turns OTLP logs and spans into the JSON documents the
+// pipeline indexes. Everything here is a pure function of its input, so that
+// the same record always yields byte-identical documents and ids.
+//
+// # Spans
+//
+// Span documents are field-for-field those of Data Prepper's
+// trace-analytics-raw pipeline (otel-v1-apm-span-*), because that is what
+// OpenSearch Dashboards' Trace Analytics reads: hex traceId/spanId/
+// parentSpanId, kind as "SPAN_KIND_SERVER", startTime/endTime as RFC 3339
+// strings with nanoseconds (date_nanos), durationInNanos, top-level dotted
+// keys "status.code", "status.message", "instrumentationScope.name", and
+// every span and resource attribute as a top-level key
+// "span.attributes.<key>" / "resource.attributes.<key>" with dots in the
+// key written as "@" (so "http.method" and "http" never collide as object
+// and value). Array and map attribute values are written as JSON strings,
+// so every attribute is a scalar. traceGroup and traceGroupFields come from
+// the trace's root span and are filled in by the pipeline (see Span.Render).
+//
+// # Logs
+//
+// Log documents follow the SS4O logs schema (ss4o_logs-*): @timestamp,
+// observedTimestamp, body (text), severity.{text,number}, traceId, spanId,
+// attributes, resource and instrumentationScope.attributes as objects (mapped
+// as flat_object), plus top-level serviceName, traceId, spanId and time,
+// the fields Dashboards correlates a trace's logs by.
+//
+// # Service map
+//
+// A client span in one service whose child is a server span in another
+// yields two otel-v1-apm-service-map relationships (Edge), with Data
+// Prepper's hashId as document id.
+//
+// # IDs
+//
+// Spans: traceId + "-" + spanId. Service map: Data Prepper's hashId. Logs
+// have no id of their own, so a log's id is 128 bits of the SHA-256 of its
+// rendered document: a redelivered or replayed record renders the same
+// document and so the same id, and the bulk "create" turns the repeat into
+// a harmless 409. The cost is that two truly identical log records (same
+// resource, time to the nanosecond, body and attributes) are stored once;
+// an id from the Kafka offset would avoid that but would change on DLQ
+// replay (a new offset), duplicating every log of a replayed record.
+//
+// # Bad input
+//
+// Invalid UTF-8 is replaced by U+FFFD, zero or far-future timestamps are
+// replaced (log: observedTimestamp, then the Kafka record time; span: the
+// record time), empty attribute keys are renamed, and nesting past 8 levels
+// is flattened to a string. Each repair is listed in the document's
+// "vigil.sanitized" field. A span without trace id or span id cannot be
+// repaired and is reported as ErrInvalidSpan.
+package document

@@ -1,0 +1,126 @@
+package document
+
+import (
+	"sort"
+	"time"
+)
+
+// fixes collects what was repaired while building one document. It is
+// written into the document as "vigil.sanitized" (a sorted list of
+// "field: what" strings) so that a repaired document says so, instead of
+// silently differing from what the application sent. A nil *fixes ignores
+// everything.
+type fixes struct {
+	set map[string]struct{}
+}
+
+func (f *fixes) add(field, what string) {
+	if f == nil {
+		return
+	}
+	if f.set == nil {
+		f.set = map[string]struct{}{}
+	}
+	if field == "" {
+		field = "document"
+	}
+	f.set[field+": "+what] = struct{}{}
+}
+
+// clone returns a copy to which a document adds its own fixes.
+func (f *fixes) clone() *fixes {
+	c := &fixes{}
+	if f != nil && len(f.set) > 0 {
+		c.set = make(map[string]struct{}, len(f.set))
+		for k := range f.set {
+			c.set[k] = struct{}{}
+		}
+	}
+	return c
+}
+
+func (f *fixes) list() []string {
+	if f == nil || len(f.set) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(f.set))
+	for k := range f.set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// appendTo writes the "vigil.sanitized" member when anything was fixed.
+func (f *fixes) appendTo(o *obj) {
+	l := f.list()
+	if len(l) == 0 {
+		return
+	}
+	o.key("vigil.sanitized")
+	o.b = append(o.b, '[')
+	for i, s := range l {
+		if i > 0 {
+			o.b = append(o.b, ',')
+		}
+		o.b = appendString(o.b, s, nil, "")
+	}
+	o.b = append(o.b, ']')
+}
+
+// Options are the inputs to document building that do not come from the
+// OTLP payload.
+type Options struct {
+	// Now is the wall clock, used to recognise timestamps in the far future.
+	Now time.Time
+	// MaxFutureSkew is how far ahead of Now a timestamp may be before it is
+	// treated as wrong. Zero means 24h.
+	MaxFutureSkew time.Duration
+	// RecordTime is the Kafka record's timestamp: the fallback for a
+	// missing or impossible event time.
+	RecordTime time.Time
+}
+
+// maxDateNanos is the last instant OpenSearch's date_nanos type can hold
+// (2262-04-11T23:47:16.854775807Z).
+const maxDateNanos = uint64(1<<63 - 1)
+
+// validTime reports whether ns is a usable event time: non-zero and not
+// beyond Now+MaxFutureSkew.
+func (o Options) validTime(ns uint64) bool {
+	if ns == 0 || ns > maxDateNanos {
+		return false
+	}
+	skew := o.MaxFutureSkew
+	if skew <= 0 {
+		skew = 24 * time.Hour
+	}
+	if o.Now.IsZero() {
+		return true
+	}
+	limit := o.Now.Add(skew).UnixNano()
+	return int64(ns) <= limit
+}
+
+func (o Options) recordNanos() uint64 {
+	if o.RecordTime.IsZero() || o.RecordTime.UnixNano() <= 0 {
+		if o.Now.IsZero() {
+			return 0
+		}
+		return uint64(o.Now.UnixNano())
+	}
+	return uint64(o.RecordTime.UnixNano())
+}
+
+// timeString renders ns as RFC 3339 with up to nine fraction digits, the
+// form Data Prepper writes and date_nanos parses.
+func timeString(ns uint64) string {
+	return time.Unix(0, int64(ns)).UTC().Format(time.RFC3339Nano)
+}
+
+func appendTime(o *obj, k string, ns uint64) {
+	o.key(k)
+	o.b = append(o.b, '"')
+	o.b = time.Unix(0, int64(ns)).UTC().AppendFormat(o.b, time.RFC3339Nano)
+	o.b = append(o.b, '"')
+}

@@ -1,0 +1,328 @@
+package document
+
+import (
+	"encoding/base64"
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// obj appends one JSON object's members to a byte slice in the order they
+// are written. Documents are rendered by hand rather than through maps and
+// encoding/json so that field order is stable (golden files, content-derived
+// ids) and so that building a document allocates little.
+type obj struct {
+	b     []byte
+	first bool
+	fix   *fixes
+}
+
+func newObj(b []byte, fx *fixes) obj {
+	return obj{b: append(b, '{'), first: true, fix: fx}
+}
+
+func (o *obj) key(k string) {
+	if !o.first {
+		o.b = append(o.b, ',')
+	}
+	o.first = false
+	o.b = appendString(o.b, k, nil, "")
+	o.b = append(o.b, ':')
+}
+
+func (o *obj) str(k, v string) {
+	o.key(k)
+	o.b = appendString(o.b, v, o.fix, k)
+}
+
+func (o *obj) strOrNull(k, v string) {
+	if v == "" {
+		o.key(k)
+		o.b = append(o.b, "null"...)
+		return
+	}
+	o.str(k, v)
+}
+
+func (o *obj) int(k string, v int64) {
+	o.key(k)
+	o.b = strconv.AppendInt(o.b, v, 10)
+}
+
+func (o *obj) uint(k string, v uint64) {
+	o.key(k)
+	o.b = strconv.AppendUint(o.b, v, 10)
+}
+
+func (o *obj) raw(k string, v []byte) {
+	o.key(k)
+	o.b = append(o.b, v...)
+}
+
+func (o *obj) close() []byte { return append(o.b, '}') }
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 is replaced by
+// U+FFFD and, when fx is non-nil, recorded as a fix of field.
+func appendString(b []byte, s string, fx *fixes, field string) []byte {
+	b = append(b, '"')
+	b = appendStringBody(b, s, false, fx, field)
+	return append(b, '"')
+}
+
+// appendKey appends the quoted key prefix+k, with dots in k written as "@"
+// when atKeys, without building the key string.
+func appendKey(b []byte, prefix, k string, atKeys bool) []byte {
+	b = append(b, '"')
+	b = appendStringBody(b, prefix, false, nil, "")
+	b = appendStringBody(b, k, atKeys, nil, "")
+	return append(b, '"')
+}
+
+// appendStringBody appends s escaped for a JSON string, without quotes;
+// with atDots, '.' is written as '@'.
+func appendStringBody(b []byte, s string, atDots bool, fx *fixes, field string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && (c != '.' || !atDots) {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '.':
+				b = append(b, '@')
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, "\ufffd"...)
+			if fx != nil {
+				fx.add(field, "invalid UTF-8 replaced by U+FFFD")
+			}
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(b, s[start:]...)
+}
+
+// appendFloat writes f as a JSON number; NaN and infinities, which JSON
+// cannot carry, become strings.
+func appendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return strconv.AppendQuote(b, strconv.FormatFloat(f, 'g', -1, 64))
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+
+// appendScalar writes an attribute value the way Data Prepper does for span,
+// resource, event and link attributes: strings, numbers and booleans as
+// themselves, bytes as base64, and arrays and maps as a JSON string, so that
+// every attribute is a single scalar that a keyword mapping accepts.
+func appendScalar(b []byte, v pcommon.Value, fx *fixes, field string) []byte {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return appendString(b, v.Str(), fx, field)
+	case pcommon.ValueTypeInt:
+		return strconv.AppendInt(b, v.Int(), 10)
+	case pcommon.ValueTypeDouble:
+		return appendFloat(b, v.Double())
+	case pcommon.ValueTypeBool:
+		return strconv.AppendBool(b, v.Bool())
+	case pcommon.ValueTypeBytes:
+		return appendString(b, base64.StdEncoding.EncodeToString(v.Bytes().AsRaw()), nil, "")
+	case pcommon.ValueTypeMap, pcommon.ValueTypeSlice:
+		inner := appendValue(nil, v, fx, field, 0)
+		return appendString(b, string(inner), nil, "")
+	default:
+		return append(b, "null"...)
+	}
+}
+
+// maxDepth bounds nesting of map and array values; deeper values are written
+// as JSON strings so that a hostile payload cannot exceed OpenSearch's
+// nesting limits.
+const maxDepth = 8
+
+// appendValue writes v as structured JSON (maps as objects, arrays as arrays),
+// as used for log attributes, resource and body.
+func appendValue(b []byte, v pcommon.Value, fx *fixes, field string, depth int) []byte {
+	switch v.Type() {
+	case pcommon.ValueTypeMap:
+		if depth >= maxDepth {
+			fx.add(field, "nesting deeper than 8 levels written as a string")
+			return appendString(b, string(appendValue(nil, v, nil, field, 0)), nil, "")
+		}
+		return appendMap(b, v.Map(), fx, field, depth+1, false)
+	case pcommon.ValueTypeSlice:
+		if depth >= maxDepth {
+			fx.add(field, "nesting deeper than 8 levels written as a string")
+			return appendString(b, string(appendValue(nil, v, nil, field, 0)), nil, "")
+		}
+		s := v.Slice()
+		b = append(b, '[')
+		for i := 0; i < s.Len(); i++ {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendValue(b, s.At(i), fx, field, depth+1)
+		}
+		return append(b, ']')
+	default:
+		return appendScalar(b, v, fx, field)
+	}
+}
+
+// appendMap writes m as a JSON object. With atKeys, dots in keys become "@"
+// (Data Prepper's convention). Empty keys, which no mapping accepts, become
+// "_empty"; duplicate keys keep the first value.
+func appendMap(b []byte, m pcommon.Map, fx *fixes, field string, depth int, atKeys bool) []byte {
+	b = append(b, '{')
+	ks := keySet{at: atKeys}
+	first := true
+	for k, v := range m.All() {
+		k = sanitizeKey(k, fx, field)
+		if ks.seen(k) {
+			fx.add(field, "duplicate attribute key dropped")
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendKey(b, "", k, atKeys)
+		b = append(b, ':')
+		b = appendValue(b, v, fx, field, depth)
+	}
+	return append(b, '}')
+}
+
+// sanitizeKey makes an attribute key usable as a field name part (dots
+// are handled by appendKey).
+func sanitizeKey(k string, fx *fixes, field string) string {
+	if k == "" {
+		fx.add(field, "empty attribute key renamed to _empty")
+		return "_empty"
+	}
+	if !utf8.ValidString(k) {
+		fx.add(field, "invalid UTF-8 in attribute key replaced by U+FFFD")
+		k = toValidUTF8(k)
+	}
+	return k
+}
+
+// keySet detects keys that would be written twice (after dot replacement):
+// JSON with a repeated key is rejected by OpenSearch. Small maps, the usual
+// case, are checked by a scan without allocating.
+type keySet struct {
+	at    bool
+	small [32]string
+	n     int
+	big   map[string]struct{}
+}
+
+func (ks *keySet) seen(k string) bool {
+	if ks.big == nil {
+		for i := 0; i < ks.n; i++ {
+			if sameKey(ks.small[i], k, ks.at) {
+				return true
+			}
+		}
+		if ks.n < len(ks.small) {
+			ks.small[ks.n] = k
+			ks.n++
+			return false
+		}
+		ks.big = make(map[string]struct{}, 2*len(ks.small))
+		for _, x := range ks.small {
+			ks.big[ks.norm(x)] = struct{}{}
+		}
+	}
+	nk := ks.norm(k)
+	if _, ok := ks.big[nk]; ok {
+		return true
+	}
+	ks.big[nk] = struct{}{}
+	return false
+}
+
+func (ks *keySet) norm(k string) string {
+	if ks.at {
+		return replaceDots(k)
+	}
+	return k
+}
+
+// sameKey compares keys as written: with at, '.' equals '@'.
+func sameKey(a, b string, at bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if !at {
+		return a == b
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == '.' {
+			x = '@'
+		}
+		if y == '.' {
+			y = '@'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+func toValidUTF8(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			out = append(out, "\ufffd"...)
+		} else {
+			out = append(out, s[i:i+size]...)
+		}
+		i += size
+	}
+	return string(out)
+}
+
+func replaceDots(k string) string {
+	for i := 0; i < len(k); i++ {
+		if k[i] == '.' {
+			b := []byte(k)
+			for j := i; j < len(b); j++ {
+				if b[j] == '.' {
+					b[j] = '@'
+				}
+			}
+			return string(b)
+		}
+	}
+	return k
+}

@@ -1,0 +1,138 @@
+package document
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// Log is one log document in the SS4O logs schema.
+type Log struct {
+	// ID is derived from the document's content (see IDs in doc.go).
+	ID string
+	// Body is the JSON document.
+	Body []byte
+	// Timestamp is the event time used for @timestamp, Unix nanoseconds.
+	Timestamp uint64
+}
+
+// Logs builds a document for every log record in ld. Nothing in a log
+// record makes it unindexable: what is wrong is repaired and recorded in
+// vigil.sanitized.
+func Logs(ld plog.Logs, opt Options) []Log {
+	var out []Log
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		res := rl.Resource()
+		service := serviceName(res.Attributes())
+		// The resource is the same for every record under it: render it
+		// once (fixes are recorded per document below).
+		resFx := &fixes{}
+		resJSON := appendMap(nil, res.Attributes(), resFx, "resource", 0, false)
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			sl := sls.At(j)
+			for k := 0; k < sl.LogRecords().Len(); k++ {
+				out = append(out, buildLog(sl.LogRecords().At(k), sl.Scope(), rl.SchemaUrl(), service, res, resJSON, resFx, opt))
+			}
+		}
+	}
+	return out
+}
+
+func buildLog(lr plog.LogRecord, scope pcommon.InstrumentationScope, schemaURL, service string, res pcommon.Resource, resJSON []byte, resFx *fixes, opt Options) Log {
+	fx := resFx.clone()
+	ts := uint64(lr.Timestamp())
+	observed := uint64(lr.ObservedTimestamp())
+	if observed != 0 && !opt.validTime(observed) {
+		fx.add("observedTimestamp", "beyond the future limit; dropped")
+		observed = 0
+	}
+	if !opt.validTime(ts) {
+		if observed != 0 {
+			fx.add("@timestamp", "missing or beyond the future limit; set to observedTimestamp")
+			ts = observed
+		} else {
+			fx.add("@timestamp", "missing or beyond the future limit; set to the Kafka record time")
+			ts = opt.recordNanos()
+		}
+	}
+
+	o := newObj(make([]byte, 0, 512+len(resJSON)), fx)
+	appendTime(&o, "@timestamp", ts)
+	appendTime(&o, "time", ts)
+	if observed != 0 {
+		appendTime(&o, "observedTimestamp", observed)
+	}
+	if !lr.TraceID().IsEmpty() {
+		o.str("traceId", lr.TraceID().String())
+	}
+	if !lr.SpanID().IsEmpty() {
+		o.str("spanId", lr.SpanID().String())
+	}
+	if service != "" {
+		o.str("serviceName", service)
+	}
+	o.key("severity")
+	sev := newObj(o.b, fx)
+	if t := lr.SeverityText(); t != "" {
+		sev.str("text", t)
+	}
+	sev.int("number", int64(lr.SeverityNumber()))
+	o.b = sev.close()
+	o.uint("flags", uint64(lr.Flags()))
+	if n := lr.EventName(); n != "" {
+		o.key("event")
+		ev := newObj(o.b, fx)
+		ev.str("name", n)
+		o.b = ev.close()
+	}
+	o.key("body")
+	body := lr.Body()
+	switch body.Type() {
+	case pcommon.ValueTypeStr:
+		o.b = appendString(o.b, body.Str(), fx, "body")
+	case pcommon.ValueTypeEmpty:
+		o.b = append(o.b, `""`...)
+	default:
+		// body is text: structured bodies are kept as their JSON.
+		o.b = appendString(o.b, string(appendValue(nil, body, fx, "body", 0)), nil, "")
+	}
+	if lr.Attributes().Len() > 0 {
+		o.key("attributes")
+		o.b = appendMap(o.b, lr.Attributes(), fx, "attributes", 0, false)
+	}
+	if res.Attributes().Len() > 0 {
+		o.key("resource")
+		o.b = append(o.b, resJSON...)
+	}
+	o.key("instrumentationScope")
+	sc := newObj(o.b, fx)
+	sc.str("name", scope.Name())
+	sc.str("version", scope.Version())
+	if scope.Attributes().Len() > 0 {
+		sc.key("attributes")
+		sc.b = appendMap(sc.b, scope.Attributes(), fx, "instrumentationScope.attributes", 0, false)
+	}
+	sc.uint("droppedAttributesCount", uint64(scope.DroppedAttributesCount()))
+	o.b = sc.close()
+	if schemaURL != "" {
+		o.str("schemaUrl", schemaURL)
+	}
+	o.uint("droppedAttributesCount", uint64(lr.DroppedAttributesCount()))
+	fx.appendTo(&o)
+	doc := o.close()
+	return Log{ID: contentID(doc), Body: doc, Timestamp: ts}
+}
+
+// contentID is the first 128 bits of the rendered document's SHA-256, in
+// hex (SHA-256 rather than a non-cryptographic hash because it is
+// hardware-accelerated here and so faster, and collisions are out of
+// question).
+func contentID(doc []byte) string {
+	sum := sha256.Sum256(doc)
+	return hex.EncodeToString(sum[:16])
+}

@@ -1,0 +1,247 @@
+package document
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Span is one span document before its trace group is known. Render
+// produces the final JSON once the trace group has been resolved (or given
+// up on).
+type Span struct {
+	TraceID      string
+	SpanID       string
+	ParentSpanID string
+	Name         string
+	ServiceName  string
+	Kind         string
+	// Start and End are Unix nanoseconds after sanitising.
+	Start, End uint64
+	StatusCode int32
+
+	// body holds every member except the trace group ones, starting with
+	// '{' and not closed.
+	body []byte
+}
+
+// TraceGroup is what a trace's root span lends to every span of the trace:
+// the fields Dashboards' Trace Analytics groups and filters traces by.
+type TraceGroup struct {
+	Name            string
+	EndTime         uint64
+	DurationInNanos int64
+	StatusCode      int32
+}
+
+// ErrInvalidSpan marks a span that cannot be indexed at all: without a trace
+// id and span id it can neither be joined into a trace nor given a stable
+// document id.
+var ErrInvalidSpan = errors.New("invalid span")
+
+// ID is the document id: trace id and span id in hex, so that redelivery
+// and DLQ replay of the same span never create a second document.
+func (s *Span) ID() string { return s.TraceID + "-" + s.SpanID }
+
+// IsRoot reports whether the span starts its trace (no parent).
+func (s *Span) IsRoot() bool { return s.ParentSpanID == "" }
+
+// Group is the trace group this span defines when it is the root.
+func (s *Span) Group() TraceGroup {
+	return TraceGroup{Name: s.Name, EndTime: s.End, DurationInNanos: int64(s.End - s.Start), StatusCode: s.StatusCode}
+}
+
+// Size is an estimate of the rendered document's size in bytes.
+func (s *Span) Size() int { return len(s.body) + 160 + len(s.Name) }
+
+// Render returns the span's JSON document. With g nil, traceGroup and
+// traceGroupFields are null, as Data Prepper writes a child span whose root
+// has not been seen.
+func (s *Span) Render(g *TraceGroup) []byte {
+	out := make([]byte, 0, s.Size())
+	o := obj{b: append(out, s.body...), first: false}
+	if g == nil {
+		o.raw("traceGroup", []byte("null"))
+		o.raw("traceGroupFields", []byte(`{"endTime":null,"durationInNanos":null,"statusCode":null}`))
+		return o.close()
+	}
+	o.str("traceGroup", g.Name)
+	o.key("traceGroupFields")
+	f := newObj(o.b, nil)
+	appendTime(&f, "endTime", g.EndTime)
+	f.int("durationInNanos", g.DurationInNanos)
+	f.int("statusCode", int64(g.StatusCode))
+	o.b = f.close()
+	return o.close()
+}
+
+var spanKinds = map[ptrace.SpanKind]string{
+	ptrace.SpanKindUnspecified: "SPAN_KIND_UNSPECIFIED",
+	ptrace.SpanKindInternal:    "SPAN_KIND_INTERNAL",
+	ptrace.SpanKindServer:      "SPAN_KIND_SERVER",
+	ptrace.SpanKindClient:      "SPAN_KIND_CLIENT",
+	ptrace.SpanKindProducer:    "SPAN_KIND_PRODUCER",
+	ptrace.SpanKindConsumer:    "SPAN_KIND_CONSUMER",
+}
+
+// Spans builds a document for every span in td. A span that cannot be
+// indexed is reported in errs (each wrapping ErrInvalidSpan) and left out;
+// everything else that is wrong with a span is repaired and recorded in the
+// document's vigil.sanitized field.
+func Spans(td ptrace.Traces, opt Options) (spans []*Span, errs []error) {
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		res := rs.Resource().Attributes()
+		service := serviceName(res)
+		// Rendered once per resource; its fixes are copied into each span.
+		resFx := &fixes{}
+		resAttrs := flatAttrs(nil, "resource.attributes.", res, resFx, "resource.attributes")
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			for k := 0; k < ss.Spans().Len(); k++ {
+				sp, err := buildSpan(ss.Spans().At(k), ss.Scope(), service, resAttrs, resFx, opt)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				spans = append(spans, sp)
+			}
+		}
+	}
+	return spans, errs
+}
+
+func buildSpan(sp ptrace.Span, scope pcommon.InstrumentationScope, service string, resAttrs []byte, resFx *fixes, opt Options) (*Span, error) {
+	if sp.TraceID().IsEmpty() || sp.SpanID().IsEmpty() {
+		return nil, fmt.Errorf("%w: span %q has an empty trace id or span id", ErrInvalidSpan, toValidUTF8(sp.Name()))
+	}
+	fx := resFx.clone()
+	s := &Span{
+		TraceID:     sp.TraceID().String(),
+		SpanID:      sp.SpanID().String(),
+		Name:        sp.Name(),
+		ServiceName: service,
+		Kind:        spanKinds[sp.Kind()],
+		StatusCode:  int32(sp.Status().Code()),
+	}
+	if !sp.ParentSpanID().IsEmpty() {
+		s.ParentSpanID = sp.ParentSpanID().String()
+	}
+	if s.Kind == "" {
+		s.Kind = "SPAN_KIND_UNSPECIFIED"
+		fx.add("kind", "unknown span kind "+strconv.Itoa(int(sp.Kind()))+" written as SPAN_KIND_UNSPECIFIED")
+	}
+	s.Start, s.End = uint64(sp.StartTimestamp()), uint64(sp.EndTimestamp())
+	if !opt.validTime(s.Start) {
+		fx.add("startTime", "missing or beyond the future limit; set to the Kafka record time")
+		s.Start = opt.recordNanos()
+	}
+	if !opt.validTime(s.End) || s.End < s.Start {
+		fx.add("endTime", "missing, beyond the future limit or before startTime; set to startTime")
+		s.End = s.Start
+	}
+
+	o := newObj(make([]byte, 0, 1024+len(resAttrs)), fx)
+	o.str("traceId", s.TraceID)
+	o.str("spanId", s.SpanID)
+	o.str("parentSpanId", s.ParentSpanID)
+	o.str("traceState", sp.TraceState().AsRaw())
+	o.str("name", s.Name)
+	o.str("kind", s.Kind)
+	appendTime(&o, "startTime", s.Start)
+	appendTime(&o, "endTime", s.End)
+	o.uint("durationInNanos", s.End-s.Start)
+	o.strOrNull("serviceName", service)
+	o.int("status.code", int64(s.StatusCode))
+	if msg := sp.Status().Message(); msg != "" {
+		o.str("status.message", msg)
+	}
+	o.uint("droppedAttributesCount", uint64(sp.DroppedAttributesCount()))
+	o.uint("droppedEventsCount", uint64(sp.DroppedEventsCount()))
+	o.uint("droppedLinksCount", uint64(sp.DroppedLinksCount()))
+	if name := scope.Name(); name != "" {
+		o.str("instrumentationScope.name", name)
+	}
+	if v := scope.Version(); v != "" {
+		o.str("instrumentationScope.version", v)
+	}
+	o.b = flatAttrs(o.b, "instrumentationScope.attributes.", scope.Attributes(), fx, "instrumentationScope.attributes")
+	o.b = flatAttrs(o.b, "span.attributes.", sp.Attributes(), fx, "span.attributes")
+	o.b = append(o.b, resAttrs...)
+
+	o.key("events")
+	o.b = append(o.b, '[')
+	for i := 0; i < sp.Events().Len(); i++ {
+		ev := sp.Events().At(i)
+		if i > 0 {
+			o.b = append(o.b, ',')
+		}
+		e := newObj(o.b, fx)
+		e.str("name", ev.Name())
+		if t := uint64(ev.Timestamp()); opt.validTime(t) {
+			appendTime(&e, "time", t)
+		} else {
+			fx.add("events.time", "missing or beyond the future limit; set to startTime")
+			appendTime(&e, "time", s.Start)
+		}
+		e.key("attributes")
+		e.b = appendMap(e.b, ev.Attributes(), fx, "events.attributes", 0, true)
+		e.uint("droppedAttributesCount", uint64(ev.DroppedAttributesCount()))
+		o.b = e.close()
+	}
+	o.b = append(o.b, ']')
+
+	o.key("links")
+	o.b = append(o.b, '[')
+	for i := 0; i < sp.Links().Len(); i++ {
+		ln := sp.Links().At(i)
+		if i > 0 {
+			o.b = append(o.b, ',')
+		}
+		l := newObj(o.b, fx)
+		l.str("traceId", ln.TraceID().String())
+		l.str("spanId", ln.SpanID().String())
+		l.str("traceState", ln.TraceState().AsRaw())
+		l.key("attributes")
+		l.b = appendMap(l.b, ln.Attributes(), fx, "links.attributes", 0, true)
+		l.uint("droppedAttributesCount", uint64(ln.DroppedAttributesCount()))
+		o.b = l.close()
+	}
+	o.b = append(o.b, ']')
+	fx.appendTo(&o)
+	s.body = o.b
+	return s, nil
+}
+
+// flatAttrs appends each attribute as a top-level member named prefix+key
+// (dots in the key written as "@"), with a leading comma, and returns b.
+// Values are scalars (see appendScalar), so the keyword dynamic template
+// accepts every one of them whatever type an earlier document used.
+func flatAttrs(b []byte, prefix string, m pcommon.Map, fx *fixes, field string) []byte {
+	ks := keySet{at: true}
+	for k, v := range m.All() {
+		k = sanitizeKey(k, fx, field)
+		if ks.seen(k) {
+			fx.add(field, "duplicate attribute key dropped")
+			continue
+		}
+		b = append(b, ',')
+		b = appendKey(b, prefix, k, true)
+		b = append(b, ':')
+		b = appendScalar(b, v, fx, field)
+	}
+	return b
+}
+
+// serviceName is the resource's service.name, as Data Prepper reads it.
+func serviceName(res pcommon.Map) string {
+	if v, ok := res.Get("service.name"); ok && v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}

@@ -1,0 +1,81 @@
+package pipeline
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	records        *prometheus.CounterVec // signal, outcome
+	documents      *prometheus.CounterVec // kind, outcome
+	bulkDuration   prometheus.Histogram
+	bulkBytes      prometheus.Histogram
+	bulkFailures   *prometheus.CounterVec // reason
+	lag            *prometheus.GaugeVec   // topic, partition
+	latency        *prometheus.HistogramVec
+	paused         prometheus.Gauge
+	heldSpans      prometheus.Gauge
+	forcedReleases prometheus.Counter
+	opensearchUp   *prometheus.GaugeVec   // cluster
+	commits        *prometheus.CounterVec // result
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_pipeline_records_total",
+			Help: "Kafka records finished, by signal (logs, spans) and outcome (indexed, dead_lettered).",
+		}, []string{"signal", "outcome"}),
+		documents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_pipeline_documents_total",
+			Help: "Documents by kind (log, span, service_map) and outcome (indexed, duplicate, retried, dead_lettered).",
+		}, []string{"kind", "outcome"}),
+		bulkDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vigil_pipeline_bulk_duration_seconds",
+			Help:    "Duration of bulk requests, including failed ones.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		bulkBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vigil_pipeline_bulk_size_bytes",
+			Help:    "Body size of bulk requests.",
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 10),
+		}),
+		bulkFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_pipeline_bulk_request_failures_total",
+			Help: "Bulk requests that failed as a whole and were retried, by reason (unreachable, http_<status>, too_large).",
+		}, []string{"reason"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_pipeline_consumer_lag_records",
+			Help: "Records between the last fetched offset and the partition's high watermark.",
+		}, []string{"topic", "partition"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vigil_pipeline_end_to_end_latency_seconds",
+			Help:    "Time from the Kafka record's timestamp (when the collector produced it) to its documents being indexed.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
+		}, []string{"signal"}),
+		paused: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_pipeline_paused",
+			Help: "1 while fetching is paused (in-flight bytes over the limit or OpenSearch unreachable).",
+		}),
+		heldSpans: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_pipeline_held_spans",
+			Help: "Spans waiting for their trace's root span.",
+		}),
+		forcedReleases: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_pipeline_held_spans_forced_releases_total",
+			Help: "Times held spans were released before their window because the in-flight budget was full of them (roots in other partitions, or a window too long for the budget).",
+		}),
+		opensearchUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_pipeline_opensearch_up",
+			Help: "1 when the cluster answered _cluster/health with green or yellow.",
+		}, []string{"cluster"}),
+		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_pipeline_offset_commits_total",
+			Help: "Offset commits by result (ok, error).",
+		}, []string{"result"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.records, m.documents, m.bulkDuration, m.bulkBytes, m.bulkFailures, m.lag, m.latency,
+			m.paused, m.heldSpans, m.forcedReleases, m.opensearchUp, m.commits)
+	}
+	return m
+}

@@ -1,0 +1,127 @@
+package opensearch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// ItemResult is the outcome of one bulk item.
+type ItemResult struct {
+	Status int
+	// ErrType and Reason are OpenSearch's error.type and error.reason
+	// (empty on success).
+	ErrType string
+	Reason  string
+	Class   Class
+}
+
+// BulkError is a bulk request that failed as a whole.
+type BulkError struct {
+	// Status is the HTTP status, or 0 when no answer came (refused, timeout).
+	Status int
+	Err    error
+}
+
+func (e *BulkError) Error() string {
+	if e.Status == 0 {
+		return fmt.Sprintf("bulk: %v", e.Err)
+	}
+	return fmt.Sprintf("bulk: HTTP %d: %v", e.Status, e.Err)
+}
+
+func (e *BulkError) Unwrap() error { return e.Err }
+
+// Class is how to treat the whole batch.
+func (e *BulkError) Class() Class { return ClassifyRequest(e.Status) }
+
+type bulkItem struct {
+	Status int `json:"status"`
+	Error  *struct {
+		Type   string `json:"type"`
+		Reason string `json:"reason"`
+	} `json:"error"`
+}
+
+// bulkResponse decodes only what classification needs; each item is keyed
+// by its action, and the pipeline only sends create (index is accepted for
+// completeness).
+type bulkResponse struct {
+	Items []struct {
+		Create *bulkItem `json:"create"`
+		Index  *bulkItem `json:"index"`
+	} `json:"items"`
+}
+
+// AppendCreate appends a bulk "create" action and its document to buf.
+// create (not index) makes a repeated id a 409 instead of an overwrite, so
+// redelivery never rewrites or duplicates a document.
+func AppendCreate(buf []byte, index, id string, doc []byte) []byte {
+	buf = append(buf, `{"create":{"_index":`...)
+	buf = appendJSONString(buf, index)
+	buf = append(buf, `,"_id":`...)
+	buf = appendJSONString(buf, id)
+	buf = append(buf, "}}\n"...)
+	buf = append(buf, doc...)
+	return append(buf, '\n')
+}
+
+func appendJSONString(buf []byte, s string) []byte {
+	b, _ := json.Marshal(s)
+	return append(buf, b...)
+}
+
+// Bulk sends body (built with AppendCreate) holding n items and returns
+// one result per item, in order. A *BulkError means no item was processed.
+func (c *Client) Bulk(ctx context.Context, body []byte, n int) ([]ItemResult, error) {
+	res, err := c.Do(ctx, http.MethodPost, "/_bulk", body)
+	if err != nil {
+		return nil, &BulkError{Err: err}
+	}
+	if res.Status < 200 || res.Status >= 300 {
+		return nil, &BulkError{Status: res.Status, Err: &StatusError{Method: "POST", Path: "/_bulk", Status: res.Status, Body: string(res.Body)}}
+	}
+	var br bulkResponse
+	if err := json.Unmarshal(res.Body, &br); err != nil {
+		return nil, &BulkError{Status: res.Status, Err: fmt.Errorf("decode response: %w", err)}
+	}
+	if len(br.Items) != n {
+		return nil, &BulkError{Status: res.Status, Err: fmt.Errorf("response has %d items, request had %d", len(br.Items), n)}
+	}
+	out := make([]ItemResult, n)
+	for i, it := range br.Items {
+		v := it.Create
+		if v == nil {
+			v = it.Index
+		}
+		if v == nil {
+			return nil, &BulkError{Status: res.Status, Err: fmt.Errorf("response item %d has no create result", i)}
+		}
+		r := ItemResult{Status: v.Status}
+		if v.Error != nil {
+			r.ErrType, r.Reason = v.Error.Type, v.Error.Reason
+		}
+		r.Class = ClassifyItem(r.Status, r.ErrType)
+		out[i] = r
+	}
+	return out, nil
+}
+
+// Health is the cluster's _cluster/health status ("green", "yellow", "red").
+func (c *Client) Health(ctx context.Context) (string, error) {
+	res, err := c.Do(ctx, http.MethodGet, "/_cluster/health", nil)
+	if err != nil {
+		return "", err
+	}
+	if err := expect("GET", "/_cluster/health", res, 200, 408); err != nil {
+		return "", err
+	}
+	var h struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(res.Body, &h); err != nil {
+		return "", fmt.Errorf("decode cluster health: %w", err)
+	}
+	return h.Status, nil
+}

@@ -1,0 +1,183 @@
+package opensearch
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	opensearchgo "github.com/opensearch-project/opensearch-go/v4"
+
+	"github.com/vigil-dev/vigil/internal/config"
+)
+
+// Config is how to reach one OpenSearch cluster. It is deliberately small
+// and self-contained so that a standby sink (and the alerting component) can
+// reuse it.
+type Config struct {
+	// Name labels the cluster in metrics (vigil_pipeline_opensearch_up).
+	// Default "primary".
+	Name string `yaml:"name"`
+	// Addresses are the cluster's HTTP(S) endpoints. Default
+	// ["http://127.0.0.1:9200"].
+	Addresses []string `yaml:"addresses"`
+	// Username for HTTP basic auth. Default none.
+	Username string `yaml:"username"`
+	// Password for HTTP basic auth ({env: NAME} or {file: path}). Default none.
+	Password config.Secret `yaml:"password"`
+	// TLS settings for https addresses.
+	TLS TLSConfig `yaml:"tls"`
+	// RequestTimeout bounds each HTTP request. Default 30s.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// Gzip compresses request bodies. Default false.
+	Gzip bool `yaml:"gzip"`
+}
+
+// TLSConfig configures server verification.
+type TLSConfig struct {
+	// CAFile is a PEM bundle of CAs to trust instead of the system's.
+	// Default none.
+	CAFile string `yaml:"ca_file"`
+	// InsecureSkipVerify disables certificate checks (tests only). Default false.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Name: "primary", Addresses: []string{"http://127.0.0.1:9200"}, RequestTimeout: 30 * time.Second}
+}
+
+// Validate reports every problem.
+func (c Config) Validate() error {
+	var p config.Problems
+	if c.Name == "" {
+		p.Addf("name", "must not be empty")
+	}
+	if len(c.Addresses) == 0 {
+		p.Addf("addresses", "must name at least one address")
+	}
+	for i, a := range c.Addresses {
+		u, err := url.Parse(a)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.Addf(fmt.Sprintf("addresses[%d]", i), "must be an http:// or https:// URL (got %q)", a)
+		}
+	}
+	if c.RequestTimeout <= 0 {
+		p.Addf("request_timeout", "must be > 0 (got %s)", c.RequestTimeout)
+	}
+	if c.Password.IsSet() && c.Username == "" {
+		p.Addf("username", "must be set when password is")
+	}
+	return p.Err()
+}
+
+// Client is a thin wrapper over opensearch-go's transport: the pipeline needs
+// raw status codes and bodies (to classify bulk failures itself), not typed
+// responses, and it does its own retries.
+type Client struct {
+	name    string
+	tr      *opensearchgo.Client
+	timeout time.Duration
+}
+
+// NewClient builds a client; it does no I/O.
+func NewClient(c Config) (*Client, error) {
+	oc := opensearchgo.Config{
+		Addresses:           c.Addresses,
+		Username:            c.Username,
+		DisableRetry:        true,
+		CompressRequestBody: c.Gzip,
+		InsecureSkipVerify:  c.TLS.InsecureSkipVerify,
+	}
+	if c.Password.IsSet() {
+		pw, err := c.Password.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("opensearch password: %w", err)
+		}
+		oc.Password = pw
+	}
+	if c.TLS.CAFile != "" {
+		ca, err := os.ReadFile(c.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("opensearch tls ca: %w", err)
+		}
+		oc.CACert = ca
+	}
+	tr, err := opensearchgo.NewClient(oc)
+	if err != nil {
+		return nil, fmt.Errorf("opensearch client: %w", err)
+	}
+	return &Client{name: c.Name, tr: tr, timeout: c.RequestTimeout}, nil
+}
+
+// Name is the cluster's configured name.
+func (c *Client) Name() string { return c.name }
+
+// Close releases idle connections.
+func (c *Client) Close() error { return c.tr.Close() }
+
+// Response is a raw HTTP answer.
+type Response struct {
+	Status int
+	Body   []byte
+}
+
+// Do sends one request. A transport failure (refused, timeout) is an error;
+// any HTTP answer, whatever its status, is a Response.
+func (c *Client) Do(ctx context.Context, method, path string, body []byte) (*Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+		if path == "/_bulk" {
+			req.Header.Set("Content-Type", "application/x-ndjson")
+		}
+	}
+	res, err := c.tr.Perform(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read response: %w", method, path, err)
+	}
+	return &Response{Status: res.StatusCode, Body: b}, nil
+}
+
+// StatusError is an unexpected HTTP answer.
+type StatusError struct {
+	Method, Path string
+	Status       int
+	Body         string
+}
+
+func (e *StatusError) Error() string {
+	b := e.Body
+	if len(b) > 300 {
+		b = b[:300] + "..."
+	}
+	return fmt.Sprintf("%s %s: HTTP %d: %s", e.Method, e.Path, e.Status, b)
+}
+
+// expect returns a *StatusError unless the response status is one of ok.
+func expect(method, path string, res *Response, ok ...int) error {
+	for _, s := range ok {
+		if res.Status == s {
+			return nil
+		}
+	}
+	return &StatusError{Method: method, Path: path, Status: res.Status, Body: string(res.Body)}
+}

@@ -1,0 +1,15 @@
+// Package opensearch is the pipeline's side of OpenSearch: a small client
+// configuration (addresses, basic auth from a config.Secret, TLS) reusable
+// by a standby sink and other components, bulk requests with per-item
+// classification (Done, Retry, Permanent), and installation of the index
+// templates, ISM policies and the span bootstrap index.
+//
+// Templates are composable index templates (_index_template) carrying
+// TemplateVersion; Install upgrades an older installed version and never
+// downgrades a newer one. ISM policies (rollover by size or age, delete
+// after the retention) are installed only when _cat/plugins lists the
+// index-management plugin; without it they are skipped with a warning and
+// indices neither roll over nor expire. The shipped templates and policies
+// are also written, with default settings, to configs/index-templates and
+// configs/ism (golden files: go test ./pipeline/opensearch -update).
+package opensearch

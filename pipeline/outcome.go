@@ -1,0 +1,82 @@
+package pipeline
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vigil-dev/vigil/pipeline/dlq"
+)
+
+// itemDone is the sink's report of an indexed document.
+func (s *Service) itemDone(it *item, dup bool) {
+	outcome := "indexed"
+	if dup {
+		outcome = "duplicate"
+	}
+	s.m.documents.WithLabelValues(it.kind, outcome).Inc()
+	it.rec.e.p.inSink.Add(-1)
+	it.rec.release()
+}
+
+// itemFailed is the sink's report of a document that must be dead-lettered.
+func (s *Service) itemFailed(it *item, errType, reason string, status int) {
+	if errType == "" {
+		errType = fmt.Sprintf("http_%d", status)
+	}
+	s.m.documents.WithLabelValues(it.kind, "dead_lettered").Inc()
+	s.log.Warn("document rejected; its record goes to the DLQ", "kind", it.kind, "index", it.index, "status", status, "error_type", errType, "reason", truncate(reason, 300))
+	now := time.Now()
+	it.rec.failed(errType, reason, status, it.index, max(it.attempts, 1), it.first, now)
+	it.rec.e.p.inSink.Add(-1)
+	it.rec.release()
+}
+
+// finish is called once a record has no references left.
+func (s *Service) finish(r *record) {
+	f := r.failure()
+	if f == nil {
+		s.m.records.WithLabelValues(r.signal, "indexed").Inc()
+		s.m.latency.WithLabelValues(r.signal).Observe(time.Since(r.kr.Timestamp).Seconds())
+		s.tracker.done(r.e)
+		r.giveBack()
+		return
+	}
+	if s.cfg.DryRun {
+		s.log.Info("dry run: record would go to the DLQ", "topic", r.kr.Topic, "partition", r.kr.Partition, "offset", r.kr.Offset, "error_type", f.ErrorType, "reason", truncate(f.Reason, 300))
+		s.m.records.WithLabelValues(r.signal, "dead_lettered").Inc()
+		s.tracker.done(r.e)
+		r.giveBack()
+		return
+	}
+	r.e.p.inSink.Add(1)
+	s.deadLetter(r, *f, 0)
+}
+
+// deadLetter produces the record to the DLQ, retrying until it is there (or
+// the pipeline stops, leaving the record uncommitted).
+func (s *Service) deadLetter(r *record, f dlq.Entry, attempt int) {
+	dr := dlq.Record(s.cfg.Kafka.DLQTopic, f, r.kr.Key, r.kr.Value)
+	s.cl.Produce(s.sinkCtx, dr, func(_ *kgo.Record, err error) {
+		if err != nil {
+			if s.sinkCtx.Err() != nil {
+				return
+			}
+			s.log.Warn("producing to the DLQ failed; retrying", "topic", s.cfg.Kafka.DLQTopic, "err", err)
+			time.AfterFunc(s.sink.backoff(attempt), func() { s.deadLetter(r, f, attempt+1) })
+			return
+		}
+		s.m.records.WithLabelValues(r.signal, "dead_lettered").Inc()
+		r.e.p.inSink.Add(-1)
+		s.tracker.done(r.e)
+		r.giveBack()
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,113 @@
+package pipeline
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// TestServiceRidesOutOpenSearchOutage puts a proxy in front of the real
+// OpenSearch that refuses bulks (the shared cluster cannot be stopped while
+// others test against it): fetching pauses, nothing is lost or committed,
+// and once bulks are accepted again every document arrives exactly once.
+func TestServiceRidesOutOpenSearchOutage(t *testing.T) {
+	e := newEnv(t)
+	target, err := url.Parse(e.osURL)
+	require.NoError(t, err)
+	var failing atomic.Bool
+	var refused atomic.Int64
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() && strings.HasPrefix(r.URL.Path, "/_bulk") {
+			refused.Add(1)
+			http.Error(w, `{"error":"unavailable"}`, http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := e.cfg
+	cfg.OpenSearch.Addresses = []string{srv.URL}
+	cfg.Retry.MaxBackoff = 50 * time.Millisecond
+
+	failing.Store(true)
+	for i := range 4 {
+		e.produce(cfg.Kafka.Logs.Topic, int32(i%2), logsPayload(10, "outage"+string(rune('a'+i))))
+	}
+	reg := prometheus.NewRegistry()
+	stop := e.run(cfg, reg)
+	eventually(t, "fetching to pause while bulks fail", func() bool {
+		return metricValue(t, reg, "vigil_pipeline_paused") == 1 && refused.Load() >= 3
+	})
+	require.LessOrEqual(t, e.count(cfg.Indices.LogsDataStream, ""), 0, "nothing indexed during the outage")
+	offs, err := kadm.NewClient(e.prod).FetchOffsets(t.Context(), cfg.Kafka.Group)
+	require.NoError(t, err)
+	offs.Each(func(o kadm.OffsetResponse) {
+		require.LessOrEqual(t, o.At, int64(0), "nothing committed while nothing is indexed")
+	})
+
+	failing.Store(false)
+	eventually(t, "40 logs after the outage", func() bool { return e.count(cfg.Indices.LogsDataStream, "") == 40 })
+	eventually(t, "fetching to resume", func() bool { return metricValue(t, reg, "vigil_pipeline_paused") == 0 })
+	require.NoError(t, stop())
+	require.Equal(t, 40, e.count(cfg.Indices.LogsDataStream, ""))
+	require.Greater(t, metricValue(t, reg, "vigil_pipeline_bulk_request_failures_total", "reason", "http_503"), 0.0)
+}
+
+// TestServiceCommitsOnRevoke starts a second member in the group: the first
+// commits what it finished when its partition is revoked (the periodic
+// commit is too slow to have done it), so the second re-reads nothing.
+func TestServiceCommitsOnRevoke(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.cfg
+	cfg.CommitInterval = time.Hour
+	e.produce(cfg.Kafka.Logs.Topic, 0, logsPayload(10, "p0"))
+	e.produce(cfg.Kafka.Logs.Topic, 1, logsPayload(10, "p1"))
+	regA := prometheus.NewRegistry()
+	stopA := e.run(cfg, regA)
+	eventually(t, "20 logs", func() bool { return e.count(cfg.Indices.LogsDataStream, "") == 20 })
+
+	regB := prometheus.NewRegistry()
+	cfgB := cfg
+	cfgB.Kafka.ClientID = "member-b"
+	stopB := e.run(cfgB, regB)
+	// Keep producing until the new member has indexed records of its own.
+	i := 0
+	eventually(t, "the second member to take a partition", func() bool {
+		e.produce(cfg.Kafka.Logs.Topic, int32(i%2), logsPayload(5, "more"+string(rune('a'+i%26))+strings.Repeat("x", i/26)))
+		i++
+		return metricValue(t, regB, "vigil_pipeline_records_total", "signal", "logs", "outcome", "indexed") > 0
+	})
+	want := 20 + 5*i
+	eventually(t, "every log", func() bool { return e.count(cfg.Indices.LogsDataStream, "") == want })
+	require.NoError(t, stopB())
+	require.NoError(t, stopA())
+	require.Equal(t, want, e.count(cfg.Indices.LogsDataStream, ""))
+	require.Equal(t, 0.0, metricValue(t, regB, "vigil_pipeline_documents_total", "kind", "log", "outcome", "duplicate"),
+		"the revoked member committed before handing over, so nothing was read twice")
+}
+
+// TestServiceJSONEncoding reads otlp_json records.
+func TestServiceJSONEncoding(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.cfg
+	cfg.Kafka.Logs.Encoding = EncodingJSON
+	ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(logsPayload(7, "json"))
+	require.NoError(t, err)
+	b, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+	require.NoError(t, err)
+	e.produce(cfg.Kafka.Logs.Topic, 0, b)
+	stop := e.run(cfg, prometheus.NewRegistry())
+	eventually(t, "7 logs", func() bool { return e.count(cfg.Indices.LogsDataStream, "") == 7 })
+	require.NoError(t, stop())
+}

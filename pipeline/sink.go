@@ -1,0 +1,276 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-dev/vigil/pipeline/dlq"
+	"github.com/vigil-dev/vigil/pipeline/opensearch"
+)
+
+// bulkClient is what the sink needs of OpenSearch; a standby cluster can be
+// swapped in behind it.
+type bulkClient interface {
+	Bulk(ctx context.Context, body []byte, n int) ([]opensearch.ItemResult, error)
+}
+
+// sink batches documents into bulk requests (by bytes, count and linger),
+// sends at most Concurrency at once, retries what can be retried and reports
+// every document's fate through done and failed.
+type sink struct {
+	cfg    BulkConfig
+	retry  RetryConfig
+	client bulkClient
+	m      *metrics
+	log    *slog.Logger
+
+	// done is called once per document that is in the index (dup: it
+	// already was); failed once per document that must be dead-lettered.
+	done   func(it *item, dup bool)
+	failed func(it *item, errType, reason string, status int)
+
+	mu       sync.Mutex
+	cur      []*item
+	curBytes int
+	curStart time.Time
+	ready    [][]*item
+
+	wake chan struct{}
+	sem  chan struct{}
+	wg   sync.WaitGroup
+	// active counts bulks being sent (including their retries).
+	active atomic.Int32
+	// down is set while whole bulk requests fail (cluster unreachable):
+	// the consumer pauses fetching meanwhile.
+	down atomic.Bool
+}
+
+func newSink(cfg BulkConfig, retry RetryConfig, client bulkClient, m *metrics, log *slog.Logger) *sink {
+	return &sink{
+		cfg: cfg, retry: retry, client: client, m: m, log: log,
+		wake: make(chan struct{}, 1),
+		sem:  make(chan struct{}, cfg.Concurrency),
+	}
+}
+
+// actionOverhead approximates the bulk action line's size.
+const actionOverhead = 64
+
+// add queues a document, sealing the current batch when it is full.
+func (s *sink) add(it *item) {
+	s.mu.Lock()
+	n := len(it.doc) + len(it.index) + len(it.id) + actionOverhead
+	if len(s.cur) > 0 && s.curBytes+n > s.cfg.MaxBytes {
+		s.sealLocked()
+	}
+	if len(s.cur) == 0 {
+		s.curStart = time.Now()
+	}
+	s.cur = append(s.cur, it)
+	s.curBytes += n
+	full := len(s.cur) >= s.cfg.MaxDocs || s.curBytes >= s.cfg.MaxBytes
+	if full {
+		s.sealLocked()
+	}
+	s.mu.Unlock()
+	if full {
+		s.poke()
+	}
+}
+
+func (s *sink) sealLocked() {
+	if len(s.cur) == 0 {
+		return
+	}
+	s.ready = append(s.ready, s.cur)
+	s.cur, s.curBytes = nil, 0
+}
+
+func (s *sink) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// idle reports whether the sink holds no document at all.
+func (s *sink) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.cur) == 0 && len(s.ready) == 0 && s.active.Load() == 0
+}
+
+// flush seals the current batch at once (revoke, shutdown).
+func (s *sink) flush() {
+	s.mu.Lock()
+	s.sealLocked()
+	s.mu.Unlock()
+	s.poke()
+}
+
+// run dispatches sealed batches until ctx ends, then waits for the bulks in
+// flight (which give up once ctx has ended).
+func (s *sink) run(ctx context.Context) {
+	tick := time.NewTicker(max(s.cfg.Linger/4, time.Millisecond))
+	defer tick.Stop()
+	defer s.wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-tick.C:
+			s.mu.Lock()
+			if len(s.cur) > 0 && time.Since(s.curStart) >= s.cfg.Linger {
+				s.sealLocked()
+			}
+			s.mu.Unlock()
+		}
+		for {
+			s.mu.Lock()
+			if len(s.ready) == 0 {
+				s.mu.Unlock()
+				break
+			}
+			b := s.ready[0]
+			s.ready[0] = nil
+			s.ready = s.ready[1:]
+			s.mu.Unlock()
+			select {
+			case s.sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			s.wg.Add(1)
+			s.active.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer func() { <-s.sem }()
+				defer s.active.Add(-1)
+				s.send(ctx, b)
+			}()
+		}
+	}
+}
+
+func (s *sink) backoff(attempt int) time.Duration {
+	d := s.retry.InitialBackoff << min(attempt, 20)
+	if d <= 0 || d > s.retry.MaxBackoff {
+		d = s.retry.MaxBackoff
+	}
+	// Full jitter keeps many pipelines from retrying in lockstep.
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// send delivers items, retrying until each is indexed or dead-lettered, or
+// ctx ends (then the rest are abandoned unfinished, so their offsets are
+// never committed and they are read again after restart).
+func (s *sink) send(ctx context.Context, items []*item) {
+	reqAttempt := 0
+	for len(items) > 0 {
+		// Sized up front: growing a 5 MiB body by doubling would leave as
+		// much again in garbage per bulk.
+		size := 0
+		for _, it := range items {
+			size += len(it.doc) + len(it.index) + len(it.id) + actionOverhead
+		}
+		body := make([]byte, 0, size)
+		for _, it := range items {
+			body = opensearch.AppendCreate(body, it.index, it.id, it.doc)
+		}
+		start := time.Now()
+		res, err := s.client.Bulk(ctx, body, len(items))
+		s.m.bulkDuration.Observe(time.Since(start).Seconds())
+		s.m.bulkBytes.Observe(float64(len(body)))
+		if err != nil {
+			var be *opensearch.BulkError
+			if !errors.As(err, &be) {
+				be = &opensearch.BulkError{Err: err}
+			}
+			if be.Status == 413 {
+				s.m.bulkFailures.WithLabelValues("too_large").Inc()
+				if len(items) == 1 {
+					s.failed(items[0], "request_too_large", "the document alone exceeds the cluster's http.max_content_length", 413)
+					return
+				}
+				h := len(items) / 2
+				s.send(ctx, items[:h])
+				items = items[h:]
+				continue
+			}
+			reason := "unreachable"
+			if be.Status != 0 {
+				reason = "http_" + strconv.Itoa(be.Status)
+			}
+			s.m.bulkFailures.WithLabelValues(reason).Inc()
+			s.down.Store(true)
+			if reqAttempt == 0 || reqAttempt%10 == 0 {
+				s.log.Warn("bulk request failed; retrying, fetching paused", "err", err, "attempt", reqAttempt+1, "documents", len(items))
+			}
+			if !sleep(ctx, s.backoff(reqAttempt)) {
+				return
+			}
+			reqAttempt++
+			continue
+		}
+		if s.down.Swap(false) {
+			s.log.Info("bulk requests succeed again", "after_attempts", reqAttempt+1)
+		}
+		reqAttempt = 0
+		var retry []*item
+		now := time.Now()
+		for i, r := range res {
+			it := items[i]
+			switch r.Class {
+			case opensearch.Done:
+				s.done(it, r.Status == 409)
+			case opensearch.Retry:
+				it.attempts++
+				if it.first.IsZero() {
+					it.first = now
+				}
+				it.last = now
+				if it.attempts > s.retry.MaxItemRetries {
+					s.failed(it, dlq.ErrorTypeRetriesExhausted, r.ErrType+": "+r.Reason, r.Status)
+					continue
+				}
+				s.m.documents.WithLabelValues(it.kind, "retried").Inc()
+				retry = append(retry, it)
+			default:
+				it.attempts++
+				if it.first.IsZero() {
+					it.first = now
+				}
+				it.last = now
+				s.failed(it, r.ErrType, r.Reason, r.Status)
+			}
+		}
+		items = retry
+		if len(items) > 0 {
+			worst := 0
+			for _, it := range items {
+				worst = max(worst, it.attempts)
+			}
+			if !sleep(ctx, s.backoff(worst-1)) {
+				return
+			}
+		}
+	}
+}

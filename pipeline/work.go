@@ -1,0 +1,112 @@
+package pipeline
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vigil-dev/vigil/pipeline/dlq"
+)
+
+// Signals, as used in metric labels.
+const (
+	signalLogs  = "logs"
+	signalSpans = "spans"
+)
+
+// Document kinds, as used in metric labels.
+const (
+	kindLog        = "log"
+	kindSpan       = "span"
+	kindServiceMap = "service_map"
+)
+
+// record follows one Kafka record until every document built from it is
+// indexed or the record is dead-lettered. pending counts the references
+// still out: the handler's own while it builds documents, one per document in
+// the sink, one per span waiting for its trace's root. When it drops to zero
+// the record is finished.
+type record struct {
+	s      *Service
+	kr     *kgo.Record
+	e      *entry
+	signal string
+
+	pending  atomic.Int32
+	size     atomic.Int64 // bytes accounted in Service.inFlight
+	released atomic.Bool  // size has been given back
+
+	mu   sync.Mutex
+	fail *dlq.Entry // first failure; nil while everything is fine
+}
+
+func (r *record) hold() { r.pending.Add(1) }
+
+func (r *record) release() {
+	if r.pending.Add(-1) == 0 {
+		r.s.finish(r)
+	}
+}
+
+// account adds n bytes to the record's (and the pipeline's) in-flight size.
+func (r *record) account(n int) {
+	r.size.Add(int64(n))
+	r.s.inFlight.Add(int64(n))
+}
+
+// giveBack returns the record's bytes to the in-flight budget, once.
+func (r *record) giveBack() {
+	if r.released.CompareAndSwap(false, true) {
+		r.s.inFlight.Add(-r.size.Load())
+	}
+}
+
+// failed records a reason to dead-letter the record. The first failure
+// describes the record; later ones only count.
+func (r *record) failed(errType, reason string, status int, index string, attempts int, first, last time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		r.fail.FailedDocuments++
+		r.fail.LastFailure = last
+		return
+	}
+	if first.IsZero() {
+		first = last
+	}
+	r.fail = &dlq.Entry{
+		SourceTopic:     r.kr.Topic,
+		SourcePartition: r.kr.Partition,
+		SourceOffset:    r.kr.Offset,
+		SourceTimestamp: r.kr.Timestamp,
+		ErrorType:       errType,
+		Reason:          reason,
+		HTTPStatus:      status,
+		TargetIndex:     index,
+		Attempts:        attempts,
+		FailedDocuments: 1,
+		FirstFailure:    first,
+		LastFailure:     last,
+	}
+}
+
+func (r *record) failure() *dlq.Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fail
+}
+
+// item is one document on its way into OpenSearch.
+type item struct {
+	rec   *record
+	kind  string
+	index string
+	id    string
+	doc   []byte
+	// attempts counts retryable item failures; first and last are their
+	// times.
+	attempts    int
+	first, last time.Time
+}
