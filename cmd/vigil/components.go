@@ -3,8 +3,8 @@ package main
 import (
 	"github.com/vigil-dev/vigil/alerting"
 	"github.com/vigil-dev/vigil/detector"
-	"github.com/vigil-dev/vigil/pipeline"
 	"github.com/vigil-dev/vigil/internal/component"
+	"github.com/vigil-dev/vigil/pipeline"
 )
 
 func alertingTarget() target {
