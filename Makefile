@@ -38,7 +38,7 @@ test: tools infra-up build ## vet, unit, integration and end-to-end tests on rea
 	$(ENV); VIGIL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -tags e2e -v -timeout 30m $(E2E_PKGS)
 
 .PHONY: run
-run: tools infra-up build ## run vigil all end to end with sample telemetry and print a report
+run: tools build ## the whole appliance on this machine with sample data, and a report
 	$(ENV); scripts/run.sh
 
 .PHONY: bench

@@ -10,6 +10,7 @@ import (
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/events"
@@ -123,6 +124,18 @@ func TestEngineTiming(t *testing.T) {
 				mu.Lock()
 				defer mu.Unlock()
 				require.Equal(t, tc.want, got)
+				// The status gauge follows the last transition.
+				final := events.Healthy
+				if len(got) > 0 {
+					final = got[len(got)-1].to
+				}
+				for _, st := range []events.Status{events.Healthy, events.Caution, events.Critical, events.Unknown} {
+					want := 0.0
+					if st == final {
+						want = 1
+					}
+					require.Equal(t, want, testutil.ToFloat64(m.status.WithLabelValues("kafka", string(st))), "status gauge %s", st)
+				}
 			})
 		})
 	}

@@ -94,6 +94,9 @@ func newEngine(cfg Config, restored map[string]Restored, emit func(context.Conte
 	for _, t := range cfg.Targets {
 		r := restored[t.Name]
 		e.targets[t.Name] = NewTargetState(t, cfg.Defaults, r.Status, r.Generation)
+		if m != nil {
+			m.setStatus(t.Name, e.targets[t.Name].Status())
+		}
 		e.allowed[t.Name] = len(cfg.Webhooks.Targets) == 0
 	}
 	for _, n := range cfg.Webhooks.Targets {
@@ -126,6 +129,7 @@ func (e *engine) setExternal(ctx context.Context, target, key string, x External
 
 func (e *engine) emitLocked(ctx context.Context, tr Transition) error {
 	e.m.transitions.WithLabelValues(tr.Target, string(tr.To)).Inc()
+	e.m.setStatus(tr.Target, tr.To)
 	return e.emit(ctx, tr)
 }
 

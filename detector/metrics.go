@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-dev/vigil/internal/events"
 )
 
 // metrics are the detector's own metrics, vigil_detector_*.
@@ -16,6 +18,7 @@ type metrics struct {
 	publishErrors prometheus.Counter
 	queueLength   prometheus.Gauge
 	webhooks      *prometheus.CounterVec
+	status        *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -49,6 +52,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "vigil_detector_publish_queue_length",
 			Help: "Transitions waiting to be published.",
 		}),
+		status: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_detector_target_status",
+			Help: "1 for each target's current status, 0 for the others (HEALTHY, CAUTION, CRITICAL, UNKNOWN); set on the leader.",
+		}, []string{"target", "status"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_detector_webhook_requests_total",
 			Help: "Alert webhook requests by source (alertmanager, grafana) and HTTP status code.",
@@ -57,10 +64,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.evaluations, m.evalDuration, m.transitions, m.leader, m.published, m.publishErrors, m.queueLength, m.webhooks} {
+	for _, c := range []prometheus.Collector{m.evaluations, m.evalDuration, m.transitions, m.leader, m.published, m.publishErrors, m.queueLength, m.webhooks, m.status} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// setStatus marks target's current status, so dashboards and `make run`
+// see it before (and between) transitions.
+func (m *metrics) setStatus(target string, st events.Status) {
+	for _, s := range []events.Status{events.Healthy, events.Caution, events.Critical, events.Unknown} {
+		v := 0.0
+		if s == st {
+			v = 1
+		}
+		m.status.WithLabelValues(target, string(s)).Set(v)
+	}
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# scripts/run.sh — the README's first command (make run): run `vigil all`
-# against the real servers from scripts/infra.sh, send sample logs and traces
-# with telemetrygen, and print what arrived. Set VIGIL_RUN_KEEP=1 to leave
-# vigil running afterwards (stop it with: kill $(cat .cache/run/vigil-all.pid)).
+# scripts/run.sh — the README's first command (make run): the whole appliance
+# on one machine. Real OpenSearch and Prometheus from scripts/infra.sh, Kafka
+# embedded in `vigil all` (franz-go's kfake), `vigil setup`, sample logs from
+# telemetrygen and a multi-service trace set, then a report of what was
+# indexed. VIGIL_RUN_KEEP=1 leaves vigil running afterwards.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,8 +12,12 @@ CACHE="${VIGIL_CACHE:-$REPO/.cache}"
 BIN="${VIGIL_BIN:-$REPO/bin/vigil}"
 ADMIN="${VIGIL_ADMIN:-127.0.0.1:8880}"
 OTLP="${VIGIL_OTLP_GRPC_ENDPOINT:-127.0.0.1:4317}"
+# Its own port, so a real Kafka from `make infra-up` on 9092 can stay up.
+KAFKA="${VIGIL_RUN_KAFKA:-127.0.0.1:19092}"
+OPENSEARCH="${VIGIL_TEST_OPENSEARCH:-http://127.0.0.1:9200}"
+PROMETHEUS="${VIGIL_TEST_PROMETHEUS:-http://127.0.0.1:9090}"
 LOGS="${VIGIL_RUN_LOGS:-2000}"
-TRACES="${VIGIL_RUN_TRACES:-200}"
+TRACES="${VIGIL_RUN_TRACES:-100}"
 RUN_DIR="$CACHE/run"
 LOG_FILE="$CACHE/logs/vigil-all.log"
 mkdir -p "$RUN_DIR" "$CACHE/logs"
@@ -23,14 +28,23 @@ die() { printf 'run: error: %s\n' "$*" >&2; exit 1; }
 export VIGIL_ADMIN="$ADMIN" VIGIL_OTLP_GRPC_ENDPOINT="$OTLP"
 export VIGIL_OTLP_HTTP_ENDPOINT="${VIGIL_OTLP_HTTP_ENDPOINT:-127.0.0.1:4318}"
 export VIGIL_COLLECTOR_QUEUE_DIR="${VIGIL_COLLECTOR_QUEUE_DIR:-$CACHE/data/collector-queue}"
-export VIGIL_KAFKA_BROKERS="${VIGIL_TEST_KAFKA:-127.0.0.1:9092}"
+export VIGIL_EMBEDDED_KAFKA=true VIGIL_EMBEDDED_KAFKA_ADDRESS="$KAFKA" VIGIL_KAFKA_BROKERS="$KAFKA"
+export VIGIL_OPENSEARCH_URL="$OPENSEARCH" VIGIL_PROMETHEUS_URL="$PROMETHEUS"
 
+scripts/infra.sh up opensearch prometheus
 "$BIN" all --config configs/vigil.yaml --check >/dev/null
+
+# Prometheus scrapes the one admin endpoint: Vigil's metrics and the
+# collector's, which the detector's default rules watch.
+targets="$CACHE/prometheus/targets"
+mkdir -p "$targets"
+printf '[{"targets": ["%s"], "labels": {"job": "vigil"}}]\n' "$ADMIN" >"$targets/.vigil-run.json.tmp"
+mv "$targets/.vigil-run.json.tmp" "$targets/vigil-run.json"
 
 if [[ -f $RUN_DIR/vigil-all.pid ]] && kill -0 "$(cat "$RUN_DIR/vigil-all.pid")" 2>/dev/null; then
   say "stopping the vigil all left running by an earlier run"
   kill -INT "$(cat "$RUN_DIR/vigil-all.pid")" || true
-  sleep 2
+  sleep 3
 fi
 say "starting vigil all (log: $LOG_FILE)"
 "$BIN" all --config configs/vigil.yaml >"$LOG_FILE" 2>&1 &
@@ -43,40 +57,35 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for _ in $(seq 1 120); do
+for _ in $(seq 1 240); do
   curl -fsS "http://$ADMIN/readyz" >/dev/null 2>&1 && break
   kill -0 "$pid" 2>/dev/null || { tail -n 30 "$LOG_FILE" >&2; die "vigil all exited"; }
   sleep 0.5
 done
-curl -fsS "http://$ADMIN/readyz" >/dev/null || die "vigil all not ready at http://$ADMIN/readyz"
-say "ready; sending $LOGS logs and $TRACES traces with telemetrygen"
+curl -fsS "http://$ADMIN/readyz" >/dev/null || { curl -sS "http://$ADMIN/readyz" >&2 || true; die "vigil all not ready at http://$ADMIN/readyz"; }
+say "ready; running vigil setup"
+"$BIN" setup --config configs/setup.yaml | sed 's/^/  /'
 
+count() { curl -fsS "$OPENSEARCH/$1/_count" 2>/dev/null | sed -E 's/.*"count":([0-9]+).*/\1/' || echo 0; }
+logs0=$(count ss4o_logs-vigil-default); spans0=$(count otel-v1-apm-span)
+say "sending $LOGS log records (telemetrygen) and $TRACES traces across frontend, checkout and payment"
 telemetrygen logs --otlp-insecure --otlp-endpoint "$OTLP" --logs "$LOGS" --rate 2000 \
-  --service checkout --body "order placed" >/dev/null 2>&1
-telemetrygen traces --otlp-insecure --otlp-endpoint "$OTLP" --traces "$TRACES" --child-spans 2 --rate 200 \
-  --service frontend >/dev/null 2>&1
-
-metric() { # sum of a counter's series on the admin endpoint
-  curl -fsS "http://$ADMIN/metrics" | awk -v m="$1" '$1 ~ "^"m"({|$)" {s+=$NF} END {printf "%d", s}'
-}
-want_logs=$LOGS want_spans=$((TRACES * 3))
-for _ in $(seq 1 60); do
-  [[ $(metric otelcol_exporter_sent_log_records_total) -ge $want_logs && $(metric otelcol_exporter_sent_spans_total) -ge $want_spans ]] && break
-  sleep 0.5
-done
+  --service checkout --body "order placed" --severity-text Info >/dev/null 2>&1
+go run ./scripts/demo traces --otlp "$OTLP" --count "$TRACES"
 
 echo
 echo "Vigil run report"
-echo "  admin:            http://$ADMIN (/metrics, /healthz, /readyz)"
-echo "  OTLP:             grpc $OTLP, http $VIGIL_OTLP_HTTP_ENDPOINT"
-printf '  log records:      %s accepted, %s sent to Kafka (%s sent by telemetrygen)\n' \
-  "$(metric otelcol_receiver_accepted_log_records_total)" "$(metric otelcol_exporter_sent_log_records_total)" "$want_logs"
-printf '  spans:            %s accepted, %s sent to Kafka (%s sent by telemetrygen)\n' \
-  "$(metric otelcol_receiver_accepted_spans_total)" "$(metric otelcol_exporter_sent_spans_total)" "$want_spans"
-for topic in otlp_logs otlp_spans; do
-  n=$(kcat -b "$VIGIL_KAFKA_BROKERS" -C -t "$topic" -e -q -f '%o\n' 2>/dev/null | wc -l)
-  printf '  kafka %-11s %s Kafka records (OTLP batches) in the topic so far\n' "$topic:" "$n"
-done
-echo "  vigil log:        $LOG_FILE"
-[[ ${VIGIL_RUN_KEEP:-0} == 1 ]] && echo "  still running:    pid $pid (kill -INT $pid to stop)"
-[[ $(metric otelcol_exporter_sent_log_records_total) -ge $want_logs ]] || die "not every log record reached Kafka"
+echo "================"
+go run ./scripts/demo report --opensearch "$OPENSEARCH" --brokers "$KAFKA" --admin "$ADMIN" \
+  --want-logs $((logs0 + LOGS)) --want-spans $((spans0 + TRACES * 5)) --wait 3m
+echo
+echo "Where to look next"
+echo "  admin:       http://$ADMIN/metrics  /healthz  /readyz"
+echo "  OTLP:        grpc $OTLP, http $VIGIL_OTLP_HTTP_ENDPOINT"
+echo "  OpenSearch:  $OPENSEARCH (point OpenSearch Dashboards here: Trace Analytics reads otel-v1-apm-*, Logs reads ss4o_logs-*)"
+echo "  Prometheus:  $PROMETHEUS/graph?g0.expr=vigil_pipeline_records_total"
+echo "  Slack:       no token set, so the console notifier logs what it would post:"
+grep -E 'console|would post' "$LOG_FILE" | tail -n 5 | sed 's/^/               /' || echo "               (nothing to post: no target left HEALTHY)"
+echo "  vigil log:   $LOG_FILE"
+[[ ${VIGIL_RUN_KEEP:-0} == 1 ]] && echo "  running:     pid $pid (kill -INT $pid to stop)"
+exit 0
