@@ -19,8 +19,8 @@ build: ## build bin/vigil
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vigil
 
 .PHONY: tools
-tools: ## install kcat and telemetrygen into .cache/bin (and Debian)
-	scripts/tools.sh
+tools: ## install kcat, telemetrygen and helm into .cache/bin (and Debian)
+	scripts/tools.sh all
 
 .PHONY: infra-up infra-down infra-status
 infra-up: ## start real Kafka, OpenSearch and Prometheus on loopback (installs them first)

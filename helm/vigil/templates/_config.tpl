@@ -1,0 +1,147 @@
+{{/*
+Component configurations. Each helper prints the component's keys as YAML:
+the values map merged over what the chart derives from the shared values
+(broker and OpenSearch addresses, references to secrets), so a key set in
+<component>.config wins. Secrets appear only as {env: NAME} references or
+${NAME} expansions of environment variables set from Secrets.
+*/}}
+
+{{- define "vigil.config.pipeline" -}}
+{{- $os := dict "addresses" (list .Values.opensearch.url) }}
+{{- if include "vigil.secret.opensearchUsername" . }}
+{{- $_ := set $os "username" "${VIGIL_OPENSEARCH_USERNAME}" }}
+{{- end }}
+{{- if include "vigil.secret.opensearchPassword" . }}
+{{- $_ := set $os "password" (dict "env" "VIGIL_OPENSEARCH_PASSWORD") }}
+{{- end }}
+{{- $derived := dict "kafka" (dict "brokers" .Values.kafka.brokers) "opensearch" $os }}
+{{- with include "vigil.config.kafkaSASL" . }}
+{{- $_ := set $derived.kafka "sasl" (fromYaml .) }}
+{{- end }}
+{{- if include "vigil.secret.apiToken" . }}
+{{- $_ := set $derived "admin_token" (dict "env" "VIGIL_API_TOKEN") }}
+{{- end }}
+{{- toYaml (mustMergeOverwrite $derived (deepCopy .Values.pipeline.config)) }}
+{{- end }}
+
+{{- define "vigil.config.detector" -}}
+{{- $derived := dict "kafka" (dict "brokers" .Values.kafka.brokers) "prometheus" (dict "url" .Values.prometheus.url) }}
+{{- with include "vigil.config.kafkaSASL" . }}
+{{- $_ := set $derived.kafka "sasl" (fromYaml .) }}
+{{- end }}
+{{- if include "vigil.secret.apiToken" . }}
+{{- $_ := set $derived "webhooks" (dict "token" (dict "env" "VIGIL_API_TOKEN")) }}
+{{- end }}
+{{- toYaml (mustMergeOverwrite $derived (deepCopy .Values.detector.config)) }}
+{{- end }}
+
+{{/* kafka.sasl of a component using internal/kafka.Conn, when configured. */}}
+{{- define "vigil.config.kafkaSASL" -}}
+{{- if and .Values.kafka.sasl.mechanism (include "vigil.secret.kafkaUsername" .) }}
+{{- toYaml (dict "mechanism" .Values.kafka.sasl.mechanism "username" (dict "env" "VIGIL_KAFKA_SASL_USERNAME") "password" (dict "env" "VIGIL_KAFKA_SASL_PASSWORD")) }}
+{{- end }}
+{{- end }}
+
+{{- define "vigil.config.alerting" -}}
+{{- $derived := dict "kafka" (dict "brokers" .Values.kafka.brokers) }}
+{{- with include "vigil.config.kafkaSASL" . }}
+{{- $_ := set $derived.kafka "sasl" (fromYaml .) }}
+{{- end }}
+{{- if include "vigil.secret.slackToken" . }}
+{{- $_ := set $derived "slack" (dict "bot_token" (dict "env" "VIGIL_SLACK_TOKEN")) }}
+{{- end }}
+{{- if include "vigil.secret.apiToken" . }}
+{{- $_ := set $derived "api" (dict "token" (dict "env" "VIGIL_API_TOKEN")) }}
+{{- end }}
+{{- toYaml (mustMergeOverwrite $derived (deepCopy .Values.alerting.config)) }}
+{{- end }}
+
+{{/* The vigil: section of a collector file: (dict "root" $ "port" 8881) */}}
+{{- define "vigil.config.collectorVigil" -}}
+{{- $telemetryPort := 8888 }}
+{{- toYaml (dict
+  "admin" (dict "listen_address" (include "vigil.adminAddress" .port))
+  "log" .root.Values.log
+  "telemetry_url" (printf "http://127.0.0.1:%d/metrics" $telemetryPort)) }}
+{{- end }}
+
+{{- define "vigil.config.collector" -}}
+{{- $cfg := deepCopy .Values.collector.config }}
+{{- $sasl := .Values.kafka.sasl }}
+{{- range $name, $exp := $cfg.exporters }}
+{{- if and (hasPrefix "kafka" $name) (kindIs "map" $exp) }}
+{{- if not (hasKey $exp "brokers") }}
+{{- $_ := set $exp "brokers" $.Values.kafka.brokers }}
+{{- end }}
+{{- if and $sasl.mechanism (include "vigil.secret.kafkaUsername" $) (not (hasKey $exp "auth")) }}
+{{- $_ := set $exp "auth" (dict "sasl" (dict "mechanism" $sasl.mechanism "username" "${env:VIGIL_KAFKA_SASL_USERNAME}" "password" "${env:VIGIL_KAFKA_SASL_PASSWORD}")) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $_ := set $cfg "vigil" (include "vigil.config.collectorVigil" (dict "root" . "port" .Values.collector.adminPort) | fromYaml) }}
+{{- toYaml $cfg }}
+{{- end }}
+
+{{- define "vigil.config.agent" -}}
+{{- $cfg := deepCopy .Values.collector.agent.config }}
+{{- $gateway := printf "%s.%s.svc:4317" (include "vigil.componentName" (dict "root" . "component" "collector")) .Release.Namespace }}
+{{- range $name, $exp := $cfg.exporters }}
+{{- if and (hasPrefix "otlp" $name) (kindIs "map" $exp) (not (hasKey $exp "endpoint")) }}
+{{- $_ := set $exp "endpoint" $gateway }}
+{{- end }}
+{{- end }}
+{{- $filelog := dig "receivers" "filelog" nil $cfg }}
+{{- if and (kindIs "map" $filelog) (not (hasKey $filelog "exclude")) }}
+{{- $_ := set $filelog "exclude" (list (printf "%s/%s_%s-*/*/*.log" .Values.collector.agent.logsPath .Release.Namespace (include "vigil.componentName" (dict "root" . "component" "agent")))) }}
+{{- end }}
+{{- $_ := set $cfg "vigil" (include "vigil.config.collectorVigil" (dict "root" . "port" .Values.collector.agent.adminPort) | fromYaml) }}
+{{- toYaml $cfg }}
+{{- end }}
+
+{{/* A standalone component file: admin and log, then the component's keys. */}}
+{{- define "vigil.config.file" -}}
+admin:
+  listen_address: {{ include "vigil.adminAddress" .port | quote }}
+log:
+  {{- toYaml .root.Values.log | nindent 2 }}
+{{ include (printf "vigil.config.%s" .component) .root }}
+{{- end }}
+
+{{/*
+setup.yaml (internal/setup.Config): the Kafka topics `vigil setup` creates
+or reconciles, named as the components' configurations name them. The
+retention and size configs are setup's defaults (DefaultTopics).
+*/}}
+{{- define "vigil.config.setup" -}}
+{{- $t := .Values.kafka.topics }}
+{{- $rf := int $t.replicationFactor }}
+{{- $common := dict }}
+{{- if gt (int $t.minInsyncReplicas) 0 }}
+{{- $_ := set $common "min.insync.replicas" (toString (int $t.minInsyncReplicas)) }}
+{{- end }}
+{{- $pk := .Values.pipeline.config.kafka }}
+{{- $dk := .Values.detector.config.kafka }}
+{{- $ak := .Values.alerting.config.kafka }}
+{{- $retain := dict "retention.ms" "259200000" }}
+{{- $compact := dict "cleanup.policy" "compact" }}
+{{- $topics := list
+  (dict "name" $pk.logs.topic "partitions" (int $t.partitions) "configs" (merge (deepCopy $retain) $common))
+  (dict "name" $pk.spans.topic "partitions" (int $t.partitions) "configs" (merge (deepCopy $retain) $common))
+  (dict "name" $pk.dlq_topic "partitions" 3 "configs" (merge (dict "retention.ms" "1209600000" "max.message.bytes" "33554432") $common))
+  (dict "name" $dk.topic "partitions" 1 "configs" (merge (deepCopy $compact) $common))
+  (dict "name" $dk.leader_topic "partitions" 1 "configs" (deepCopy $common))
+  (dict "name" $ak.state_topic "partitions" 1 "configs" (merge (deepCopy $compact) $common)) }}
+{{- if $ak.failover_topic }}
+{{- $topics = append $topics (dict "name" $ak.failover_topic "partitions" 1 "configs" (merge (deepCopy $compact) $common)) }}
+{{- end }}
+{{- range $topics }}
+{{- $_ := set . "replication_factor" $rf }}
+{{- if not .configs }}{{ $_ := unset . "configs" }}{{ end }}
+{{- end }}
+{{- $kafka := dict "brokers" .Values.kafka.brokers "client_id" "vigil-setup" }}
+{{- with include "vigil.config.kafkaSASL" . }}
+{{- $_ := set $kafka "sasl" (fromYaml .) }}
+{{- end }}
+{{- $cfg := dict "kafka" $kafka "topics" $topics "timeout" "2m" }}
+{{- toYaml (mustMergeOverwrite $cfg (deepCopy .Values.setup.config)) }}
+{{- end }}
