@@ -15,7 +15,7 @@ import (
 // `vigil <command> --config F --check`, and every *.bad.yaml exits 2, names
 // the file and prints each "# want:" line, with no stack trace.
 func TestConfigFixtures(t *testing.T) {
-	for _, cmd := range []string{"all", "collector"} {
+	for _, cmd := range []string{"all", "collector", "setup"} {
 		t.Run(cmd, func(t *testing.T) {
 			configtest.Fixtures(t, "testdata/config/"+cmd+"/*.yaml", func(f string) error {
 				var stdout, stderr bytes.Buffer
