@@ -11,8 +11,10 @@ TMP="$(mktemp)"
 trap 'rm -f "$TMP"' EXIT
 say() { printf 'bench: %s\n' "$*" >&2; }
 
-pkgs=$(grep -rl --include='*_test.go' '^func Benchmark' . | xargs -r -n1 dirname | sort -u | sed 's#^\./#./#')
-gocmd="go test -run '^\$' -bench . -benchmem -count 5 $(echo "$pkgs" | tr '\n' ' ')"
+# Micro benchmarks: every Benchmark that needs no server, five runs each.
+micro="go test -run '^\$' -bench . -benchmem -count 5 ./pipeline/document/"
+# Macro benchmarks on the real Kafka and OpenSearch: one run of a fixed size.
+macro="go test -run '^\$' -bench AtLag -benchtime ${VIGIL_BENCH_AT_LAG:-100000}x -count 1 ./pipeline/"
 {
   echo "# Benchmarks"
   echo
@@ -20,18 +22,23 @@ gocmd="go test -run '^\$' -bench . -benchmem -count 5 $(echo "$pkgs" | tr '\n' '
   echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(go version | awk '{print $3}'), $(date -u +%Y-%m-%d)."
   echo "No test asserts a time: these figures are measured here and only reported."
   echo
-  echo "## Go benchmarks"
+  echo "## Document building (Go benchmarks)"
   echo
-  if [[ -n $pkgs ]]; then
-    say "go benchmarks: $gocmd"
-    echo "Command: \`$gocmd\`"
-    echo
-    echo '```'
-    eval "$gocmd" 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|pkg)' || true
-    echo '```'
-  else
-    echo "No Go benchmarks yet."
-  fi
+  echo "Realistic records: 20 attributes, 200-byte body. Command: \`$micro\`"
+  echo
+  echo '```'
+  say "micro: $micro"
+  eval "$micro" 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|pkg)' || true
+  echo '```'
+  echo
+  echo "## Pipeline draining a backlog (real Kafka -> real OpenSearch, default settings)"
+  echo
+  echo "docs/s and peak RSS of the draining process. Command: \`$macro\`"
+  echo
+  echo '```'
+  say "macro: $macro"
+  eval "$macro" 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|pkg)' || true
+  echo '```'
   for m in scripts/bench.d/*.sh; do
     [[ -e $m ]] || continue
     say "macro run: $m"
