@@ -15,8 +15,8 @@ E2E_PKGS  = $(shell $(GO) list -tags e2e ./... | grep '/e2e$$')
 ENV       = eval "$$(scripts/env.sh)"
 
 .PHONY: build
-build: ## build bin/vigil
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vigil
+build: ## build bin/vigil (no -trimpath, so tests reuse the same compile cache; the Dockerfile trims)
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vigil
 
 .PHONY: tools
 tools: ## install kcat, telemetrygen and helm into .cache/bin (and Debian)
