@@ -1,10 +1,13 @@
 package alerting
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,6 +94,11 @@ func TestServiceFailoverRealKafka(t *testing.T) {
 // failoverScenario: health events in, decisions out on the failover topic
 // with generations, the executor's outcomes in, the API, Slack replies, and
 // a restart that publishes nothing again.
+// scenarioWait bounds each condition of the scenario. The steps take about a
+// second; the bound is generous because CI runs every package's tests
+// against the same real Kafka at once.
+const scenarioWait = 2 * time.Minute
+
 func failoverScenario(t *testing.T, cfg Config) {
 	brokers := cfg.Kafka.Brokers
 	topic := cfg.Kafka.FailoverTopic
@@ -107,14 +115,20 @@ func failoverScenario(t *testing.T, cfg Config) {
 	cfg.Failover.TickInterval = 20 * time.Millisecond
 	cfg.Failover.Targets = []failover.Policy{{Target: "db-1", Standby: "db-1-standby", CriticalFor: time.Minute, Failback: failover.FailbackAuto, Dwell: time.Minute}}
 
+	logs := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("alerting service log:\n%s", logs.String())
+		}
+	})
 	start := func() (FailoverClient, func()) {
 		adm := newFakeAdmin()
-		s, err := New(cfg, component.Deps{Logger: quiet, Registerer: prometheus.NewRegistry(), Admin: adm}, WithKafkaOptions(kgo.FetchMaxWait(50*time.Millisecond)))
+		s, err := New(cfg, component.Deps{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Registerer: prometheus.NewRegistry(), Admin: adm}, WithKafkaOptions(kgo.FetchMaxWait(50*time.Millisecond)))
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- s.Run(ctx) }()
-		require.Eventually(t, func() bool { return adm.check("alerting") == nil }, 30*time.Second, 10*time.Millisecond)
+		require.Eventually(t, func() bool { return adm.check("alerting") == nil }, scenarioWait, 10*time.Millisecond)
 		api := httptest.NewServer(adm.mux)
 		return FailoverClient{URL: api.URL, Token: "s3cret"}, func() { api.Close(); cancel(); require.NoError(t, <-done) }
 	}
@@ -135,7 +149,7 @@ func failoverScenario(t *testing.T, cfg Config) {
 	}
 	waitFor := func(want ...string) {
 		t.Helper()
-		require.Eventually(t, func() bool { return len(decisions(t, brokers, topic)) >= len(want) }, 30*time.Second, 20*time.Millisecond)
+		require.Eventually(t, func() bool { return len(decisions(t, brokers, topic)) >= len(want) }, scenarioWait, 20*time.Millisecond)
 		require.Equal(t, want, decisions(t, brokers, topic))
 	}
 
@@ -144,11 +158,11 @@ func failoverScenario(t *testing.T, cfg Config) {
 	produce(t, prod, cfg.Kafka.HealthTopic, events.HealthChangedType, "db-1", hev("db-1", events.Critical, 1))
 	waitFor("failover.requested#1")
 	outcome(events.FailoverCompletedType, 1, failover.Primary, failover.Standby)
-	require.Eventually(t, func() bool { return status(fc).Active == failover.Standby }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return status(fc).Active == failover.Standby }, scenarioWait, 20*time.Millisecond)
 
 	// The controller's request and the executor's outcome are replies in
 	// the incident's thread.
-	require.Eventually(t, func() bool { return len(srv.Posts()) == 3 }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(srv.Posts()) == 3 }, scenarioWait, 20*time.Millisecond)
 	posts := srv.Posts()
 	require.Contains(t, posts[1].Text, "Failover requested for *db-1*: primary → standby — primary CRITICAL for 1h")
 	require.Contains(t, posts[2].Text, "Failover completed for *db-1*: primary → standby (by pipeline/test)")
@@ -163,7 +177,7 @@ func failoverScenario(t *testing.T, cfg Config) {
 	produce(t, prod, cfg.Kafka.HealthTopic, events.HealthChangedType, "db-1", hev("db-1", events.Healthy, 2))
 	waitFor("failover.requested#1", "failover.completed#1", "failback.requested#2")
 	outcome(events.FailbackCompletedType, 2, failover.Standby, failover.Primary)
-	require.Eventually(t, func() bool { return status(fc).Active == failover.Primary }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return status(fc).Active == failover.Primary }, scenarioWait, 20*time.Millisecond)
 	st := status(fc)
 	require.Equal(t, []string{"failover.requested", "failover.completed", "failback.requested", "failback.completed"}, stepTypes(st.Last))
 }
@@ -211,10 +225,28 @@ func TestServiceFailoverReplay(t *testing.T) {
 	// controller), with ticks in between: still nothing published.
 	require.Eventually(t, func() bool {
 		return testutil.ToFloat64(metricVec(t, reg, "vigil_alerting_events_consumed_total", "type", "health", "outcome", "applied")) == 3
-	}, 30*time.Second, 10*time.Millisecond)
+	}, scenarioWait, 10*time.Millisecond)
 	s.Controller().Tick(t.Context())
 	require.Empty(t, decisions(t, brokers, events.FailoverTopic))
 	st := s.Controller().Status()[0]
 	require.Equal(t, events.Healthy, st.PrimaryHealth)
 	require.Equal(t, failover.Primary, st.Active)
+}
+
+// lockedBuffer collects a service's log for printing if the test fails.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

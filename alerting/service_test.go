@@ -46,7 +46,7 @@ func TestRestartKeepsThread(t *testing.T) {
 	h2 := newHarness(t, testConfig(), newStore(), h1.srv)
 	require.Len(t, h2.eng.Silences(), 1)
 	require.Equal(t, outcomeStale, h2.apply(health("db-1", events.Critical, events.Healthy, 1, 0)))
-	h2.apply(health("db-1", events.Healthy, events.Critical, 2, 12*time.Minute+30*time.Second))
+	h2.apply(health("db-1", events.Healthy, events.Critical, 2, 12*time.Minute+scenarioWait))
 	posts := h2.srv.Posts()
 	require.Len(t, posts, 2)
 	require.Equal(t, posts[0].TS, posts[1].ThreadTS)
@@ -160,7 +160,7 @@ func serviceScenario(t *testing.T, cfg Config) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- s.Run(ctx) }()
-		require.Eventually(t, func() bool { return adm.check("alerting") == nil }, 30*time.Second, 10*time.Millisecond)
+		require.Eventually(t, func() bool { return adm.check("alerting") == nil }, scenarioWait, 10*time.Millisecond)
 		return adm, reg, func() { cancel(); require.NoError(t, <-done) }
 	}
 
@@ -168,7 +168,7 @@ func serviceScenario(t *testing.T, cfg Config) {
 	produce(t, prod, cfg.Kafka.HealthTopic, events.HealthChangedType, "db-1", health("db-1", events.Critical, events.Healthy, 1, 0))
 	produce(t, prod, cfg.Kafka.FailoverTopic, events.FailoverRequestedType, "db-1", events.Failover{Target: "db-1", From: "primary", To: "standby", Generation: 1})
 	produce(t, prod, cfg.Kafka.HealthTopic, "dev.vigil.something.else.v1", "db-1", map[string]string{})
-	require.Eventually(t, func() bool { return len(srv.Posts()) == 2 }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(srv.Posts()) == 2 }, scenarioWait, 20*time.Millisecond)
 
 	// The silences API is mounted and guarded.
 	api := httptest.NewServer(adm.mux)
@@ -180,12 +180,12 @@ func serviceScenario(t *testing.T, cfg Config) {
 	require.Equal(t, "target=web-1", sil.Matchers[0].String())
 	require.Eventually(t, func() bool {
 		return testutil.ToFloat64(metricVec(t, reg, "vigil_alerting_events_consumed_total", "type", "other", "outcome", "ignored")) == 1
-	}, 30*time.Second, 10*time.Millisecond)
+	}, scenarioWait, 10*time.Millisecond)
 	stop()
 
 	_, _, stop = start()
-	produce(t, prod, cfg.Kafka.HealthTopic, events.HealthChangedType, "db-1", health("db-1", events.Healthy, events.Critical, 2, 12*time.Minute+30*time.Second))
-	require.Eventually(t, func() bool { return len(srv.Posts()) == 3 && len(srv.Updates()) == 1 }, 30*time.Second, 20*time.Millisecond)
+	produce(t, prod, cfg.Kafka.HealthTopic, events.HealthChangedType, "db-1", health("db-1", events.Healthy, events.Critical, 2, 12*time.Minute+scenarioWait))
+	require.Eventually(t, func() bool { return len(srv.Posts()) == 3 && len(srv.Updates()) == 1 }, scenarioWait, 20*time.Millisecond)
 	stop()
 	posts := srv.Posts()
 	require.Equal(t, posts[0].TS, posts[1].ThreadTS)
