@@ -46,7 +46,7 @@ func TestRestartKeepsThread(t *testing.T) {
 	h2 := newHarness(t, testConfig(), newStore(), h1.srv)
 	require.Len(t, h2.eng.Silences(), 1)
 	require.Equal(t, outcomeStale, h2.apply(health("db-1", events.Critical, events.Healthy, 1, 0)))
-	h2.apply(health("db-1", events.Healthy, events.Critical, 2, 12*time.Minute+scenarioWait))
+	h2.apply(health("db-1", events.Healthy, events.Critical, 2, 12*time.Minute+30*time.Second))
 	posts := h2.srv.Posts()
 	require.Len(t, posts, 2)
 	require.Equal(t, posts[0].TS, posts[1].ThreadTS)
