@@ -184,7 +184,7 @@ func serviceScenario(t *testing.T, cfg Config) {
 	stop()
 
 	_, _, stop = start()
-	produce(t, prod, cfg.Kafka.HealthTopic, events.HealthChangedType, "db-1", health("db-1", events.Healthy, events.Critical, 2, 12*time.Minute+scenarioWait))
+	produce(t, prod, cfg.Kafka.HealthTopic, events.HealthChangedType, "db-1", health("db-1", events.Healthy, events.Critical, 2, 12*time.Minute+30*time.Second))
 	require.Eventually(t, func() bool { return len(srv.Posts()) == 3 && len(srv.Updates()) == 1 }, scenarioWait, 20*time.Millisecond)
 	stop()
 	posts := srv.Posts()
