@@ -6,25 +6,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/pipeline"
 )
 
 func dlqCommand() command {
 	return command{"dlq", "inspect and replay dead-lettered records: list | replay", runDLQ}
-}
-
-// pipelineFile is a standalone pipeline file read for its Kafka settings.
-type pipelineFile struct {
-	processConfig   `yaml:",inline"`
-	pipeline.Config `yaml:",inline"`
-}
-
-func (f pipelineFile) Validate() error {
-	var p config.Problems
-	p.Merge("", f.processConfig.Validate())
-	p.Merge("", f.Config.Validate())
-	return p.Err()
 }
 
 // parseWhen reads a --from/--to value: RFC 3339 ("2026-11-22T10:00:00Z"), or
@@ -77,18 +63,17 @@ func runDLQ(args []string, stdout, stderr io.Writer) int {
 }
 
 func dlqRun(verb, path string, from, to time.Time, errType, toTopic string, dryRun bool, stdout, stderr io.Writer) int {
-	f := pipelineFile{processConfig: defaultProcessConfig("127.0.0.1:8882"), Config: pipeline.DefaultConfig()}
-	if err := config.Load(path, &f); err != nil {
+	_, cfg, err := loadComponentFile[pipeline.Config](path, "127.0.0.1:8882", pipeline.DefaultConfig)
+	if err != nil {
 		fmt.Fprintf(stderr, "vigil dlq: %v\n", err)
 		return exitBadArgs
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	var err error
 	if verb == "list" {
-		err = pipeline.ListDLQ(ctx, f.Config, from, to, stdout)
+		err = pipeline.ListDLQ(ctx, cfg, from, to, stdout)
 	} else {
-		err = pipeline.ReplayDLQ(ctx, f.Config, pipeline.ReplayOptions{From: from, To: to, ErrorType: errType, ToTopic: toTopic, DryRun: dryRun}, stdout)
+		err = pipeline.ReplayDLQ(ctx, cfg, pipeline.ReplayOptions{From: from, To: to, ErrorType: errType, ToTopic: toTopic, DryRun: dryRun}, stdout)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil dlq %s: %v\n", verb, err)

@@ -18,18 +18,31 @@ import (
 // Operator verbs that talk to a running alerting process over its admin API:
 // vigil failover status|ack|failback and vigil alerting silence add|list|delete.
 
-// alertingFile is a standalone alerting file read for its API token and
-// admin address.
-type alertingFile struct {
-	processConfig   `yaml:",inline"`
-	alerting.Config `yaml:",inline"`
+// componentFile is a component's standalone file as the operator verbs
+// read it: the process keys (admin, log) beside the component's own.
+type componentFile[C any, PC interface {
+	*C
+	config.Validator
+}] struct {
+	processConfig `yaml:",inline"`
+	Component     C `yaml:",inline"`
 }
 
-func (f alertingFile) Validate() error {
+func (f *componentFile[C, PC]) Validate() error {
 	var p config.Problems
 	p.Merge("", f.processConfig.Validate())
-	p.Merge("", f.Config.Validate())
+	p.Merge("", PC(&f.Component).Validate())
 	return p.Err()
+}
+
+// loadComponentFile reads path over the defaults.
+func loadComponentFile[C any, PC interface {
+	*C
+	config.Validator
+}](path, adminAddr string, defaults func() C) (processConfig, C, error) {
+	f := &componentFile[C, PC]{processConfig: defaultProcessConfig(adminAddr), Component: defaults()}
+	err := config.Load(path, f)
+	return f.processConfig, f.Component, err
 }
 
 // operatorFlags are the flags every operator verb takes.
@@ -56,15 +69,15 @@ func newOperatorFlags(name, usage string, stderr io.Writer) operatorFlags {
 
 // load reads the alerting file and returns it with the admin address to call.
 func (o operatorFlags) load() (alerting.Config, string, error) {
-	f := alertingFile{processConfig: defaultProcessConfig("127.0.0.1:8884"), Config: alerting.DefaultConfig()}
-	if err := config.Load(*o.config, &f); err != nil {
-		return f.Config, "", err
+	pc, cfg, err := loadComponentFile[alerting.Config](*o.config, "127.0.0.1:8884", alerting.DefaultConfig)
+	if err != nil {
+		return cfg, "", err
 	}
-	addr := f.Admin.ListenAddress
+	addr := pc.Admin.ListenAddress
 	if *o.admin != "" {
 		addr = *o.admin
 	}
-	return f.Config, addr, nil
+	return cfg, addr, nil
 }
 
 // parseInterspersed parses flags that may come before or after positional
