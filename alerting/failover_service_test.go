@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -123,7 +124,7 @@ func failoverScenario(t *testing.T, cfg Config) {
 	})
 	start := func() (FailoverClient, func()) {
 		adm := newFakeAdmin()
-		s, err := New(cfg, component.Deps{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Registerer: prometheus.NewRegistry(), Admin: adm}, WithKafkaOptions(kgo.FetchMaxWait(50*time.Millisecond)))
+		s, err := New(cfg, component.Deps{Logger: logger(logs), Registerer: prometheus.NewRegistry(), Admin: adm}, WithKafkaOptions(kgo.FetchMaxWait(50*time.Millisecond)))
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
@@ -249,4 +250,11 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+func (l *lockedBuffer) contains(s string) bool { return strings.Contains(l.String(), s) }
+
+// logger writes a service's debug log to w.
+func logger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -107,19 +107,24 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		defer st.Close()
 		if s.cfg.Kafka.CreateStateTopic {
-			if err := st.Ensure(ctx); err != nil {
-				return fmt.Errorf("alerting: %w", err)
+			if err := s.retryStart(ctx, "ensure state topic", func() error { return st.Ensure(ctx) }); err != nil {
+				return startErr(ctx, err)
 			}
 		}
 		s.engine.store = st
 	}
-	if err := s.engine.Restore(ctx); err != nil {
-		return err
+	if err := s.retryStart(ctx, "restore state", func() error { return s.engine.Restore(ctx) }); err != nil {
+		return startErr(ctx, err)
 	}
 	if s.ctrl != nil {
-		stop, err := s.startController(ctx, base)
-		if err != nil {
+		var stop func()
+		err := s.retryStart(ctx, "start failover controller", func() error {
+			var err error
+			stop, err = s.startController(ctx, base)
 			return err
+		})
+		if err != nil {
+			return startErr(ctx, err)
 		}
 		defer stop()
 	}
@@ -264,4 +269,33 @@ func (s *Service) apply(ctx context.Context, r *kgo.Record) (typ, outcome string
 		return "failover", o, err
 	}
 	return "other", outcomeIgnored, nil
+}
+
+// retryStart runs a start-up step until it succeeds or ctx ends. Kafka may be
+// unreachable, or a topic created a moment ago may not have a leader yet:
+// giving up would stop the whole process over a passing condition.
+func (s *Service) retryStart(ctx context.Context, step string, f func() error) error {
+	backoff := 200 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		s.log.Warn("start-up step failed; retrying", "step", step, "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// startErr is Run's result for a start-up that ended: nil when it was
+// stopped (ctx ended), else the error.
+func startErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
