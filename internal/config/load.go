@@ -94,6 +94,9 @@ func isNull(n *yaml.Node) bool {
 // decoded a section at a time.
 func Sections(root *yaml.Node) ([]string, map[string]*yaml.Node, error) {
 	n := root
+	if n.Kind == 0 { // empty file
+		return nil, map[string]*yaml.Node{}, nil
+	}
 	if n.Kind == yaml.DocumentNode {
 		if len(n.Content) == 0 {
 			return nil, map[string]*yaml.Node{}, nil
