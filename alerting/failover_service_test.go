@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
@@ -25,7 +24,6 @@ import (
 	"github.com/vigil-dev/vigil/internal/component"
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/events"
-	"github.com/vigil-dev/vigil/internal/testinfra"
 )
 
 // decisions returns every record on the failover topic, up to its end
@@ -71,24 +69,7 @@ func TestServiceFailover(t *testing.T) {
 // TestServiceFailoverRealKafka runs the same scenario on the real Kafka,
 // with topics and a group of its own.
 func TestServiceFailoverRealKafka(t *testing.T) {
-	broker := testinfra.Kafka(t)
-	cfg := testConfig()
-	cfg.Kafka.Brokers = []string{broker}
-	suffix := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()) + "-" + uuid.NewString()[:8]
-	cfg.Kafka.HealthTopic = "test.health." + suffix
-	cfg.Kafka.FailoverTopic = "test.failover." + suffix
-	cfg.Kafka.StateTopic = "test.alerting.state." + suffix
-	cfg.Kafka.Group = "test-alerting-" + suffix
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
-	require.NoError(t, err)
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	_, err = adm.CreateTopics(t.Context(), 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, cfg.Kafka.HealthTopic, cfg.Kafka.FailoverTopic)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = adm.DeleteTopics(context.Background(), cfg.Kafka.HealthTopic, cfg.Kafka.FailoverTopic, cfg.Kafka.StateTopic)
-		_, _ = adm.DeleteGroup(context.Background(), cfg.Kafka.Group)
-	})
+	cfg, _ := realKafkaConfig(t, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")})
 	failoverScenario(t, cfg)
 }
 

@@ -9,18 +9,23 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/vigil-dev/vigil/alerting/slack"
 	"github.com/vigil-dev/vigil/alerting/slack/slackfake"
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/events"
+	"github.com/vigil-dev/vigil/internal/testinfra"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
@@ -162,4 +167,32 @@ func keys(msgs []slackfake.Message) []string {
 		out[i] = m.Key()
 	}
 	return out
+}
+
+// realKafkaConfig points testConfig at the real Kafka with topics and a
+// group of the test's own: the health and failover topics are created with
+// topicConfigs, the state topic is left to the service, and all three and
+// the group are deleted when the test ends. The admin client stays open
+// until then.
+func realKafkaConfig(t *testing.T, topicConfigs map[string]*string) (Config, *kadm.Client) {
+	t.Helper()
+	broker := testinfra.Kafka(t)
+	cfg := testConfig()
+	cfg.Kafka.Brokers = []string{broker}
+	suffix := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()) + "-" + uuid.NewString()[:8]
+	cfg.Kafka.HealthTopic = "test.health." + suffix
+	cfg.Kafka.FailoverTopic = "test.failover." + suffix
+	cfg.Kafka.StateTopic = "test.alerting.state." + suffix
+	cfg.Kafka.Group = "test-alerting-" + suffix
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	require.NoError(t, err)
+	adm := kadm.NewClient(cl)
+	t.Cleanup(func() {
+		defer cl.Close()
+		_, _ = adm.DeleteTopics(context.Background(), cfg.Kafka.HealthTopic, cfg.Kafka.FailoverTopic, cfg.Kafka.StateTopic)
+		_, _ = adm.DeleteGroup(context.Background(), cfg.Kafka.Group)
+	})
+	_, err = adm.CreateTopics(t.Context(), 1, 1, topicConfigs, cfg.Kafka.HealthTopic, cfg.Kafka.FailoverTopic)
+	require.NoError(t, err)
+	return cfg, adm
 }

@@ -4,25 +4,22 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/google/uuid"
 	"github.com/vigil-dev/vigil/alerting/slack/slackfake"
 	"github.com/vigil-dev/vigil/alerting/statetopic"
 	"github.com/vigil-dev/vigil/internal/component"
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/events"
-	"github.com/vigil-dev/vigil/internal/testinfra"
 )
 
 // TestRestartKeepsThread: the state is restored from the state topic and
@@ -103,24 +100,7 @@ func TestService(t *testing.T) {
 // TestServiceRealKafka runs the same scenario on the real Kafka, with topics
 // and a group of its own; the state topic is created by the service.
 func TestServiceRealKafka(t *testing.T) {
-	broker := testinfra.Kafka(t)
-	cfg := testConfig()
-	cfg.Kafka.Brokers = []string{broker}
-	suffix := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()) + "-" + uuid.NewString()[:8]
-	cfg.Kafka.HealthTopic = "test.health." + suffix
-	cfg.Kafka.FailoverTopic = "test.failover." + suffix
-	cfg.Kafka.StateTopic = "test.alerting.state." + suffix
-	cfg.Kafka.Group = "test-alerting-" + suffix
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
-	require.NoError(t, err)
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	_, err = adm.CreateTopics(t.Context(), 1, 1, nil, cfg.Kafka.HealthTopic, cfg.Kafka.FailoverTopic)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = adm.DeleteTopics(context.Background(), cfg.Kafka.HealthTopic, cfg.Kafka.FailoverTopic, cfg.Kafka.StateTopic)
-		_, _ = adm.DeleteGroup(context.Background(), cfg.Kafka.Group)
-	})
+	cfg, adm := realKafkaConfig(t, nil)
 	serviceScenario(t, cfg)
 
 	// The service created its state topic compacted.
