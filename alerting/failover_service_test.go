@@ -58,11 +58,7 @@ func decisions(t *testing.T, brokers []string, topic string) []string {
 
 // TestServiceFailover runs the controller inside the service against kfake.
 func TestServiceFailover(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, events.HealthTopic, events.FailoverTopic))
-	require.NoError(t, err)
-	defer c.Close()
-	cfg := testConfig()
-	cfg.Kafka.Brokers = c.ListenAddrs()
+	cfg := kfakeConfig(t)
 	failoverScenario(t, cfg)
 }
 

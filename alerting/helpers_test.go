@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
@@ -167,6 +168,18 @@ func keys(msgs []slackfake.Message) []string {
 		out[i] = m.Key()
 	}
 	return out
+}
+
+// kfakeConfig points testConfig at a kfake cluster, closed when the test
+// ends, with the health and failover topics seeded.
+func kfakeConfig(t *testing.T) Config {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, events.HealthTopic, events.FailoverTopic))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	cfg := testConfig()
+	cfg.Kafka.Brokers = c.ListenAddrs()
+	return cfg
 }
 
 // realKafkaConfig points testConfig at the real Kafka with topics and a

@@ -89,11 +89,7 @@ func produce(t *testing.T, cl *kgo.Client, topic, typ, subject string, data any)
 
 // TestService runs the component against kfake and the fake Slack.
 func TestService(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, events.HealthTopic, events.FailoverTopic))
-	require.NoError(t, err)
-	defer c.Close()
-	cfg := testConfig()
-	cfg.Kafka.Brokers = c.ListenAddrs()
+	cfg := kfakeConfig(t)
 	serviceScenario(t, cfg)
 }
 

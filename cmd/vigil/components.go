@@ -9,18 +9,18 @@ import (
 
 func alertingTarget() target {
 	return define("alerting", "consume health events; Slack incidents and failover decisions", "127.0.0.1:8884",
-		alerting.DefaultConfig, nil,
+		alerting.DefaultConfig,
 		func(c alerting.Config, d component.Deps) (component.Runner, error) { return alerting.New(c, d) })
 }
 
 func detectorTarget() target {
 	return define("detector", "evaluate health rules over metrics and webhooks; publish health events", "127.0.0.1:8883",
-		detector.DefaultConfig, nil,
+		detector.DefaultConfig,
 		func(c detector.Config, d component.Deps) (component.Runner, error) { return detector.New(c, d) })
 }
 
 func pipelineTarget() target {
 	return define("pipeline", "consume Kafka and index logs and traces into OpenSearch", "127.0.0.1:8882",
-		pipeline.DefaultConfig, nil,
+		pipeline.DefaultConfig,
 		func(c pipeline.Config, d component.Deps) (component.Runner, error) { return pipeline.New(c, d) })
 }

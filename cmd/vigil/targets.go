@@ -51,16 +51,13 @@ func targets() []target {
 func define[C any, PC interface {
 	*C
 	config.Validator
-}](name, summary, adminAddr string, defaults func() C, resolve func(*C, string), build func(C, component.Deps) (component.Runner, error)) target {
+}](name, summary, adminAddr string, defaults func() C, build func(C, component.Deps) (component.Runner, error)) target {
 	return target{
 		name: name, summary: summary, adminAddr: adminAddr,
 		load: func(n *yaml.Node, dir string) (sectionBuilder, error) {
 			c := defaults()
 			if err := config.DecodeNode(n, PC(&c)); err != nil {
 				return sectionBuilder{}, err
-			}
-			if resolve != nil {
-				resolve(&c, dir)
 			}
 			return sectionBuilder{build: func(deps component.Deps, _ *admin.Server) (component.Runner, error) {
 				return build(c, deps)
