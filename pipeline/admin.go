@@ -50,15 +50,22 @@ type Status struct {
 	PausedByOperator bool  `json:"paused_by_operator"`
 	InFlightBytes    int64 `json:"in_flight_bytes"`
 	OpenSearchUp     bool  `json:"opensearch_up"`
-	DryRun           bool  `json:"dry_run"`
+	// Active names the cluster that receives writes and its side (primary
+	// or standby, which changes on failover).
+	Active     string `json:"active"`
+	ActiveSide string `json:"active_side"`
+	DryRun     bool   `json:"dry_run"`
 }
 
 func (s *Service) status() Status {
+	i, c, _ := s.sides.current()
 	return Status{
 		Paused:           s.pausedNow.Load(),
 		PausedByOperator: s.operatorPause.Load(),
 		InFlightBytes:    s.inFlight.Load(),
 		OpenSearchUp:     s.osUp.Load(),
+		Active:           c.Name(),
+		ActiveSide:       sideName(i),
 		DryRun:           s.cfg.DryRun,
 	}
 }

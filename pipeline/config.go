@@ -11,12 +11,18 @@ import (
 
 // Config is the pipeline's configuration (configs/pipeline.yaml).
 type Config struct {
-	Kafka      KafkaConfig       `yaml:"kafka"`
+	Kafka KafkaConfig `yaml:"kafka"`
+	// OpenSearch is the primary cluster: where documents go unless a
+	// failover moved writing to failover.standby.
 	OpenSearch opensearch.Config `yaml:"opensearch"`
-	Indices    IndicesConfig     `yaml:"indices"`
-	Bulk       BulkConfig        `yaml:"bulk"`
-	Retry      RetryConfig       `yaml:"retry"`
-	TraceGroup TraceGroupConfig  `yaml:"trace_group"`
+	// Failover makes the pipeline the executor of vigil.failover decisions
+	// for its sink (docs/failover.md). Off unless failover.standby.addresses
+	// is set.
+	Failover   FailoverConfig   `yaml:"failover"`
+	Indices    IndicesConfig    `yaml:"indices"`
+	Bulk       BulkConfig       `yaml:"bulk"`
+	Retry      RetryConfig      `yaml:"retry"`
+	TraceGroup TraceGroupConfig `yaml:"trace_group"`
 	// MaxInFlightBytes bounds the bytes of records taken from Kafka and not
 	// yet finished (their values plus their documents); fetching pauses
 	// above it and resumes below it. Default 32 MiB.
@@ -168,6 +174,7 @@ func DefaultConfig() Config {
 			ResetOffset:            "earliest",
 		},
 		OpenSearch: opensearch.DefaultConfig(),
+		Failover:   DefaultFailoverConfig(),
 		Indices: IndicesConfig{
 			SpanAlias:        "otel-v1-apm-span",
 			ServiceMap:       "otel-v1-apm-service-map",
@@ -241,6 +248,7 @@ func (c Config) Validate() error {
 		p.Addf("kafka.reset_offset", "must be earliest or latest (got %q)", k.ResetOffset)
 	}
 	p.Merge("opensearch", c.OpenSearch.Validate())
+	c.Failover.validate(&p, c.OpenSearch)
 
 	ix := c.Indices
 	for _, x := range []struct{ path, v string }{{"indices.span_alias", ix.SpanAlias}, {"indices.service_map", ix.ServiceMap}, {"indices.logs_data_stream", ix.LogsDataStream}} {

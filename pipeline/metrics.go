@@ -17,6 +17,8 @@ type metrics struct {
 	forcedReleases prometheus.Counter
 	opensearchUp   *prometheus.GaugeVec   // cluster
 	commits        *prometheus.CounterVec // result
+	active         *prometheus.GaugeVec   // cluster, side
+	switches       *prometheus.CounterVec // to, result
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -72,10 +74,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_pipeline_offset_commits_total",
 			Help: "Offset commits by result (ok, error).",
 		}, []string{"result"}),
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_pipeline_opensearch_active",
+			Help: "1 for the cluster that receives writes (side primary or standby), 0 for the other.",
+		}, []string{"cluster", "side"}),
+		switches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_pipeline_failover_switches_total",
+			Help: "Failover requests carried out, by the side switched to (primary, standby) and result (completed, failed).",
+		}, []string{"to", "result"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.documents, m.bulkDuration, m.bulkBytes, m.bulkFailures, m.lag, m.latency,
-			m.paused, m.heldSpans, m.forcedReleases, m.opensearchUp, m.commits)
+			m.paused, m.heldSpans, m.forcedReleases, m.opensearchUp, m.commits, m.active, m.switches)
 	}
 	return m
 }

@@ -23,8 +23,15 @@ type Service struct {
 	log  *slog.Logger
 	m    *metrics
 	kopt []kgo.Opt
-	os   *opensearch.Client
-	sink *sink
+	// sides are the primary and, with failover, the standby cluster; the
+	// sink writes to the active one.
+	sides *sides
+	sink  *sink
+	// exec carries out failover requests; nil without a standby.
+	exec     *executor
+	execOpts []kgo.Opt
+	// switchMu serialises switches with the start-up install.
+	switchMu sync.Mutex
 
 	cl       *kgo.Client
 	tracker  *tracker
@@ -48,8 +55,13 @@ type Service struct {
 	avgCost float64
 
 	installed atomic.Bool
-	osUp      atomic.Bool
-	paused    bool // consume loop only
+	// consuming is set once cl is (a switch commits through it).
+	consuming atomic.Bool
+	// osUp is whether the active side answered its last health probe; up
+	// is the same per side.
+	osUp   atomic.Bool
+	up     []atomic.Bool
+	paused bool // consume loop only
 	// pausedNow mirrors paused for the admin API; operatorPause is set
 	// through it.
 	pausedNow     atomic.Bool
@@ -73,17 +85,32 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), os: osc, tracker: newTracker(), traces: newTraceBuffer(cfg.TraceGroup, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost}
-	s.m.opensearchUp.WithLabelValues(osc.Name()).Set(0)
+	clients := []*opensearch.Client{osc}
+	if cfg.Failover.Enabled() {
+		sb, err := opensearch.NewClient(cfg.Failover.Standby)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: failover.standby: %w", err)
+		}
+		clients = append(clients, sb)
+	}
+	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(cfg.TraceGroup, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost}
+	s.up = make([]atomic.Bool, len(clients))
+	for _, c := range clients {
+		s.m.opensearchUp.WithLabelValues(c.Name()).Set(0)
+	}
+	s.setActiveMetric(0)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "vigil_pipeline_in_flight_bytes",
 		Help: "Bytes of records taken from Kafka and not yet finished.",
 	}, func() float64 { return float64(s.inFlight.Load()) }))
-	var bulk bulkClient = osc
+	var bulk bulkClient = s.sides
 	if cfg.DryRun {
 		bulk = discardBulk{}
 	}
 	s.sink = newSink(cfg.Bulk, cfg.Retry, bulk, s.m, log)
+	if len(clients) > 1 {
+		s.sink.switched = s.sides.switched
+	}
 	s.sink.done = s.itemDone
 	s.sink.failed = s.itemFailed
 	kopts, err := kafkaOpts(cfg.Kafka)
@@ -111,6 +138,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		kgo.ProducerBatchMaxBytes(32<<20),
 		kgo.WithHooks(kprom.NewMetrics("vigil_pipeline", kprom.Subsystem("kafka"), kprom.Registerer(reg))),
 	)
+	s.execOpts = kopts
 	if cfg.Kafka.ResetOffset == "latest" {
 		s.kopt = append(s.kopt, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
 	} else {
@@ -147,7 +175,7 @@ func (s *Service) ready() error {
 	case s.cfg.DryRun:
 		return nil
 	case !s.osUp.Load():
-		return errors.New("opensearch " + s.os.Name() + " is not reachable or red")
+		return errors.New("opensearch " + s.sides.activeClient().Name() + " is not reachable or red")
 	}
 	return nil
 }
@@ -156,11 +184,25 @@ func (s *Service) ready() error {
 // DrainTimeout) and finished offsets are committed. It returns an error only
 // when the pipeline cannot work at all (a template OpenSearch rejects).
 func (s *Service) Run(ctx context.Context) error {
-	defer s.os.Close()
+	defer s.sides.close()
 	hctx, stopHealth := context.WithCancel(ctx)
 	healthDone := make(chan struct{})
 	go func() { s.healthLoop(hctx); close(healthDone) }()
 	defer func() { stopHealth(); <-healthDone }()
+	if s.cfg.Failover.Enabled() {
+		x, err := s.restoreSide(ctx)
+		if err != nil {
+			return nil // ctx ended
+		}
+		defer x.close()
+		s.exec = x
+		// Before the install: a request may have to move writing off a
+		// primary that is down (and the install retries until it is up).
+		xctx, stopExec := context.WithCancel(ctx)
+		execDone := make(chan struct{})
+		go func() { x.run(xctx); close(execDone) }()
+		defer func() { stopExec(); <-execDone }()
+	}
 	if err := s.install(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -172,6 +214,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("pipeline: kafka client: %w", err)
 	}
 	s.cl = cl
+	s.consuming.Store(true)
 
 	sinkCtx, cancelSink := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSink()
@@ -181,7 +224,7 @@ func (s *Service) Run(ctx context.Context) error {
 	commitDone := make(chan struct{})
 	go func() { s.commitLoop(ctx); close(commitDone) }()
 
-	s.log.Info("pipeline started", "topics", s.cfg.topics(), "group", s.cfg.Kafka.Group, "opensearch", s.cfg.OpenSearch.Addresses, "dry_run", s.cfg.DryRun)
+	s.log.Info("pipeline started", "topics", s.cfg.topics(), "group", s.cfg.Kafka.Group, "opensearch", s.cfg.OpenSearch.Addresses, "active", s.sides.activeClient().Name(), "dry_run", s.cfg.DryRun)
 	s.consume(ctx)
 
 	// Drain: held spans are dropped (uncommitted, so read again after the
@@ -205,14 +248,50 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-// install installs templates, retrying while OpenSearch is unreachable.
+// install installs templates on the active side at start, retrying while
+// it is unreachable. A switch meanwhile installs on its new side itself,
+// which ends this loop.
 func (s *Service) install(ctx context.Context) error {
 	if !s.cfg.Indices.InstallTemplates || s.cfg.DryRun {
 		s.installed.Store(true)
 		return nil
 	}
-	in := &opensearch.Installer{
-		Client: s.os,
+	for attempt := 0; !s.installed.Load(); attempt++ {
+		c := s.sides.activeClient()
+		err := s.installer(c).Install(ctx)
+		if err == nil {
+			s.installed.Store(true)
+			return nil
+		}
+		if permanent(err) {
+			return fmt.Errorf("pipeline: install templates on %s: %w", c.Name(), err)
+		}
+		s.log.Warn("installing index templates failed; retrying", "cluster", c.Name(), "err", err, "attempt", attempt+1)
+		if !sleep(ctx, s.sink.backoff(attempt)) {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// installOn installs on c (a switch's new side), retrying until it works,
+// OpenSearch rejects a template, or ctx ends.
+func (s *Service) installOn(ctx context.Context, c *opensearch.Client) error {
+	for attempt := 0; ; attempt++ {
+		err := s.installer(c).Install(ctx)
+		if err == nil {
+			return nil
+		}
+		if permanent(err) || ctx.Err() != nil || !sleep(ctx, s.sink.backoff(attempt)) {
+			return fmt.Errorf("pipeline: install templates on %s: %w", c.Name(), err)
+		}
+		s.log.Warn("installing index templates failed; retrying", "cluster", c.Name(), "err", err, "attempt", attempt+1)
+	}
+}
+
+func (s *Service) installer(c *opensearch.Client) *opensearch.Installer {
+	return &opensearch.Installer{
+		Client: c,
 		Names:  s.cfg.names(),
 		Settings: opensearch.Settings{
 			Shards: s.cfg.Indices.Shards, Replicas: s.cfg.Indices.Replicas,
@@ -221,46 +300,52 @@ func (s *Service) install(ctx context.Context) error {
 		Lifecycle: opensearch.Lifecycle{RolloverSize: s.cfg.Indices.RolloverSize, RolloverAge: s.cfg.Indices.RolloverAge, DeleteAfter: s.cfg.Indices.DeleteAfter},
 		Log:       s.log,
 	}
-	for attempt := 0; ; attempt++ {
-		err := in.Install(ctx)
-		if err == nil {
-			s.installed.Store(true)
-			return nil
-		}
-		var se *opensearch.StatusError
-		if errors.As(err, &se) && se.Status >= 400 && se.Status < 500 && se.Status != 408 && se.Status != 429 {
-			return fmt.Errorf("pipeline: install templates: %w", err)
-		}
-		s.log.Warn("installing index templates failed; retrying", "err", err, "attempt", attempt+1)
-		if !sleep(ctx, s.sink.backoff(attempt)) {
-			return ctx.Err()
-		}
-	}
+}
+
+// permanent reports an install error that retrying cannot fix: OpenSearch
+// rejected a template (a 4xx other than a timeout or throttling).
+func permanent(err error) bool {
+	var se *opensearch.StatusError
+	return errors.As(err, &se) && se.Status >= 400 && se.Status < 500 && se.Status != 408 && se.Status != 429
 }
 
 func (s *Service) healthLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.HealthInterval)
 	defer t.Stop()
 	for {
-		status, err := s.os.Health(ctx)
-		up := err == nil && (status == "green" || status == "yellow")
-		if up != s.osUp.Load() {
-			if up {
-				s.log.Info("opensearch reachable", "cluster", s.os.Name(), "status", status)
-			} else {
-				s.log.Warn("opensearch unreachable or red", "cluster", s.os.Name(), "status", status, "err", err)
-			}
+		var wg sync.WaitGroup
+		for i, c := range s.sides.clients {
+			wg.Go(func() { s.probe(ctx, i, c) })
 		}
-		s.osUp.Store(up)
-		v := 0.0
-		if up {
-			v = 1
-		}
-		s.m.opensearchUp.WithLabelValues(s.os.Name()).Set(v)
+		wg.Wait()
+		active, _, _ := s.sides.current()
+		s.osUp.Store(s.up[active].Load())
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// probe checks one cluster's health and records it.
+func (s *Service) probe(ctx context.Context, i int, c *opensearch.Client) {
+	status, err := c.Health(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	up := err == nil && (status == "green" || status == "yellow")
+	if up != s.up[i].Load() {
+		if up {
+			s.log.Info("opensearch reachable", "cluster", c.Name(), "status", status)
+		} else {
+			s.log.Warn("opensearch unreachable or red", "cluster", c.Name(), "status", status, "err", err)
+		}
+	}
+	s.up[i].Store(up)
+	v := 0.0
+	if up {
+		v = 1
+	}
+	s.m.opensearchUp.WithLabelValues(c.Name()).Set(v)
 }

@@ -46,6 +46,10 @@ type sink struct {
 	wg   sync.WaitGroup
 	// active counts bulks being sent (including their retries).
 	active atomic.Int32
+	// switched, when set, returns a channel closed at the next switch of
+	// the sink to the other cluster: a whole-request retry waits for it or
+	// its backoff, whichever comes first.
+	switched func() <-chan struct{}
 	// down is set while whole bulk requests fail (cluster unreachable):
 	// the consumer pauses fetching meanwhile.
 	down atomic.Bool
@@ -168,6 +172,25 @@ func (s *sink) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// retryWait waits d before a whole-request retry, or less if the sink
+// switches clusters meanwhile (sw is closed; taken before the request, so
+// a switch during the request counts); ok is false when ctx ended.
+func (s *sink) retryWait(ctx context.Context, d time.Duration, sw <-chan struct{}) (ok, switched bool) {
+	if sw == nil {
+		return sleep(ctx, d), false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false, false
+	case <-t.C:
+		return true, false
+	case <-sw:
+		return true, true
+	}
+}
+
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -195,10 +218,19 @@ func (s *sink) send(ctx context.Context, items []*item) {
 		for _, it := range items {
 			body = opensearch.AppendCreate(body, it.index, it.id, it.doc)
 		}
+		var sw <-chan struct{}
+		if s.switched != nil {
+			sw = s.switched()
+		}
 		start := time.Now()
 		res, err := s.client.Bulk(ctx, body, len(items))
 		s.m.bulkDuration.Observe(time.Since(start).Seconds())
 		s.m.bulkBytes.Observe(float64(len(body)))
+		if errors.Is(err, errSwitched) {
+			s.log.Info("bulk request re-sent after the sink switched clusters", "documents", len(items))
+			reqAttempt = 0
+			continue
+		}
 		if err != nil {
 			var be *opensearch.BulkError
 			if !errors.As(err, &be) {
@@ -224,10 +256,14 @@ func (s *sink) send(ctx context.Context, items []*item) {
 			if reqAttempt == 0 || reqAttempt%10 == 0 {
 				s.log.Warn("bulk request failed; retrying, fetching paused", "err", err, "attempt", reqAttempt+1, "documents", len(items))
 			}
-			if !sleep(ctx, s.backoff(reqAttempt)) {
+			ok, switched := s.retryWait(ctx, s.backoff(reqAttempt), sw)
+			if !ok {
 				return
 			}
 			reqAttempt++
+			if switched {
+				reqAttempt = 0
+			}
 			continue
 		}
 		if s.down.Swap(false) {
