@@ -19,8 +19,9 @@ type FailoverConfig struct {
 	// "standby", no addresses.
 	Standby opensearch.Config `yaml:"standby"`
 	// Target is the name this pipeline answers to in failover events (their
-	// data.target and record key), i.e. the primary's health target. Default
-	// empty: opensearch.name.
+	// data.target and record key): the primary's health target in the
+	// detector and alerting's failover policy. Default "opensearch-primary",
+	// the shipped detector's target for this pipeline's primary.
 	Target string `yaml:"target"`
 	// Topic is the failover topic, read from its start at every start-up to
 	// learn the active side. Default "vigil.failover".
@@ -40,7 +41,7 @@ type FailoverConfig struct {
 func DefaultFailoverConfig() FailoverConfig {
 	sb := opensearch.DefaultConfig()
 	sb.Name, sb.Addresses = "standby", nil
-	return FailoverConfig{Standby: sb, Topic: events.FailoverTopic, Source: "vigil/pipeline", SwitchTimeout: time.Minute}
+	return FailoverConfig{Standby: sb, Target: "opensearch-primary", Topic: events.FailoverTopic, Source: "vigil/pipeline", SwitchTimeout: time.Minute}
 }
 
 // Enabled reports whether a standby is configured.
@@ -48,16 +49,13 @@ func (f FailoverConfig) Enabled() bool { return len(f.Standby.Addresses) > 0 }
 
 func (f FailoverConfig) validate(p *config.Problems, primary opensearch.Config) {
 	if !f.Enabled() {
-		if f.Target != "" {
-			p.Addf("failover.standby.addresses", "must be set when failover.target is (got none)")
-		}
 		return
 	}
 	p.Merge("failover.standby", f.Standby.Validate())
 	if f.Standby.Name == primary.Name {
 		p.Addf("failover.standby.name", "must differ from opensearch.name (got %q for both)", f.Standby.Name)
 	}
-	for _, x := range []struct{ path, v string }{{"failover.topic", f.Topic}, {"failover.source", f.Source}} {
+	for _, x := range []struct{ path, v string }{{"failover.target", f.Target}, {"failover.topic", f.Topic}, {"failover.source", f.Source}} {
 		if x.v == "" {
 			p.Addf(x.path, "must not be empty")
 		}
@@ -67,13 +65,8 @@ func (f FailoverConfig) validate(p *config.Problems, primary opensearch.Config) 
 	}
 }
 
-// target is the failover target name: failover.target or opensearch.name.
-func (c Config) target() string {
-	if c.Failover.Target != "" {
-		return c.Failover.Target
-	}
-	return c.OpenSearch.Name
-}
+// target is the failover target name.
+func (c Config) target() string { return c.Failover.Target }
 
 // actor is the failover actor name: failover.actor or pipeline/<hostname>.
 func (c Config) actor() string {
