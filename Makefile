@@ -45,6 +45,14 @@ run: tools build ## the whole appliance on this machine with sample data, and a 
 bench: tools infra-up build ## Go benchmarks and macro runs on real servers -> docs/benchmarks.md
 	$(ENV); scripts/bench.sh
 
+.PHONY: drill
+drill: tools build ## the failover drill on real servers (Kafka, primary + standby OpenSearch, Prometheus): SIGKILL the primary, print the timeline
+	$(ENV); scripts/infra.sh up kafka opensearch opensearch-standby prometheus
+	$(ENV); report=$$(mktemp); trap 'rm -f "$$report"' EXIT; \
+	  VIGIL_BIN=$(CURDIR)/$(BIN) VIGIL_DRILL_REPORT="$$report" CI=true \
+	  $(GO) test -count=1 -tags e2e -run '^TestFailoverDrill$$' -v -timeout 20m ./e2e/ | grep -v '^        '; \
+	  cat "$$report"
+
 .PHONY: lint
 lint: ## gofmt, go vet, shellcheck (when installed)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

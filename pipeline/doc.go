@@ -68,6 +68,18 @@
 // any lag with the defaults (BenchmarkPipelineAtLag and
 // BenchmarkPipelineSpansAtLag report the peak RSS while draining a backlog).
 //
+// # Failover
+//
+// With failover.standby set, the pipeline is the executor of the failover
+// controller's decisions for its sink (docs/failover.md): it learns the
+// active side from the compacted failover topic at start, and on a request
+// installs the templates on the other cluster, commits what is finished and
+// moves writing there (sides is the sink's bulk client; bulks waiting on the
+// old side are abandoned and re-sent), then publishes the outcome with the
+// request's generation. Offsets are committed only for finished records
+// whichever side took them, and content ids with create keep a re-send to
+// the same cluster harmless.
+//
 // # Metrics
 //
 // vigil_pipeline_records_total{signal,outcome},
@@ -79,8 +91,10 @@
 // timestamp, i.e. when the collector produced it, to indexed),
 // vigil_pipeline_in_flight_bytes, vigil_pipeline_paused,
 // vigil_pipeline_held_spans, vigil_pipeline_offset_commits_total{result},
-// vigil_pipeline_opensearch_up{cluster} (periodic _cluster/health: 1 when
-// reachable and green or yellow), and franz-go's client metrics under
+// vigil_pipeline_opensearch_up{cluster} (periodic _cluster/health of the
+// primary and the standby: 1 when reachable and green or yellow),
+// vigil_pipeline_opensearch_active{cluster,side},
+// vigil_pipeline_failover_switches_total{to,result}, and franz-go's client metrics under
 // vigil_pipeline_kafka_*. Readiness ("pipeline" check) requires the
-// templates installed and the cluster up.
+// templates installed and the active cluster up.
 package pipeline
