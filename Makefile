@@ -32,6 +32,7 @@ infra-status: ## one line per server; fails if one is down
 
 .PHONY: test
 test: tools infra-up build ## vet, unit, integration and end-to-end tests on real servers
+	scripts/infra.sh up opensearch-standby # the failover tests and drill need the standby too
 	$(GO) vet ./...
 	$(GO) vet -tags e2e $(E2E_PKGS)
 	$(ENV); VIGIL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v ./...
