@@ -26,6 +26,14 @@ const testTarget = "opensearch"
 // test's env.
 func failoverEnv(t *testing.T) (*env, Config, *opensearch.Client) {
 	t.Helper()
+	e, cfg, sb := failoverEnvNoTopic(t)
+	_, err := kadm.NewClient(e.prod).CreateTopics(t.Context(), 1, 1, nil, cfg.Failover.Topic)
+	require.NoError(t, err)
+	return e, cfg, sb
+}
+
+func failoverEnvNoTopic(t *testing.T) (*env, Config, *opensearch.Client) {
+	t.Helper()
 	e := newEnv(t)
 	sbURL := testinfra.OpenSearchStandby(t)
 	cfg := e.cfg
@@ -39,8 +47,6 @@ func failoverEnv(t *testing.T) (*env, Config, *opensearch.Client) {
 	sb, err := opensearch.NewClient(cfg.Failover.Standby)
 	require.NoError(t, err)
 	t.Cleanup(func() { sb.Close() })
-	_, err = kadm.NewClient(e.prod).CreateTopics(t.Context(), 1, 1, nil, cfg.Failover.Topic)
-	require.NoError(t, err)
 	return e, cfg, sb
 }
 
@@ -250,4 +256,21 @@ func TestSidesCancelRequestsOnSwitch(t *testing.T) {
 		t.Fatal("the request on the old side was not abandoned at the switch")
 	}
 	require.False(t, w.set(1), "setting the active side again changes nothing")
+}
+
+// TestFailoverTopicCreatedLater: a pipeline started before the failover
+// topic exists writes to the primary and still sees the first request once
+// the topic appears.
+func TestFailoverTopicCreatedLater(t *testing.T) {
+	e, cfg, sb := failoverEnvNoTopic(t)
+	stop := e.run(cfg, prometheus.NewRegistry())
+	defer func() { require.NoError(t, stop()) }()
+	e.produce(cfg.Kafka.Logs.Topic, 0, logsPayload(9, "g"))
+	eventually(t, "batch g on the primary", func() bool { return countOn(t, e.os, cfg.Indices.LogsDataStream) == 9 })
+	_, err := kadm.NewClient(e.prod).CreateTopics(t.Context(), 1, 1, nil, cfg.Failover.Topic)
+	require.NoError(t, err)
+	publishRequest(t, e, events.FailoverRequestedType, 1)
+	eventually(t, "failover completed", func() bool { return len(outcomes(t, e)) == 1 })
+	e.produce(cfg.Kafka.Logs.Topic, 1, logsPayload(4, "h"))
+	eventually(t, "batch h on the standby", func() bool { return countOn(t, sb, cfg.Indices.LogsDataStream) == 4 })
 }
