@@ -27,10 +27,9 @@ type Service struct {
 	// sink writes to the active one.
 	sides *sides
 	sink  *sink
-	// exec carries out failover requests; nil without a standby.
-	exec     *executor
+	// execOpts are the Kafka connection options of the failover executor.
 	execOpts []kgo.Opt
-	// switchMu serialises switches with the start-up install.
+	// switchMu serialises switches.
 	switchMu sync.Mutex
 
 	cl       *kgo.Client
@@ -195,7 +194,6 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil // ctx ended
 		}
 		defer x.close()
-		s.exec = x
 		// Before the install: a request may have to move writing off a
 		// primary that is down (and the install retries until it is up).
 		xctx, stopExec := context.WithCancel(ctx)
