@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -273,4 +274,30 @@ func TestFailoverTopicCreatedLater(t *testing.T) {
 	eventually(t, "failover completed", func() bool { return len(outcomes(t, e)) == 1 })
 	e.produce(cfg.Kafka.Logs.Topic, 1, logsPayload(4, "h"))
 	eventually(t, "batch h on the standby", func() bool { return countOn(t, sb, cfg.Indices.LogsDataStream) == 4 })
+}
+
+// TestFailoverWithTwoReplicas: replicas of one pipeline deployment (one
+// consumer group) each switch their own sink and each answer the request;
+// the outcomes carry the same event id and generation (the controller
+// applies the first), and the records of every partition go to the standby.
+func TestFailoverWithTwoReplicas(t *testing.T) {
+	e, cfg, sb := failoverEnv(t)
+	a, b := cfg, cfg
+	a.Failover.Actor, b.Failover.Actor = "pipeline/a", "pipeline/b"
+	stopA := e.run(a, prometheus.NewRegistry())
+	stopB := e.run(b, prometheus.NewRegistry())
+	e.produce(cfg.Kafka.Logs.Topic, 0, logsPayload(6, "i"))
+	e.produce(cfg.Kafka.Logs.Topic, 1, logsPayload(8, "j"))
+	eventually(t, "both batches on the primary", func() bool { return countOn(t, e.os, cfg.Indices.LogsDataStream) == 14 })
+	publishRequest(t, e, events.FailoverRequestedType, 1)
+	eventually(t, "two outcomes", func() bool { return len(outcomes(t, e)) == 2 })
+	got := outcomes(t, e)
+	slices.Sort(got)
+	require.Equal(t, []string{events.FailoverCompletedType + "/1/pipeline/a", events.FailoverCompletedType + "/1/pipeline/b"}, got)
+	e.produce(cfg.Kafka.Logs.Topic, 0, logsPayload(5, "k"))
+	e.produce(cfg.Kafka.Logs.Topic, 1, logsPayload(7, "l"))
+	eventually(t, "both new batches on the standby", func() bool { return countOn(t, sb, cfg.Indices.LogsDataStream) == 12 })
+	require.NoError(t, stopA())
+	require.NoError(t, stopB())
+	require.Equal(t, 14, countOn(t, e.os, cfg.Indices.LogsDataStream))
 }
