@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"log/slog"
 	"strings"
 	"time"
 
@@ -90,6 +91,12 @@ type IndicesConfig struct {
 	ServiceMap string `yaml:"service_map"`
 	// LogsDataStream is the logs data stream. Default "ss4o_logs-vigil-default".
 	LogsDataStream string `yaml:"logs_data_stream"`
+	// HealthEvents is the index of vigil.health and vigil.failover events
+	// (pipeline/events). Default "vigil-health-events".
+	HealthEvents string `yaml:"health_events"`
+	// DLQ is the index of dead-lettered records' headers (pipeline/events).
+	// Default "vigil-dlq".
+	DLQ string `yaml:"dlq"`
 	// Shards is index.number_of_shards. Default 1.
 	Shards int `yaml:"shards"`
 	// Replicas is index.number_of_replicas. Default 0.
@@ -172,6 +179,8 @@ func DefaultConfig() Config {
 			SpanAlias:        "otel-v1-apm-span",
 			ServiceMap:       "otel-v1-apm-service-map",
 			LogsDataStream:   "ss4o_logs-vigil-default",
+			HealthEvents:     "vigil-health-events",
+			DLQ:              "vigil-dlq",
 			Shards:           1,
 			Replicas:         0,
 			RefreshInterval:  "1s",
@@ -243,7 +252,7 @@ func (c Config) Validate() error {
 	p.Merge("opensearch", c.OpenSearch.Validate())
 
 	ix := c.Indices
-	for _, x := range []struct{ path, v string }{{"indices.span_alias", ix.SpanAlias}, {"indices.service_map", ix.ServiceMap}, {"indices.logs_data_stream", ix.LogsDataStream}} {
+	for _, x := range []struct{ path, v string }{{"indices.span_alias", ix.SpanAlias}, {"indices.service_map", ix.ServiceMap}, {"indices.logs_data_stream", ix.LogsDataStream}, {"indices.health_events", ix.HealthEvents}, {"indices.dlq", ix.DLQ}} {
 		if x.v == "" || x.v != strings.ToLower(x.v) || strings.ContainsAny(x.v, ` ,*?"<>|/\#`) {
 			p.Addf(x.path, "must be a non-empty lowercase index name (got %q)", x.v)
 		}
@@ -312,8 +321,28 @@ func (c Config) Validate() error {
 	return p.Err()
 }
 
-func (c Config) names() opensearch.Names {
-	return opensearch.Names{SpanAlias: c.Indices.SpanAlias, ServiceMap: c.Indices.ServiceMap, LogsDataStream: c.Indices.LogsDataStream}
+func (c Config) names() opensearch.Names { return c.Indices.Names() }
+
+// Names are the indices, as pipeline/opensearch takes them.
+func (ix IndicesConfig) Names() opensearch.Names {
+	return opensearch.Names{SpanAlias: ix.SpanAlias, ServiceMap: ix.ServiceMap, LogsDataStream: ix.LogsDataStream, Events: ix.HealthEvents, DLQ: ix.DLQ}
+}
+
+// Installer is what installs the templates, ISM policies and bootstrap
+// index for these indices: the pipeline runs it at start and `vigil setup`
+// runs the very same, so both install (and upgrade, never downgrade) the
+// same versions.
+func (ix IndicesConfig) Installer(c *opensearch.Client, log *slog.Logger) *opensearch.Installer {
+	return &opensearch.Installer{
+		Client: c,
+		Names:  ix.Names(),
+		Settings: opensearch.Settings{
+			Shards: ix.Shards, Replicas: ix.Replicas,
+			RefreshInterval: ix.RefreshInterval, TotalFieldsLimit: ix.TotalFieldsLimit,
+		},
+		Lifecycle: opensearch.Lifecycle{RolloverSize: ix.RolloverSize, RolloverAge: ix.RolloverAge, DeleteAfter: ix.DeleteAfter},
+		Log:       log,
+	}
 }
 
 func (c Config) topics() []string {

@@ -211,16 +211,7 @@ func (s *Service) install(ctx context.Context) error {
 		s.installed.Store(true)
 		return nil
 	}
-	in := &opensearch.Installer{
-		Client: s.os,
-		Names:  s.cfg.names(),
-		Settings: opensearch.Settings{
-			Shards: s.cfg.Indices.Shards, Replicas: s.cfg.Indices.Replicas,
-			RefreshInterval: s.cfg.Indices.RefreshInterval, TotalFieldsLimit: s.cfg.Indices.TotalFieldsLimit,
-		},
-		Lifecycle: opensearch.Lifecycle{RolloverSize: s.cfg.Indices.RolloverSize, RolloverAge: s.cfg.Indices.RolloverAge, DeleteAfter: s.cfg.Indices.DeleteAfter},
-		Log:       s.log,
-	}
+	in := s.cfg.Indices.Installer(s.os, s.log)
 	for attempt := 0; ; attempt++ {
 		err := in.Install(ctx)
 		if err == nil {

@@ -62,7 +62,9 @@ func TestInstallIdempotentAndNeverDowngrades(t *testing.T) {
 	n := testNames(t, c)
 	var reported []string
 	in := &Installer{Client: c, Names: n, Settings: defaultSettings, Lifecycle: defaultLifecycle, Log: quietLog(),
-		Report: func(res, action string, changed bool) { reported = append(reported, fmt.Sprintf("%s: %s %v", res, action, changed)) }}
+		Report: func(res, action string, changed bool) {
+			reported = append(reported, fmt.Sprintf("%s: %s %v", res, action, changed))
+		}}
 	created := []string{
 		"index template " + n.SpanTemplate() + ": created true",
 		"index template " + n.ServiceMapTemplate() + ": created true",
