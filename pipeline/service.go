@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/vigil-dev/vigil/internal/component"
+	"github.com/vigil-dev/vigil/pipeline/events"
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
@@ -25,6 +26,8 @@ type Service struct {
 	kopt []kgo.Opt
 	os   *opensearch.Client
 	sink *sink
+	// events indexes vigil.health, vigil.failover and DLQ headers (nil: off).
+	events *events.Indexer
 
 	cl       *kgo.Client
 	tracker  *tracker
@@ -111,6 +114,9 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		kgo.ProducerBatchMaxBytes(32<<20),
 		kgo.WithHooks(kprom.NewMetrics("vigil_pipeline", kprom.Subsystem("kafka"), kprom.Registerer(reg))),
 	)
+	if s.events, err = newEvents(cfg, kopts, osc, log, reg); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
 	if cfg.Kafka.ResetOffset == "latest" {
 		s.kopt = append(s.kopt, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
 	} else {
@@ -167,6 +173,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	defer s.runEvents(ctx)()
 	cl, err := kgo.NewClient(s.kopt...)
 	if err != nil {
 		return fmt.Errorf("pipeline: kafka client: %w", err)

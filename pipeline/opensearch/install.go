@@ -66,6 +66,9 @@ func (c *Client) HasPlugin(ctx context.Context, component string) (bool, error) 
 // retention (indices grow until deleted by hand), which is logged at Warn
 // rather than failing, because indexing works regardless.
 func (in *Installer) Install(ctx context.Context) error {
+	if in.Log == nil {
+		in.Log = slog.New(slog.DiscardHandler)
+	}
 	ism, err := in.Client.HasPlugin(ctx, ISMPlugin)
 	if err != nil {
 		return fmt.Errorf("check plugins: %w", err)
