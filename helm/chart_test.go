@@ -255,6 +255,24 @@ var variantChecks = map[string]func(t *testing.T, ms []manifest){
 		}, secretRefs(pipe.Spec.Template.Spec.Containers[0]))
 		al := find[*appsv1.Deployment](t, ms, "Deployment", release+"-alerting")
 		require.Equal(t, "vigil-slack/bot-token", secretRefs(al.Spec.Template.Spec.Containers[0])["VIGIL_SLACK_TOKEN"])
+		// The setup Job installs templates and imports the Dashboards
+		// objects with the OpenSearch credentials, from the Secret.
+		job := find[*batchv1.Job](t, ms, "Job", release+"-setup")
+		require.Equal(t, "vigil-opensearch/password", secretRefs(job.Spec.Template.Spec.Containers[0])["VIGIL_OPENSEARCH_PASSWORD"])
+		var setup struct {
+			OpenSearch struct {
+				Addresses []string       `json:"addresses"`
+				Password  map[string]any `json:"password"`
+			} `json:"opensearch"`
+			Dashboards map[string]any `json:"dashboards"`
+		}
+		cm := find[*corev1.ConfigMap](t, ms, "ConfigMap", release+"-setup")
+		require.NoError(t, yaml.Unmarshal([]byte(cm.Data["setup.yaml"]), &setup))
+		require.Equal(t, []string{"https://opensearch.search.svc:9200"}, setup.OpenSearch.Addresses)
+		require.Equal(t, map[string]any{
+			"url": "https://dashboards.search.svc:5601/dashboards", "tenant": "global",
+			"username": "${VIGIL_OPENSEARCH_USERNAME}", "password": map[string]any{"env": "VIGIL_OPENSEARCH_PASSWORD"},
+		}, setup.Dashboards)
 		require.Equal(t, "vigil-api/api-token", secretRefs(al.Spec.Template.Spec.Containers[0])["VIGIL_API_TOKEN"])
 	},
 	"inline-secrets": func(t *testing.T, ms []manifest) {
