@@ -6,7 +6,7 @@
 // pipeline/opensearch's EventsTemplate and DLQTemplate, installed with the
 // others.
 //
-// Each document's _id is deterministic — the CloudEvent's source and id,
+// Each document's _id is deterministic — the CloudEvent's type and id,
 // or the DLQ record's partition and offset — and is written with bulk
 // create, so a record delivered twice (after a rebalance, or a restart
 // before the commit) is a harmless 409. Offsets are committed only after

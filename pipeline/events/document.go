@@ -56,8 +56,10 @@ var failoverTypes = map[string]bool{
 }
 
 // EventDocument builds the document and _id of a vigil.health or
-// vigil.failover record. The _id is the event's source and id, which
-// CloudEvents makes unique together.
+// vigil.failover record. The _id is the event's type and id: Vigil's ids
+// name the target and generation (docs/events.md), so the same transition
+// published twice — a retried publish, or two detector replicas racing over
+// a leader change, with different sources — is one document.
 func EventDocument(r *kgo.Record) (id string, doc EventDoc, err error) {
 	e, err := ievents.Parse(r)
 	if err != nil {
@@ -95,7 +97,7 @@ func EventDocument(r *kgo.Record) (id string, doc EventDoc, err error) {
 	if doc.Target == "" {
 		return "", doc, fmt.Errorf("events: %s/%d@%d: %s %s has no target", r.Topic, r.Partition, r.Offset, e.Type(), e.ID())
 	}
-	return e.Source() + "#" + e.ID(), doc, nil
+	return e.Type() + "/" + e.ID(), doc, nil
 }
 
 // DLQDoc is a document of the DLQ index (DLQTemplate).

@@ -87,6 +87,9 @@ func New(cfg Config, d Deps) (*Indexer, error) {
 		kgo.ConsumeTopics(topics...),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
+		// Health and failover events are published in transactions: an
+		// aborted one must not show up in Dashboards.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	)
 	return ix, nil

@@ -130,12 +130,24 @@ func TestIndexesEventsAndDLQHeaders(t *testing.T) {
 	garbage := &kgo.Record{Topic: events.HealthTopic, Key: []byte("x"), Value: []byte("not a cloudevent")}
 
 	e.produce(t, healthRecord(t, "opensearch", 1, events.Caution, at), healthRecord(t, "opensearch", 2, events.Critical, at.Add(time.Minute)), garbage, foRec, dlqRec)
+	// An event whose transaction aborted never shows.
+	tx, err := kgo.NewClient(kgo.SeedBrokers(e.broker), kgo.TransactionalID("t-aborted"))
+	require.NoError(t, err)
+	require.NoError(t, tx.BeginTransaction())
+	require.NoError(t, tx.ProduceSync(t.Context(), healthRecord(t, "kafka", 1, events.Critical, at)).FirstErr())
+	require.NoError(t, tx.EndTransaction(t.Context(), kgo.TryAbort))
+	tx.Close()
+	e.produce(t, healthRecord(t, "kafka", 2, events.Caution, at.Add(2*time.Minute)))
+
 	reg, stop := e.run(t, "g1")
-	require.Eventually(t, func() bool { return e.count(t, e.names.Events) == 3 && e.count(t, e.names.DLQ) == 1 }, 60*time.Second, 250*time.Millisecond)
+	require.Eventually(t, func() bool { return e.count(t, e.names.Events) == 4 && e.count(t, e.names.DLQ) == 1 }, 60*time.Second, 250*time.Millisecond)
+	res, err := e.os.Do(t.Context(), http.MethodGet, "/"+e.names.Events+"/_doc/"+events.HealthChangedType+"%2Fkafka-1", nil)
+	require.NoError(t, err)
+	require.Equal(t, 404, res.Status, "the aborted event was indexed")
 	stop()
 	require.Equal(t, 1.0, testutil.ToFloat64(must(reg, "vigil_pipeline_events_skipped_total", "invalid", "vigil.health")))
 
-	h := e.doc(t, e.names.Events, "vigil%2Fdetector%23opensearch-2")
+	h := e.doc(t, e.names.Events, events.HealthChangedType+"%2Fopensearch-2")
 	require.Equal(t, "health", h["kind"])
 	require.Equal(t, "opensearch", h["target"])
 	require.Equal(t, "CRITICAL", h["status"])
@@ -143,7 +155,7 @@ func TestIndexesEventsAndDLQHeaders(t *testing.T) {
 	require.Equal(t, 0.97, h["value"])
 	require.Equal(t, map[string]any{"team": "search"}, h["labels"])
 	require.Equal(t, "2026-11-22T10:01:00Z", h["@timestamp"])
-	f := e.doc(t, e.names.Events, "vigil%2Falerting%23opensearch%2F4%2F"+events.FailoverRequestedType)
+	f := e.doc(t, e.names.Events, events.FailoverRequestedType+"%2Fopensearch%2F4%2F"+events.FailoverRequestedType)
 	require.Equal(t, "failover", f["kind"])
 	require.Equal(t, "standby", f["to"])
 	require.Equal(t, 2.0, f["healthGeneration"])
@@ -156,7 +168,7 @@ func TestIndexesEventsAndDLQHeaders(t *testing.T) {
 	require.NotContains(t, d, "value", "never the payload")
 
 	// Searchable with the mapping's types (a keyword term, a date range).
-	res, err := e.os.Do(t.Context(), http.MethodPost, "/"+e.names.Events+"/_count",
+	res, err = e.os.Do(t.Context(), http.MethodPost, "/"+e.names.Events+"/_count",
 		[]byte(`{"query":{"bool":{"filter":[{"term":{"status":"CRITICAL"}},{"range":{"@timestamp":{"gte":"2026-11-22T10:00:30Z"}}},{"term":{"labels.team":"search"}}]}}}`))
 	require.NoError(t, err)
 	require.Contains(t, string(res.Body), `"count":1`)
@@ -166,12 +178,12 @@ func TestIndexesEventsAndDLQHeaders(t *testing.T) {
 	e.produce(t, healthRecord(t, "opensearch", 2, events.Critical, at.Add(time.Minute)))
 	reg, stop = e.run(t, "g2")
 	require.Eventually(t, func() bool {
-		return testutil.ToFloat64(must(reg, "vigil_pipeline_events_indexed_total", e.names.Events)) == 4
-	}, 60*time.Second, 250*time.Millisecond, "all four health/failover records seen again")
+		return testutil.ToFloat64(must(reg, "vigil_pipeline_events_indexed_total", e.names.Events)) == 5
+	}, 60*time.Second, 250*time.Millisecond, "all five committed health/failover records seen again")
 	stop()
 	_, err = e.os.Do(t.Context(), http.MethodPost, "/"+e.names.Events+"/_refresh", nil)
 	require.NoError(t, err)
-	require.Equal(t, 3, e.count(t, e.names.Events))
+	require.Equal(t, 4, e.count(t, e.names.Events))
 	require.Equal(t, 1, e.count(t, e.names.DLQ))
 }
 
