@@ -523,6 +523,8 @@ func TestSchema(t *testing.T) {
 		{"brokers not a list", "kafka:\n  brokers: kafka:9092\n", "at '/kafka/brokers': got string, want array"},
 		{"opensearch url without scheme", "opensearch:\n  url: opensearch:9200\n", "at '/opensearch/url'"},
 		{"alerting scaled out", "alerting:\n  replicas: 2\n", "at '/alerting/replicas'"},
+		{"setup dashboards import not a boolean", "setup:\n  dashboards:\n    enabled: \"yes\"\n", "at '/setup/dashboards/enabled': got string, want boolean"},
+		{"misspelt setup dashboards key", "setup:\n  dashboards:\n    tennant: global\n", "at '/setup/dashboards': additional properties 'tennant' not allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
