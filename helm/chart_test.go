@@ -255,6 +255,24 @@ var variantChecks = map[string]func(t *testing.T, ms []manifest){
 		}, secretRefs(pipe.Spec.Template.Spec.Containers[0]))
 		al := find[*appsv1.Deployment](t, ms, "Deployment", release+"-alerting")
 		require.Equal(t, "vigil-slack/bot-token", secretRefs(al.Spec.Template.Spec.Containers[0])["VIGIL_SLACK_TOKEN"])
+		// The setup Job installs templates and imports the Dashboards
+		// objects with the OpenSearch credentials, from the Secret.
+		job := find[*batchv1.Job](t, ms, "Job", release+"-setup")
+		require.Equal(t, "vigil-opensearch/password", secretRefs(job.Spec.Template.Spec.Containers[0])["VIGIL_OPENSEARCH_PASSWORD"])
+		var setup struct {
+			OpenSearch struct {
+				Addresses []string       `json:"addresses"`
+				Password  map[string]any `json:"password"`
+			} `json:"opensearch"`
+			Dashboards map[string]any `json:"dashboards"`
+		}
+		cm := find[*corev1.ConfigMap](t, ms, "ConfigMap", release+"-setup")
+		require.NoError(t, yaml.Unmarshal([]byte(cm.Data["setup.yaml"]), &setup))
+		require.Equal(t, []string{"https://opensearch.search.svc:9200"}, setup.OpenSearch.Addresses)
+		require.Equal(t, map[string]any{
+			"url": "https://dashboards.search.svc:5601/dashboards", "tenant": "global",
+			"username": "${VIGIL_OPENSEARCH_USERNAME}", "password": map[string]any{"env": "VIGIL_OPENSEARCH_PASSWORD"},
+		}, setup.Dashboards)
 		require.Equal(t, "vigil-api/api-token", secretRefs(al.Spec.Template.Spec.Containers[0])["VIGIL_API_TOKEN"])
 	},
 	"inline-secrets": func(t *testing.T, ms []manifest) {
@@ -505,6 +523,8 @@ func TestSchema(t *testing.T) {
 		{"brokers not a list", "kafka:\n  brokers: kafka:9092\n", "at '/kafka/brokers': got string, want array"},
 		{"opensearch url without scheme", "opensearch:\n  url: opensearch:9200\n", "at '/opensearch/url'"},
 		{"alerting scaled out", "alerting:\n  replicas: 2\n", "at '/alerting/replicas'"},
+		{"setup dashboards import not a boolean", "setup:\n  dashboards:\n    enabled: \"yes\"\n", "at '/setup/dashboards/enabled': got string, want boolean"},
+		{"misspelt setup dashboards key", "setup:\n  dashboards:\n    tennant: global\n", "at '/setup/dashboards': additional properties 'tennant' not allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -125,6 +125,10 @@ func benchAtLag(b *testing.B, kind string, next func(cfg Config, sent int) (*kgo
 	cfg.Indices.SpanAlias = prefix + "-span"
 	cfg.Indices.ServiceMap = prefix + "-servicemap"
 	cfg.Indices.LogsDataStream = prefix + "_logs-vigil-default"
+	cfg.Indices.HealthEvents = prefix + "-health-events"
+	cfg.Indices.DLQ = prefix + "-dlq"
+	// The event topics are not what is measured.
+	cfg.Events.Enabled = false
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ProducerBatchMaxBytes(1<<20))
 	require.NoError(b, err)

@@ -1,11 +1,13 @@
 package pipeline
 
 import (
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/kafka"
+	"github.com/vigil-dev/vigil/pipeline/events"
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
@@ -23,6 +25,9 @@ type Config struct {
 	Bulk       BulkConfig       `yaml:"bulk"`
 	Retry      RetryConfig      `yaml:"retry"`
 	TraceGroup TraceGroupConfig `yaml:"trace_group"`
+	// Events indexes vigil.health, vigil.failover and the DLQ's headers
+	// into indices.health_events and indices.dlq (pipeline/events).
+	Events events.Config `yaml:"events"`
 	// MaxInFlightBytes bounds the bytes of records taken from Kafka and not
 	// yet finished (their values plus their documents); fetching pauses
 	// above it and resumes below it. Default 32 MiB.
@@ -96,6 +101,12 @@ type IndicesConfig struct {
 	ServiceMap string `yaml:"service_map"`
 	// LogsDataStream is the logs data stream. Default "ss4o_logs-vigil-default".
 	LogsDataStream string `yaml:"logs_data_stream"`
+	// HealthEvents is the index of vigil.health and vigil.failover events
+	// (pipeline/events). Default "vigil-health-events".
+	HealthEvents string `yaml:"health_events"`
+	// DLQ is the index of dead-lettered records' headers (pipeline/events).
+	// Default "vigil-dlq".
+	DLQ string `yaml:"dlq"`
 	// Shards is index.number_of_shards. Default 1.
 	Shards int `yaml:"shards"`
 	// Replicas is index.number_of_replicas. Default 0.
@@ -179,6 +190,8 @@ func DefaultConfig() Config {
 			SpanAlias:        "otel-v1-apm-span",
 			ServiceMap:       "otel-v1-apm-service-map",
 			LogsDataStream:   "ss4o_logs-vigil-default",
+			HealthEvents:     "vigil-health-events",
+			DLQ:              "vigil-dlq",
 			Shards:           1,
 			Replicas:         0,
 			RefreshInterval:  "1s",
@@ -190,6 +203,7 @@ func DefaultConfig() Config {
 		},
 		Bulk:             BulkConfig{MaxBytes: 5 << 20, MaxDocs: 5000, Linger: 200 * time.Millisecond, Concurrency: 2},
 		Retry:            RetryConfig{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, MaxItemRetries: 10},
+		Events:           events.DefaultConfig(),
 		TraceGroup:       TraceGroupConfig{Window: 10 * time.Second, MaxHeldSpans: 20000, MaxTraces: 20000, ServiceMap: true},
 		MaxInFlightBytes: 16 << 20,
 		CommitInterval:   2 * time.Second,
@@ -250,32 +264,8 @@ func (c Config) Validate() error {
 	p.Merge("opensearch", c.OpenSearch.Validate())
 	c.Failover.validate(&p, c.OpenSearch)
 
-	ix := c.Indices
-	for _, x := range []struct{ path, v string }{{"indices.span_alias", ix.SpanAlias}, {"indices.service_map", ix.ServiceMap}, {"indices.logs_data_stream", ix.LogsDataStream}} {
-		if x.v == "" || x.v != strings.ToLower(x.v) || strings.ContainsAny(x.v, ` ,*?"<>|/\#`) {
-			p.Addf(x.path, "must be a non-empty lowercase index name (got %q)", x.v)
-		}
-	}
-	if !strings.Contains(ix.LogsDataStream, "-") {
-		p.Addf("indices.logs_data_stream", "must contain '-' (the template matches <prefix>-*) (got %q)", ix.LogsDataStream)
-	}
-	if ix.Shards <= 0 {
-		p.Addf("indices.shards", "must be > 0 (got %d)", ix.Shards)
-	}
-	if ix.Replicas < 0 {
-		p.Addf("indices.replicas", "must be >= 0 (got %d)", ix.Replicas)
-	}
-	if ix.RefreshInterval == "" {
-		p.Addf("indices.refresh_interval", "must not be empty")
-	}
-	if ix.TotalFieldsLimit < 100 {
-		p.Addf("indices.total_fields_limit", "must be >= 100 (got %d)", ix.TotalFieldsLimit)
-	}
-	for _, x := range []struct{ path, v string }{{"indices.rollover_size", ix.RolloverSize}, {"indices.rollover_age", ix.RolloverAge}, {"indices.delete_after", ix.DeleteAfter}} {
-		if x.v == "" {
-			p.Addf(x.path, "must not be empty")
-		}
-	}
+	p.Merge("indices", c.Indices.Validate())
+	p.Merge("events", c.Events.Validate())
 	if c.Bulk.MaxBytes < 1024 {
 		p.Addf("bulk.max_bytes", "must be >= 1024 (got %d)", c.Bulk.MaxBytes)
 	}
@@ -320,8 +310,28 @@ func (c Config) Validate() error {
 	return p.Err()
 }
 
-func (c Config) names() opensearch.Names {
-	return opensearch.Names{SpanAlias: c.Indices.SpanAlias, ServiceMap: c.Indices.ServiceMap, LogsDataStream: c.Indices.LogsDataStream}
+func (c Config) names() opensearch.Names { return c.Indices.Names() }
+
+// Names are the indices, as pipeline/opensearch takes them.
+func (ix IndicesConfig) Names() opensearch.Names {
+	return opensearch.Names{SpanAlias: ix.SpanAlias, ServiceMap: ix.ServiceMap, LogsDataStream: ix.LogsDataStream, Events: ix.HealthEvents, DLQ: ix.DLQ}
+}
+
+// Installer is what installs the templates, ISM policies and bootstrap
+// index for these indices: the pipeline runs it at start and `vigil setup`
+// runs the very same, so both install (and upgrade, never downgrade) the
+// same versions.
+func (ix IndicesConfig) Installer(c *opensearch.Client, log *slog.Logger) *opensearch.Installer {
+	return &opensearch.Installer{
+		Client: c,
+		Names:  ix.Names(),
+		Settings: opensearch.Settings{
+			Shards: ix.Shards, Replicas: ix.Replicas,
+			RefreshInterval: ix.RefreshInterval, TotalFieldsLimit: ix.TotalFieldsLimit,
+		},
+		Lifecycle: opensearch.Lifecycle{RolloverSize: ix.RolloverSize, RolloverAge: ix.RolloverAge, DeleteAfter: ix.DeleteAfter},
+		Log:       log,
+	}
 }
 
 func (c Config) topics() []string {
@@ -332,4 +342,35 @@ func (c Config) topics() []string {
 		}
 	}
 	return ts
+}
+
+// Validate reports every problem (paths relative to indices).
+func (ix IndicesConfig) Validate() error {
+	var p config.Problems
+	for _, x := range []struct{ path, v string }{{"span_alias", ix.SpanAlias}, {"service_map", ix.ServiceMap}, {"logs_data_stream", ix.LogsDataStream}, {"health_events", ix.HealthEvents}, {"dlq", ix.DLQ}} {
+		if x.v == "" || x.v != strings.ToLower(x.v) || strings.ContainsAny(x.v, ` ,*?"<>|/\#`) {
+			p.Addf(x.path, "must be a non-empty lowercase index name (got %q)", x.v)
+		}
+	}
+	if !strings.Contains(ix.LogsDataStream, "-") {
+		p.Addf("logs_data_stream", "must contain '-' (the template matches <prefix>-*) (got %q)", ix.LogsDataStream)
+	}
+	if ix.Shards <= 0 {
+		p.Addf("shards", "must be > 0 (got %d)", ix.Shards)
+	}
+	if ix.Replicas < 0 {
+		p.Addf("replicas", "must be >= 0 (got %d)", ix.Replicas)
+	}
+	if ix.RefreshInterval == "" {
+		p.Addf("refresh_interval", "must not be empty")
+	}
+	if ix.TotalFieldsLimit < 100 {
+		p.Addf("total_fields_limit", "must be >= 100 (got %d)", ix.TotalFieldsLimit)
+	}
+	for _, x := range []struct{ path, v string }{{"rollover_size", ix.RolloverSize}, {"rollover_age", ix.RolloverAge}, {"delete_after", ix.DeleteAfter}} {
+		if x.v == "" {
+			p.Addf(x.path, "must not be empty")
+		}
+	}
+	return p.Err()
 }

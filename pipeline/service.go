@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/vigil-dev/vigil/internal/component"
+	"github.com/vigil-dev/vigil/pipeline/events"
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
@@ -31,6 +32,8 @@ type Service struct {
 	execOpts []kgo.Opt
 	// switchMu serialises switches.
 	switchMu sync.Mutex
+	// events indexes vigil.health, vigil.failover and DLQ headers (nil: off).
+	events *events.Indexer
 
 	cl       *kgo.Client
 	tracker  *tracker
@@ -138,6 +141,9 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		kgo.WithHooks(kprom.NewMetrics("vigil_pipeline", kprom.Subsystem("kafka"), kprom.Registerer(reg))),
 	)
 	s.execOpts = kopts
+	if s.events, err = newEvents(cfg, kopts, s.sides.activeClient, log, reg); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
 	if cfg.Kafka.ResetOffset == "latest" {
 		s.kopt = append(s.kopt, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
 	} else {
@@ -207,6 +213,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	defer s.runEvents(ctx)()
 	cl, err := kgo.NewClient(s.kopt...)
 	if err != nil {
 		return fmt.Errorf("pipeline: kafka client: %w", err)
@@ -288,16 +295,7 @@ func (s *Service) installOn(ctx context.Context, c *opensearch.Client) error {
 }
 
 func (s *Service) installer(c *opensearch.Client) *opensearch.Installer {
-	return &opensearch.Installer{
-		Client: c,
-		Names:  s.cfg.names(),
-		Settings: opensearch.Settings{
-			Shards: s.cfg.Indices.Shards, Replicas: s.cfg.Indices.Replicas,
-			RefreshInterval: s.cfg.Indices.RefreshInterval, TotalFieldsLimit: s.cfg.Indices.TotalFieldsLimit,
-		},
-		Lifecycle: opensearch.Lifecycle{RolloverSize: s.cfg.Indices.RolloverSize, RolloverAge: s.cfg.Indices.RolloverAge, DeleteAfter: s.cfg.Indices.DeleteAfter},
-		Log:       s.log,
-	}
+	return s.cfg.Indices.Installer(c, s.log)
 }
 
 // permanent reports an install error that retrying cannot fix: OpenSearch

@@ -58,6 +58,9 @@ func newEnv(t *testing.T) *env {
 	cfg.Indices.SpanAlias = prefix + "-span"
 	cfg.Indices.ServiceMap = prefix + "-servicemap"
 	cfg.Indices.LogsDataStream = prefix + "_logs-vigil-default"
+	cfg.Indices.HealthEvents = prefix + "-health-events"
+	cfg.Indices.DLQ = prefix + "-dlq"
+	cfg.Events.Group = prefix + "-events"
 	cfg.CommitInterval = 100 * time.Millisecond
 	cfg.HealthInterval = time.Second
 	cfg.Bulk.Linger = 20 * time.Millisecond
@@ -89,9 +92,9 @@ func cleanupIndices(tb testing.TB, cfg Config) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		osc.Do(ctx, http.MethodDelete, "/_data_stream/"+cfg.Indices.LogsDataStream, nil)
-		osc.Do(ctx, http.MethodDelete, "/"+cfg.Indices.SpanAlias+"-*,"+cfg.Indices.ServiceMap+"?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true", nil)
+		osc.Do(ctx, http.MethodDelete, "/"+cfg.Indices.SpanAlias+"-*,"+cfg.Indices.ServiceMap+","+cfg.Indices.HealthEvents+","+cfg.Indices.DLQ+"?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true", nil)
 		n := cfg.names()
-		for _, tpl := range []string{n.SpanTemplate(), n.ServiceMapTemplate(), n.LogsTemplate()} {
+		for _, tpl := range []string{n.SpanTemplate(), n.ServiceMapTemplate(), n.LogsTemplate(), n.EventsTemplate(), n.DLQTemplate()} {
 			osc.Do(ctx, http.MethodDelete, "/_index_template/"+tpl, nil)
 		}
 	})
@@ -299,6 +302,10 @@ func TestServiceEndToEnd(t *testing.T) {
 	require.Equal(t, cfg.Indices.SpanAlias, rej.TargetIndex)
 	require.Equal(t, int64(1), rej.SourceOffset)
 	require.Contains(t, rej.Reason, "total fields")
+	// The DLQ's headers are searchable by cause (pipeline/events).
+	eventually(t, "2 DLQ documents", func() bool { return e.count(cfg.Indices.DLQ, "") == 2 })
+	require.Equal(t, 1, e.count(cfg.Indices.DLQ, `{"query":{"bool":{"filter":[{"term":{"errorType":"illegal_argument_exception"}},{"term":{"httpStatus":400}},{"term":{"source.topic":"otlp_spans"}},{"term":{"source.offset":1}}]}}}`))
+	require.Equal(t, 1, e.count(cfg.Indices.DLQ, `{"query":{"term":{"errorType":"decode_error"}}}`))
 
 	// Everything is finished, so the group's offsets reach the end.
 	adm := kadm.NewClient(e.prod)

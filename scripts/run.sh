@@ -83,6 +83,12 @@ echo "Where to look next"
 echo "  admin:       http://$ADMIN/metrics  /healthz  /readyz"
 echo "  OTLP:        grpc $OTLP, http $VIGIL_OTLP_HTTP_ENDPOINT"
 echo "  OpenSearch:  $OPENSEARCH (point OpenSearch Dashboards here: Trace Analytics reads otel-v1-apm-*, Logs reads ss4o_logs-*)"
+if [[ -n ${VIGIL_DASHBOARDS_URL:-} ]]; then
+  echo "  Dashboards:  $VIGIL_DASHBOARDS_URL/app/dashboards#/view/vigil-pipeline-and-incidents (imported by vigil setup)"
+else
+  echo "  Dashboards:  set VIGIL_DASHBOARDS_URL and re-run for vigil setup to import the index patterns, searches and"
+  echo "               the \"Vigil — pipeline and incidents\" dashboard (configs/dashboards)"
+fi
 echo "  Prometheus:  $PROMETHEUS/graph?g0.expr=vigil_pipeline_records_total"
 echo "  Slack:       no token set, so the console notifier logs what it would post:"
 grep -E 'console|would post' "$LOG_FILE" | tail -n 5 | sed 's/^/               /' || echo "               (nothing to post: no target left HEALTHY)"

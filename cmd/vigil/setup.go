@@ -14,7 +14,7 @@ import (
 )
 
 func setupCommand() command {
-	return command{"setup", "create Kafka topics and install what Vigil needs (idempotent)", runSetup}
+	return command{"setup", "create Kafka topics, install index templates and Dashboards objects (idempotent)", runSetup}
 }
 
 func runSetup(args []string, stdout, stderr io.Writer) int {
@@ -23,7 +23,7 @@ func runSetup(args []string, stdout, stderr io.Writer) int {
 	dryRun := fs.Bool("dry-run", false, "report what would change and change nothing")
 	check := fs.Bool("check", false, "validate the configuration and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: vigil setup [--config FILE] [--dry-run] [--check]\n\nCreate Kafka topics with their partitions and configs, idempotently; each run reports what it changed.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: vigil setup [--config FILE] [--dry-run] [--check]\n\nCreate Kafka topics with their partitions and configs, install the OpenSearch index templates and\nISM policies, and import the OpenSearch Dashboards saved objects when dashboards.url is set.\nIdempotent: each run reports what it changed, and a run with nothing to do says so.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args, stderr); !ok {

@@ -21,12 +21,16 @@ import (
 
 // Report is where `make run` looks for what Vigil did.
 type Report struct {
-	OpenSearch  string // base URL
-	SpanAlias   string // otel-v1-apm-span
-	ServiceMap  string // otel-v1-apm-service-map
-	Logs        string // ss4o_logs-vigil-default
-	Brokers     []string
-	HealthTopic string
+	OpenSearch string // base URL
+	SpanAlias  string // otel-v1-apm-span
+	ServiceMap string // otel-v1-apm-service-map
+	Logs       string // ss4o_logs-vigil-default
+	// HealthEvents and DLQ are the pipeline's event indices
+	// (vigil-health-events, vigil-dlq); empty leaves them out.
+	HealthEvents string
+	DLQ          string
+	Brokers      []string
+	HealthTopic  string
 	// Admin is the vigil admin address whose /metrics carry the detector's
 	// current status per target.
 	Admin string
@@ -59,6 +63,11 @@ func (r Report) Write(ctx context.Context, w io.Writer) error {
 	fmt.Fprintf(tw, "  %s\t%d log records\n", r.Logs, logs)
 	fmt.Fprintf(tw, "  %s\t%d spans\n", r.SpanAlias, spans)
 	fmt.Fprintf(tw, "  %s\t%d service-map documents\n", r.ServiceMap, edges)
+	for _, x := range []struct{ index, what string }{{r.HealthEvents, "health and failover events"}, {r.DLQ, "dead-lettered records"}} {
+		if x.index != "" {
+			fmt.Fprintf(tw, "  %s\t%d %s\n", x.index, r.countOrZero(ctx, x.index), x.what)
+		}
+	}
 	tw.Flush()
 	if err := r.writeTrace(ctx, w); err != nil {
 		return err
@@ -66,7 +75,61 @@ func (r Report) Write(ctx context.Context, w io.Writer) error {
 	if err := r.writeServiceMap(ctx, w); err != nil {
 		return err
 	}
-	return r.writeHealth(ctx, w)
+	if err := r.writeHealth(ctx, w); err != nil {
+		return err
+	}
+	return r.writeHealthEvents(ctx, w)
+}
+
+// countOrZero is an index's document count, 0 when it does not exist yet
+// (nothing was ever written to it).
+func (r Report) countOrZero(ctx context.Context, index string) int {
+	var out struct{ Count int }
+	if err := r.get(ctx, "/"+index+"/_count?ignore_unavailable=true", nil, &out); err != nil {
+		return 0
+	}
+	return out.Count
+}
+
+// writeHealthEvents prints the latest health and failover events as the
+// pipeline indexed them (what the Dashboards timeline shows).
+func (r Report) writeHealthEvents(ctx context.Context, w io.Writer) error {
+	if r.HealthEvents == "" {
+		return nil
+	}
+	var hit struct {
+		Hits struct {
+			Hits []struct {
+				Source struct {
+					Timestamp      string `json:"@timestamp"`
+					Kind           string `json:"kind"`
+					EventType      string `json:"eventType"`
+					Target         string `json:"target"`
+					Status         string `json:"status"`
+					PreviousStatus string `json:"previousStatus"`
+					From           string `json:"from"`
+					To             string `json:"to"`
+					Reason         string `json:"reason"`
+				} `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	q := map[string]any{"size": 5, "sort": []any{map[string]any{"@timestamp": "desc"}}}
+	fmt.Fprintf(w, "\nLatest health events indexed (%s; Dashboards: \"Vigil — pipeline and incidents\")\n", r.HealthEvents)
+	if err := r.get(ctx, "/"+r.HealthEvents+"/_search?ignore_unavailable=true", q, &hit); err != nil || len(hit.Hits.Hits) == 0 {
+		fmt.Fprintln(w, "  none yet (no target has changed health)")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, h := range hit.Hits.Hits {
+		e := h.Source
+		what := fmt.Sprintf("%s -> %s", e.PreviousStatus, e.Status)
+		if e.Kind != "health" {
+			what = fmt.Sprintf("%s %s -> %s", e.EventType, e.From, e.To)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", e.Timestamp, e.Target, what, e.Reason)
+	}
+	return tw.Flush()
 }
 
 type span struct {

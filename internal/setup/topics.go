@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -34,6 +35,12 @@ type Change struct {
 }
 
 func (c Change) String() string { return c.Resource + ": " + c.Action }
+
+// Changed reports whether the resource was (or, in a dry run, would be)
+// changed: every action but "unchanged ..." and "skipped ...".
+func (c Change) Changed() bool {
+	return !strings.HasPrefix(c.Action, "unchanged") && !strings.HasPrefix(c.Action, "skipped")
+}
 
 // EnsureTopics creates missing topics, grows partition counts and
 // reconciles configs. It returns what it changed; an unchanged topic yields

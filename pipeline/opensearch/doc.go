@@ -2,7 +2,10 @@
 // configuration (addresses, basic auth from a config.Secret, TLS) reusable
 // by a standby sink and other components, bulk requests with per-item
 // classification (Done, Retry, Permanent), and installation of the index
-// templates, ISM policies and the span bootstrap index.
+// templates (spans, service map, logs, and the health-events and DLQ
+// indices pipeline/events writes), ISM policies and the span bootstrap
+// index. The Installer reports what it changes and can dry-run: `vigil
+// setup` runs the same code as the pipeline's start.
 //
 // Templates are composable index templates (_index_template) carrying
 // TemplateVersion; Install upgrades an older installed version and never

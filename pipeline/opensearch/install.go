@@ -12,13 +12,26 @@ import (
 
 // Installer puts the templates, ISM policies and the span bootstrap index in
 // place. Every step is idempotent, so every pipeline instance runs it at
-// start.
+// start, and `vigil setup` runs the same code.
 type Installer struct {
 	Client    *Client
 	Names     Names
 	Settings  Settings
 	Lifecycle Lifecycle
 	Log       *slog.Logger
+	// DryRun reads what is installed and reports what would change, but
+	// writes nothing.
+	DryRun bool
+	// Report, when set, is told about every resource Install looks at:
+	// e.g. ("index template otel-v1-apm-span-template", "created", true) or
+	// (..., "unchanged (version 1)", false).
+	Report func(resource, action string, changed bool)
+}
+
+func (in *Installer) report(resource, action string, changed bool) {
+	if in.Report != nil {
+		in.Report(resource, action, changed)
+	}
 }
 
 // ISMPlugin is the component name _cat/plugins lists for index management.
@@ -53,6 +66,9 @@ func (c *Client) HasPlugin(ctx context.Context, component string) (bool, error) 
 // retention (indices grow until deleted by hand), which is logged at Warn
 // rather than failing, because indexing works regardless.
 func (in *Installer) Install(ctx context.Context) error {
+	if in.Log == nil {
+		in.Log = slog.New(slog.DiscardHandler)
+	}
 	ism, err := in.Client.HasPlugin(ctx, ISMPlugin)
 	if err != nil {
 		return fmt.Errorf("check plugins: %w", err)
@@ -64,6 +80,18 @@ func (in *Installer) Install(ctx context.Context) error {
 		{in.Names.SpanTemplate(), SpanTemplate(in.Names, in.Settings, ism)},
 		{in.Names.ServiceMapTemplate(), ServiceMapTemplate(in.Names, in.Settings)},
 		{in.Names.LogsTemplate(), LogsTemplate(in.Names, in.Settings)},
+	}
+	if in.Names.Events != "" {
+		templates = append(templates, struct {
+			name string
+			body any
+		}{in.Names.EventsTemplate(), EventsTemplate(in.Names, in.Settings)})
+	}
+	if in.Names.DLQ != "" {
+		templates = append(templates, struct {
+			name string
+			body any
+		}{in.Names.DLQTemplate(), DLQTemplate(in.Names, in.Settings)})
 	}
 	for _, t := range templates {
 		if err := in.putTemplate(ctx, t.name, t.body); err != nil {
@@ -83,6 +111,7 @@ func (in *Installer) Install(ctx context.Context) error {
 			}
 		}
 	} else {
+		in.report("ism policies", "skipped: index-management plugin not installed", false)
 		in.Log.Warn("index-management plugin not installed: ISM policies skipped, indices will not roll over or expire", "plugin", ISMPlugin)
 	}
 	return in.bootstrap(ctx)
@@ -90,11 +119,13 @@ func (in *Installer) Install(ctx context.Context) error {
 
 func (in *Installer) putTemplate(ctx context.Context, name string, body any) error {
 	path := "/_index_template/" + name
-	res, err := in.Client.Do(ctx, http.MethodGet, path, nil)
+	res := "index template " + name
+	action := "created"
+	resp, err := in.Client.Do(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return fmt.Errorf("get index template %s: %w", name, err)
 	}
-	switch res.Status {
+	switch resp.Status {
 	case 200:
 		var cur struct {
 			IndexTemplates []struct {
@@ -103,31 +134,47 @@ func (in *Installer) putTemplate(ctx context.Context, name string, body any) err
 				} `json:"index_template"`
 			} `json:"index_templates"`
 		}
-		if err := json.Unmarshal(res.Body, &cur); err != nil {
+		if err := json.Unmarshal(resp.Body, &cur); err != nil {
 			return fmt.Errorf("decode index template %s: %w", name, err)
 		}
+		action = fmt.Sprintf("replaced unversioned template with version %d", TemplateVersion)
 		if len(cur.IndexTemplates) > 0 && cur.IndexTemplates[0].IndexTemplate.Version != nil {
 			v := *cur.IndexTemplates[0].IndexTemplate.Version
 			if v >= TemplateVersion {
 				in.Log.Debug("index template up to date", "template", name, "installed", v, "shipped", TemplateVersion)
+				in.report(res, unchanged(v), false)
 				return nil
 			}
+			action = fmt.Sprintf("upgraded version %d -> %d", v, TemplateVersion)
 			in.Log.Info("upgrading index template", "template", name, "from", v, "to", TemplateVersion)
 		}
 	case 404:
 	default:
-		return fmt.Errorf("get index template %s: %w", name, expect("GET", path, res))
+		return fmt.Errorf("get index template %s: %w", name, expect("GET", path, resp))
+	}
+	if in.DryRun {
+		in.report(res, action, true)
+		return nil
 	}
 	b, _ := json.Marshal(body)
-	res, err = in.Client.Do(ctx, http.MethodPut, path, b)
+	resp, err = in.Client.Do(ctx, http.MethodPut, path, b)
 	if err != nil {
 		return fmt.Errorf("put index template %s: %w", name, err)
 	}
-	if err := expect("PUT", path, res, 200); err != nil {
+	if err := expect("PUT", path, resp, 200); err != nil {
 		return fmt.Errorf("put index template %s: %w", name, err)
 	}
 	in.Log.Info("installed index template", "template", name, "version", TemplateVersion)
+	in.report(res, action, true)
 	return nil
+}
+
+// unchanged describes an installed version this build leaves alone.
+func unchanged(installed int) string {
+	if installed > TemplateVersion {
+		return fmt.Sprintf("unchanged (version %d is newer than this build's %d; never downgraded)", installed, TemplateVersion)
+	}
+	return fmt.Sprintf("unchanged (version %d)", installed)
 }
 
 var policyVersion = regexp.MustCompile(`vigil-version (\d+)`)
@@ -139,6 +186,8 @@ func (in *Installer) putPolicy(ctx context.Context, id string, body any) error {
 		return fmt.Errorf("get ism policy %s: %w", id, err)
 	}
 	put := path
+	resource := "ism policy " + id
+	action := "created"
 	switch res.Status {
 	case 200:
 		var cur struct {
@@ -151,15 +200,23 @@ func (in *Installer) putPolicy(ctx context.Context, id string, body any) error {
 		if err := json.Unmarshal(res.Body, &cur); err != nil {
 			return fmt.Errorf("decode ism policy %s: %w", id, err)
 		}
+		action = fmt.Sprintf("replaced unversioned policy with version %d", TemplateVersion)
 		if m := policyVersion.FindStringSubmatch(cur.Policy.Description); m != nil {
-			if v, _ := strconv.Atoi(m[1]); v >= TemplateVersion {
+			v, _ := strconv.Atoi(m[1])
+			if v >= TemplateVersion {
+				in.report(resource, unchanged(v), false)
 				return nil
 			}
+			action = fmt.Sprintf("upgraded version %d -> %d", v, TemplateVersion)
 		}
 		put = fmt.Sprintf("%s?if_seq_no=%d&if_primary_term=%d", path, cur.SeqNo, cur.PrimaryTerm)
 	case 404:
 	default:
 		return fmt.Errorf("get ism policy %s: %w", id, expect("GET", path, res))
+	}
+	if in.DryRun {
+		in.report(resource, action, true)
+		return nil
 	}
 	b, _ := json.Marshal(body)
 	res, err = in.Client.Do(ctx, http.MethodPut, put, b)
@@ -171,6 +228,7 @@ func (in *Installer) putPolicy(ctx context.Context, id string, body any) error {
 		return fmt.Errorf("put ism policy %s: %w", id, err)
 	}
 	in.Log.Info("installed ism policy", "policy", id, "version", TemplateVersion)
+	in.report(resource, action, true)
 	return nil
 }
 
@@ -183,21 +241,29 @@ func (in *Installer) bootstrap(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("get alias %s: %w", alias, err)
 	}
+	idx := in.Names.BootstrapIndex()
+	resource := "index " + idx
 	if res.Status == 200 {
+		in.report("alias "+alias, "unchanged (exists)", false)
 		return nil
 	}
-	idx := in.Names.BootstrapIndex()
+	if in.DryRun {
+		in.report(resource, "created with write alias "+alias, true)
+		return nil
+	}
 	body, _ := json.Marshal(m{"aliases": m{alias: m{"is_write_index": true}}})
 	res, err = in.Client.Do(ctx, http.MethodPut, "/"+idx, body)
 	if err != nil {
 		return fmt.Errorf("create index %s: %w", idx, err)
 	}
 	if res.Status == 400 && regexp.MustCompile(`resource_already_exists_exception`).Match(res.Body) {
+		in.report(resource, "unchanged (created concurrently)", false)
 		return nil // another instance won the race
 	}
 	if err := expect("PUT", "/"+idx, res, 200); err != nil {
 		return fmt.Errorf("create index %s: %w", idx, err)
 	}
 	in.Log.Info("created span bootstrap index", "index", idx, "alias", alias)
+	in.report(resource, "created with write alias "+alias, true)
 	return nil
 }

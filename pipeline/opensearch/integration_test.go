@@ -29,7 +29,7 @@ import (
 func testNames(t *testing.T, c *Client) Names {
 	t.Helper()
 	p := strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "")) + fmt.Sprintf("%06d", rand.IntN(1e6))
-	n := Names{SpanAlias: "t" + p + "-span", ServiceMap: "t" + p + "-servicemap", LogsDataStream: "t" + p + "_logs-vigil-default"}
+	n := Names{SpanAlias: "t" + p + "-span", ServiceMap: "t" + p + "-servicemap", LogsDataStream: "t" + p + "_logs-vigil-default", Events: "t" + p + "-events", DLQ: "t" + p + "-dlq"}
 	t.Cleanup(func() { cleanup(c, n) })
 	return n
 }
@@ -38,8 +38,8 @@ func cleanup(c *Client, n Names) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c.Do(ctx, http.MethodDelete, "/_data_stream/"+n.LogsDataStream, nil)
-	c.Do(ctx, http.MethodDelete, "/"+n.SpanAlias+"-*,"+n.ServiceMap+"?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true", nil)
-	for _, tpl := range []string{n.SpanTemplate(), n.ServiceMapTemplate(), n.LogsTemplate()} {
+	c.Do(ctx, http.MethodDelete, "/"+n.SpanAlias+"-*,"+n.ServiceMap+","+n.Events+","+n.DLQ+"?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true", nil)
+	for _, tpl := range []string{n.SpanTemplate(), n.ServiceMapTemplate(), n.LogsTemplate(), n.EventsTemplate(), n.DLQTemplate()} {
 		c.Do(ctx, http.MethodDelete, "/_index_template/"+tpl, nil)
 	}
 }
@@ -60,12 +60,46 @@ func TestInstallIdempotentAndNeverDowngrades(t *testing.T) {
 	ctx := t.Context()
 	c := testClient(t)
 	n := testNames(t, c)
-	in := &Installer{Client: c, Names: n, Settings: defaultSettings, Lifecycle: defaultLifecycle, Log: quietLog()}
+	var reported []string
+	in := &Installer{Client: c, Names: n, Settings: defaultSettings, Lifecycle: defaultLifecycle, Log: quietLog(),
+		Report: func(res, action string, changed bool) {
+			reported = append(reported, fmt.Sprintf("%s: %s %v", res, action, changed))
+		}}
+	created := []string{
+		"index template " + n.SpanTemplate() + ": created true",
+		"index template " + n.ServiceMapTemplate() + ": created true",
+		"index template " + n.LogsTemplate() + ": created true",
+		"index template " + n.EventsTemplate() + ": created true",
+		"index template " + n.DLQTemplate() + ": created true",
+		"ism policies: skipped: index-management plugin not installed false",
+		"index " + n.BootstrapIndex() + ": created with write alias " + n.SpanAlias + " true",
+	}
+
+	// A dry run reports what would be done and does nothing.
+	in.DryRun = true
 	require.NoError(t, in.Install(ctx))
+	require.Equal(t, created, reported)
+	res, err := c.Do(ctx, http.MethodGet, "/_index_template/"+n.EventsTemplate(), nil)
+	require.NoError(t, err)
+	require.Equal(t, 404, res.Status, "dry run installed a template")
+
+	in.DryRun, reported = false, nil
+	require.NoError(t, in.Install(ctx))
+	require.Equal(t, created, reported)
+	reported = nil
 	require.NoError(t, in.Install(ctx), "second install must be a no-op")
+	require.Equal(t, []string{
+		"index template " + n.SpanTemplate() + ": unchanged (version 1) false",
+		"index template " + n.ServiceMapTemplate() + ": unchanged (version 1) false",
+		"index template " + n.LogsTemplate() + ": unchanged (version 1) false",
+		"index template " + n.EventsTemplate() + ": unchanged (version 1) false",
+		"index template " + n.DLQTemplate() + ": unchanged (version 1) false",
+		"ism policies: skipped: index-management plugin not installed false",
+		"alias " + n.SpanAlias + ": unchanged (exists) false",
+	}, reported)
 
 	// The bootstrap index carries the write alias.
-	res, err := c.Do(ctx, http.MethodGet, "/_alias/"+n.SpanAlias, nil)
+	res, err = c.Do(ctx, http.MethodGet, "/_alias/"+n.SpanAlias, nil)
 	require.NoError(t, err)
 	require.Equal(t, 200, res.Status)
 	require.Contains(t, string(res.Body), `"`+n.BootstrapIndex()+`"`)
@@ -79,7 +113,9 @@ func TestInstallIdempotentAndNeverDowngrades(t *testing.T) {
 	res, err = c.Do(ctx, http.MethodPut, "/_index_template/"+n.ServiceMapTemplate(), b)
 	require.NoError(t, err)
 	require.Equal(t, 200, res.Status, string(res.Body))
+	reported = nil
 	require.NoError(t, in.Install(ctx))
+	require.Contains(t, reported, fmt.Sprintf("index template %s: unchanged (version %d is newer than this build's %d; never downgraded) false", n.ServiceMapTemplate(), TemplateVersion+10, TemplateVersion))
 	res, err = c.Do(ctx, http.MethodGet, "/_index_template/"+n.ServiceMapTemplate(), nil)
 	require.NoError(t, err)
 	require.Contains(t, string(res.Body), fmt.Sprintf(`"version":%d`, TemplateVersion+10))
@@ -91,7 +127,9 @@ func TestInstallIdempotentAndNeverDowngrades(t *testing.T) {
 	res, err = c.Do(ctx, http.MethodPut, "/_index_template/"+n.ServiceMapTemplate(), b)
 	require.NoError(t, err)
 	require.Equal(t, 200, res.Status, string(res.Body))
+	reported = nil
 	require.NoError(t, in.Install(ctx))
+	require.Contains(t, reported, fmt.Sprintf("index template %s: upgraded version 0 -> %d true", n.ServiceMapTemplate(), TemplateVersion))
 	res, err = c.Do(ctx, http.MethodGet, "/_index_template/"+n.ServiceMapTemplate(), nil)
 	require.NoError(t, err)
 	require.Contains(t, string(res.Body), fmt.Sprintf(`"version":%d`, TemplateVersion))

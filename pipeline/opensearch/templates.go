@@ -23,6 +23,12 @@ type Names struct {
 	// LogsDataStream is the logs data stream; its template matches the part
 	// before the first "-" followed by "-*" (ss4o_logs-*).
 	LogsDataStream string
+	// Events is the health-events index (vigil.health, vigil.failover);
+	// empty installs no template for it.
+	Events string
+	// DLQ is the index of dead-lettered records' headers; empty installs no
+	// template for it.
+	DLQ string
 }
 
 // SpanTemplate names the span indices' composable template.

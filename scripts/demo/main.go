@@ -65,6 +65,8 @@ func report(args []string) error {
 	fs.StringVar(&r.SpanAlias, "spans", "otel-v1-apm-span", "span alias")
 	fs.StringVar(&r.ServiceMap, "service-map", "otel-v1-apm-service-map", "service-map index")
 	fs.StringVar(&r.Logs, "logs", "ss4o_logs-vigil-default", "logs data stream")
+	fs.StringVar(&r.HealthEvents, "health-events", "vigil-health-events", "health-events index (empty: left out)")
+	fs.StringVar(&r.DLQ, "dlq", "vigil-dlq", "DLQ index (empty: left out)")
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka brokers, comma separated")
 	fs.StringVar(&r.HealthTopic, "health-topic", "vigil.health", "health topic")
 	fs.StringVar(&r.Admin, "admin", "127.0.0.1:8880", "vigil admin address (for the detector's current status)")

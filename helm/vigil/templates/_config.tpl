@@ -109,8 +109,10 @@ log:
 
 {{/*
 setup.yaml (internal/setup.Config): the Kafka topics `vigil setup` creates
-or reconciles, named as the components' configurations name them. The
-retention and size configs are setup's defaults (DefaultTopics).
+or reconciles, named as the components' configurations name them (the
+retention and size configs are setup's defaults, DefaultTopics); the
+pipeline's opensearch and indices, for the index templates and ISM policies;
+and, with opensearch.dashboardsUrl, Dashboards for the saved objects.
 */}}
 {{- define "vigil.config.setup" -}}
 {{- $t := .Values.kafka.topics }}
@@ -142,6 +144,16 @@ retention and size configs are setup's defaults (DefaultTopics).
 {{- with include "vigil.config.kafkaSASL" . }}
 {{- $_ := set $kafka "sasl" (fromYaml .) }}
 {{- end }}
-{{- $cfg := dict "kafka" $kafka "topics" $topics "timeout" "2m" }}
+{{- /* OpenSearch and indices exactly as the pipeline has them, so setup
+installs the templates the pipeline would. */}}
+{{- $pipeline := include "vigil.config.pipeline" . | fromYaml }}
+{{- $cfg := dict "kafka" $kafka "topics" $topics "opensearch" $pipeline.opensearch "indices" $pipeline.indices "timeout" "2m" }}
+{{- if and .Values.opensearch.dashboardsUrl .Values.setup.dashboards.enabled }}
+{{- $dash := dict "url" .Values.opensearch.dashboardsUrl }}
+{{- with $pipeline.opensearch.username }}{{ $_ := set $dash "username" . }}{{ end }}
+{{- with $pipeline.opensearch.password }}{{ $_ := set $dash "password" . }}{{ end }}
+{{- with .Values.setup.dashboards.tenant }}{{ $_ := set $dash "tenant" . }}{{ end }}
+{{- $_ := set $cfg "dashboards" $dash }}
+{{- end }}
 {{- toYaml (mustMergeOverwrite $cfg (deepCopy .Values.setup.config)) }}
 {{- end }}
