@@ -34,7 +34,8 @@
 // The DLQ record is the original Kafka record (key and value byte for
 // byte), one per failed record however many of its documents failed, with
 // headers naming the source topic/partition/offset, error type and reason,
-// HTTP status, target index, attempts and failure times. ListDLQ and
+// HTTP status, target index (the concrete backing index that refused the
+// document), attempts and failure times. ListDLQ and
 // ReplayDLQ back `vigil dlq list|replay`.
 //
 // # Trace groups
