@@ -65,9 +65,13 @@
 // OpenSearch refuses bulks, fetching is paused (PauseFetchTopics) and it
 // resumes on its own. Fetch sizes are bounded (fetch_max_bytes,
 // fetch_max_partition_bytes, max_concurrent_fetches) and bulks are bounded by
-// bytes, documents, linger and concurrency, which keeps RSS within 128 MiB at
-// any lag with the defaults (BenchmarkPipelineAtLag and
-// BenchmarkPipelineSpansAtLag report the peak RSS while draining a backlog).
+// bytes, documents, linger and concurrency. With the Go soft memory limit
+// `vigil pipeline` runs with (DefaultMemoryLimit) that keeps the process's
+// RSS within 128 MiB at any lag with the defaults: pipeline/e2e
+// TestOpenSearchCrashAtLag reads the real process's peak (VmHWM) through an
+// outage and the catch-up after it; BenchmarkPipelineAtLag and
+// BenchmarkPipelineSpansAtLag report the in-process peak while draining a
+// backlog (their test binary does not carry the collector's code).
 //
 // # Metrics
 //
