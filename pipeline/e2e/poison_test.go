@@ -155,6 +155,20 @@ func TestPoisonRecords(t *testing.T) {
 	}))
 	s.waitCount(s.spanAlias, 3, time.Minute)
 	s.waitCount(s.logsStream, 200, time.Minute)
+
+	// Replaying the undecodable ones, the 20 MB record included, puts them
+	// back through the pipeline, which dead-letters them again.
+	out = vigil(t, "dlq", "replay", "--config", cfg, "--error-type", dlq.ErrorTypeDecode)
+	require.Contains(t, out, "replayed 2 records to "+s.logsTopic)
+	recs = readDLQ(t, s, 5)
+	require.Len(t, recs, 5, "DLQ records after the decode errors went round again")
+	bigs := 0
+	for _, r := range recs {
+		if bytes.Equal(r.Value, big) {
+			bigs++
+		}
+	}
+	require.Equal(t, 2, bigs, "the 20 MB record, dead-lettered again byte for byte")
 }
 
 // spanRecord is an OTLP traces request holding one root span (trace n)
