@@ -213,6 +213,14 @@ func DefaultConfig() Config {
 	}
 }
 
+// DefaultMemoryLimit is the Go soft memory limit `vigil pipeline` runs
+// with unless its file sets memory_limit (a process key, beside admin and
+// log): with the default in-flight, fetch and bulk bounds it keeps the
+// process's peak RSS, about 50 MiB of which is the binary's own code and
+// read-only data, within 128 MiB while draining any lag (pipeline/e2e
+// TestOpenSearchCrashAtLag measures it).
+const DefaultMemoryLimit = 40 << 20
+
 // Encodings of the input topics.
 const (
 	EncodingProto = "otlp_proto"

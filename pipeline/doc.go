@@ -34,7 +34,8 @@
 // The DLQ record is the original Kafka record (key and value byte for
 // byte), one per failed record however many of its documents failed, with
 // headers naming the source topic/partition/offset, error type and reason,
-// HTTP status, target index, attempts and failure times. ListDLQ and
+// HTTP status, target index (the concrete backing index that refused the
+// document), attempts and failure times. ListDLQ and
 // ReplayDLQ back `vigil dlq list|replay`.
 //
 // # Trace groups
@@ -64,9 +65,13 @@
 // OpenSearch refuses bulks, fetching is paused (PauseFetchTopics) and it
 // resumes on its own. Fetch sizes are bounded (fetch_max_bytes,
 // fetch_max_partition_bytes, max_concurrent_fetches) and bulks are bounded by
-// bytes, documents, linger and concurrency, which keeps RSS within 128 MiB at
-// any lag with the defaults (BenchmarkPipelineAtLag and
-// BenchmarkPipelineSpansAtLag report the peak RSS while draining a backlog).
+// bytes, documents, linger and concurrency. With the Go soft memory limit
+// `vigil pipeline` runs with (DefaultMemoryLimit) that keeps the process's
+// RSS within 128 MiB at any lag with the defaults: pipeline/e2e
+// TestOpenSearchCrashAtLag reads the real process's peak (VmHWM) through an
+// outage and the catch-up after it; BenchmarkPipelineAtLag and
+// BenchmarkPipelineSpansAtLag report the in-process peak while draining a
+// backlog (their test binary does not carry the collector's code).
 //
 // # Failover
 //

@@ -299,7 +299,8 @@ func TestServiceEndToEnd(t *testing.T) {
 	rej, _ := dlq.Parse(byType["illegal_argument_exception"].Headers)
 	require.Equal(t, wide, byType["illegal_argument_exception"].Value)
 	require.Equal(t, 400, rej.HTTPStatus)
-	require.Equal(t, cfg.Indices.SpanAlias, rej.TargetIndex)
+	// The concrete write index that refused it, not the alias in front of it.
+	require.Equal(t, cfg.Indices.SpanAlias+"-000001", rej.TargetIndex)
 	require.Equal(t, int64(1), rej.SourceOffset)
 	require.Contains(t, rej.Reason, "total fields")
 	// The DLQ's headers are searchable by cause (pipeline/events).

@@ -284,6 +284,7 @@ func (s *sink) send(ctx context.Context, items []*item) {
 				}
 				it.last = now
 				if it.attempts > s.retry.MaxItemRetries {
+					it.index = rejectedBy(it.index, r)
 					s.failed(it, dlq.ErrorTypeRetriesExhausted, r.ErrType+": "+r.Reason, r.Status)
 					continue
 				}
@@ -295,6 +296,7 @@ func (s *sink) send(ctx context.Context, items []*item) {
 					it.first = now
 				}
 				it.last = now
+				it.index = rejectedBy(it.index, r)
 				s.failed(it, r.ErrType, r.Reason, r.Status)
 			}
 		}
@@ -309,4 +311,15 @@ func (s *sink) send(ctx context.Context, items []*item) {
 			}
 		}
 	}
+}
+
+// rejectedBy is the index to name in a dead-lettered document's DLQ
+// headers: the concrete index whose mapping or state refused it (behind the
+// span alias or the logs data stream that one changes on every rollover),
+// which is what an operator fixing a mapping conflict needs to know.
+func rejectedBy(target string, r opensearch.ItemResult) string {
+	if r.Index != "" {
+		return r.Index
+	}
+	return target
 }

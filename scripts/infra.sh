@@ -77,7 +77,8 @@ PROMETHEUS_PORT="${VIGIL_PROMETHEUS_PORT:-9090}"
 KAFKA_VERSION="${VIGIL_KAFKA_VERSION:-4.3.1}"
 # OpenSearch comes from the integ-test-zip, the only distribution on Maven
 # Central. Beware: the 2.x integ-test-zip ships a single module
-# (transport-netty4), so 2.19 has no painless, reindex (_delete_by_query,
+# (transport-netty4); install_painless adds lang-painless (Dashboards' Trace
+# Analytics queries need it), but 2.19 still has no reindex (_delete_by_query,
 # _update_by_query, _reindex), ingest-common processors, mapper-extras
 # (scaled_float, ...) or analysis-common. The 3.x zip ships all standard
 # modules; VIGIL_OPENSEARCH_VERSION=3.6.0 selects it (needs a JDK >= 21,
@@ -436,7 +437,10 @@ opensearch_java_home() {
 
 install_opensearch() {
   init_os_root
-  [[ -x $OPENSEARCH_HOME/bin/opensearch ]] && return 0
+  if [[ -x $OPENSEARCH_HOME/bin/opensearch ]]; then
+    install_painless
+    return 0
+  fi
   command -v mvn >/dev/null || die "opensearch: mvn not found"
   command -v unzip >/dev/null || apt_install unzip
   local t0=$SECONDS zip="$DL/opensearch-$OPENSEARCH_VERSION.zip"
@@ -458,6 +462,66 @@ install_opensearch() {
   mv "$OPENSEARCH_HOME.tmp/opensearch-$OPENSEARCH_VERSION" "$OPENSEARCH_HOME"
   rm -rf "$OPENSEARCH_HOME.tmp"
   log "opensearch: installed $OPENSEARCH_VERSION ($((SECONDS - t0))s)"
+  install_painless
+}
+
+# install_painless adds the lang-painless module to a 2.x integ-test-zip,
+# which ships without it: OpenSearch Dashboards' Trace Analytics queries
+# (scripted max aggregations, bucket_script) need painless, as every real
+# distribution has it. The module's jars come from Maven Central (the
+# lang-painless jar and its runtime dependencies, without the server jar the
+# distribution already has); its descriptor and security policy are those of
+# OpenSearch's modules/lang-painless.
+install_painless() {
+  [[ $OPENSEARCH_VERSION == 2.* ]] || return 0
+  local mod="$OPENSEARCH_HOME/modules/lang-painless"
+  [[ -f $mod/plugin-descriptor.properties ]] && return 0
+  local pom="$DL/lang-painless-$OPENSEARCH_VERSION" t0=$SECONDS
+  log "opensearch: adding the lang-painless module $OPENSEARCH_VERSION from Maven Central"
+  mkdir -p "$pom"
+  cat >"$pom/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.vigil.infra</groupId>
+  <artifactId>lang-painless-module</artifactId>
+  <version>1</version>
+  <dependencies>
+    <dependency>
+      <groupId>org.opensearch.plugin</groupId>
+      <artifactId>lang-painless</artifactId>
+      <version>$OPENSEARCH_VERSION</version>
+      <exclusions>
+        <exclusion><groupId>org.opensearch</groupId><artifactId>opensearch</artifactId></exclusion>
+      </exclusions>
+    </dependency>
+  </dependencies>
+</project>
+POM
+  rm -rf "$mod.tmp"
+  mvn_quiet -f "$pom/pom.xml" org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$mod.tmp" ||
+    die "opensearch: mvn could not fetch lang-painless $OPENSEARCH_VERSION"
+  cat >"$mod.tmp/plugin-descriptor.properties" <<DESC
+description=An easy, safe and fast scripting language for OpenSearch
+version=$OPENSEARCH_VERSION
+name=lang-painless
+classname=org.opensearch.painless.PainlessPlugin
+java.version=11
+opensearch.version=$OPENSEARCH_VERSION
+custom.foldername=
+extended.plugins=
+has.native.controller=false
+DESC
+  cat >"$mod.tmp/plugin-security.policy" <<'POLICY'
+grant {
+  // needed to generate runtime classes
+  permission java.lang.RuntimePermission "createClassLoader";
+  // needed to find the classloader to load whitelisted classes from
+  permission java.lang.RuntimePermission "getClassLoader";
+};
+POLICY
+  mv "$mod.tmp" "$mod"
+  log "opensearch: lang-painless module added ($((SECONDS - t0))s): $(cd "$mod" && ls *.jar | tr '\n' ' ')"
 }
 
 ensure_opensearch_user() {

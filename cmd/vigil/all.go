@@ -107,7 +107,7 @@ func loadAll(path string) (processConfig, embeddedKafkaConfig, []namedBuilder, e
 		return pc, ek, nil, withFile(path, err)
 	}
 	ts := targets()
-	known := map[string]bool{"admin": true, "log": true, embeddedKafkaKey: true}
+	known := map[string]bool{"admin": true, "log": true, "memory_limit": true, embeddedKafkaKey: true}
 	for _, t := range ts {
 		known[t.name] = true
 	}

@@ -20,7 +20,13 @@ func detectorTarget() target {
 }
 
 func pipelineTarget() target {
-	return define("pipeline", "consume Kafka and index logs and traces into OpenSearch", "127.0.0.1:8882",
+	t := define("pipeline", "consume Kafka and index logs and traces into OpenSearch", "127.0.0.1:8882",
 		pipeline.DefaultConfig,
 		func(c pipeline.Config, d component.Deps) (component.Runner, error) { return pipeline.New(c, d) })
+	// The binary's own code and read-only data are about 50 MiB of the
+	// pipeline's RSS even after start-up's pages are released, so its heap
+	// must stay near its live data (in-flight bytes, fetch buffers, bulk
+	// bodies) for the whole process to stay within 128 MiB.
+	t.memoryLimit = pipeline.DefaultMemoryLimit
+	return t
 }

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/config/configtest"
+	"github.com/vigil-dev/vigil/pipeline"
 )
 
 // TestConfigFixtures checks every testdata/config/<command>/*.good.yaml passes
@@ -84,4 +86,32 @@ func TestUsageErrors(t *testing.T) {
 			require.Contains(t, stdout.String()+stderr.String(), tc.want)
 		})
 	}
+}
+
+// TestMemoryLimitDefaults: `vigil pipeline` runs with the Go soft memory
+// limit that keeps its RSS bounded unless its file says otherwise; the other
+// processes have none; a negative limit is a problem.
+func TestMemoryLimitDefaults(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte(body), 0o644))
+		return path
+	}
+	empty := write("empty.yaml", "{}\n")
+	pc, _, err := pipelineTarget().loadFile([]string{empty})
+	require.NoError(t, err)
+	require.Equal(t, int64(pipeline.DefaultMemoryLimit), pc.MemoryLimit)
+	pc, _, err = detectorTarget().loadFile([]string{empty})
+	require.NoError(t, err)
+	require.Zero(t, pc.MemoryLimit)
+
+	pc, _, err = pipelineTarget().loadFile([]string{write("big.yaml", "memory_limit: 268435456\n")})
+	require.NoError(t, err)
+	require.Equal(t, int64(256<<20), pc.MemoryLimit)
+	pc, _, err = pipelineTarget().loadFile([]string{write("bad.yaml", "memory_limit: -1\n")})
+	if err == nil {
+		err = pc.Validate()
+	}
+	require.ErrorContains(t, err, "memory_limit: must be >= 0")
 }

@@ -25,6 +25,9 @@ type target struct {
 	// adminAddr is the default admin address when the component runs alone,
 	// distinct per component so they can share a host.
 	adminAddr string
+	// memoryLimit is the default process memory_limit when the component
+	// runs alone (0: none).
+	memoryLimit int64
 	// load decodes the component's section (n may be nil: defaults) with
 	// relative paths resolved against dir, and returns its builder.
 	load func(n *yaml.Node, dir string) (sectionBuilder, error)
@@ -87,6 +90,7 @@ func (t target) loadFile(paths []string) (processConfig, sectionBuilder, error) 
 	// Split the top level: admin and log go to the process, the rest to
 	// the component, so each side reports its own unknown keys.
 	pc := defaultProcessConfig(t.adminAddr)
+	pc.MemoryLimit = t.memoryLimit
 	procNode, compNode := splitProcessKeys(root)
 	var p config.Problems
 	p.Merge("", config.DecodeNode(procNode, &pc))
@@ -98,7 +102,7 @@ func (t target) loadFile(paths []string) (processConfig, sectionBuilder, error) 
 	return pc, sb, nil
 }
 
-// splitProcessKeys separates the admin and log keys from a document's top
+// splitProcessKeys separates the admin, log and memory_limit keys from a document's top
 // level mapping into two mapping nodes.
 func splitProcessKeys(root *yaml.Node) (proc, comp *yaml.Node) {
 	n := root
@@ -112,7 +116,7 @@ func splitProcessKeys(root *yaml.Node) (proc, comp *yaml.Node) {
 	comp = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		dst := comp
-		if k := n.Content[i].Value; k == "admin" || k == "log" {
+		if k := n.Content[i].Value; k == "admin" || k == "log" || k == "memory_limit" {
 			dst = proc
 		}
 		dst.Content = append(dst.Content, n.Content[i], n.Content[i+1])

@@ -224,3 +224,6 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// PID is the process id, for reading /proc (e.g. peak RSS).
+func (p *Process) PID() int { return p.cmd.Process.Pid }

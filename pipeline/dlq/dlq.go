@@ -52,7 +52,10 @@ type Entry struct {
 	Reason          string
 	// HTTPStatus is the bulk item's status, 0 when OpenSearch was not
 	// involved (decode errors).
-	HTTPStatus      int
+	HTTPStatus int
+	// TargetIndex is the concrete index that refused the document (the
+	// write index behind the span alias or logs data stream at the time),
+	// or the configured name when OpenSearch named none.
 	TargetIndex     string
 	Attempts        int
 	FailedDocuments int

@@ -98,3 +98,39 @@ func TestListAndReplay(t *testing.T) {
 	}
 	require.NotContains(t, got, byte(0), "the decode error was filtered out")
 }
+
+// TestReplayLargeRecord: a dead-lettered record as large as the source
+// topic allows (here 20 MB, past franz-go's 1 MB default batch limit) is
+// replayed like any other; the broker's limits decide, not the client's.
+func TestReplayLargeRecord(t *testing.T) {
+	ctx := t.Context()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "33554432"}))
+	require.NoError(t, err)
+	defer c.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ProducerBatchMaxBytes(32<<20))
+	require.NoError(t, err)
+	defer cl.Close()
+	_, err = kadm.NewClient(cl).CreateTopics(ctx, 1, 1, nil, "vigil.dlq", "otlp_logs")
+	require.NoError(t, err)
+	big := bytes.Repeat([]byte{0xff}, 20<<20)
+	now := time.Now()
+	e := Entry{SourceTopic: "otlp_logs", ErrorType: ErrorTypeDecode, Reason: "garbage", SourceTimestamp: now, FirstFailure: now, LastFailure: now}
+	require.NoError(t, cl.ProduceSync(ctx, Record("vigil.dlq", e, nil, big)).FirstErr())
+
+	src := Source{Topic: "vigil.dlq", ClientOpts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}}
+	var out bytes.Buffer
+	require.NoError(t, Replay(ctx, src, ReplayOptions{}, &out))
+	require.Contains(t, out.String(), "replayed 1 records to otlp_logs")
+
+	rd, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("otlp_logs"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	defer rd.Close()
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var got []*kgo.Record
+	for len(got) == 0 && pctx.Err() == nil {
+		got = append(got, rd.PollFetches(pctx).Records()...)
+	}
+	require.Len(t, got, 1)
+	require.Equal(t, big, got[0].Value, "the original bytes")
+}

@@ -150,6 +150,10 @@ func List(ctx context.Context, src Source, from, to time.Time, w io.Writer) erro
 	return tw.Flush()
 }
 
+// maxReplayBytes is the largest record Replay produces: the 32 MiB that
+// `vigil setup` allows on vigil.dlq, so whatever the DLQ holds can go back.
+const maxReplayBytes = 32 << 20
+
 // ReplayOptions select what Replay re-publishes.
 type ReplayOptions struct {
 	// From and To bound the DLQ records' timestamps, [From, To); zero is
@@ -171,7 +175,12 @@ func Replay(ctx context.Context, src Source, opts ReplayOptions, w io.Writer) er
 	var prod *kgo.Client
 	if !opts.DryRun {
 		var err error
-		prod, err = kgo.NewClient(append(append([]kgo.Opt{}, src.ClientOpts...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))...)
+		prod, err = kgo.NewClient(append(append([]kgo.Opt{}, src.ClientOpts...),
+			kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+			// A dead-lettered record can be as large as its source topic
+			// allowed (e.g. 20 MB): let the topic's max.message.bytes
+			// decide, not the client's 1 MB default.
+			kgo.ProducerBatchMaxBytes(maxReplayBytes))...)
 		if err != nil {
 			return fmt.Errorf("dlq: kafka client: %w", err)
 		}

@@ -35,12 +35,17 @@
 //
 // Spans: traceId + "-" + spanId. Service map: Data Prepper's hashId. Logs
 // have no id of their own, so a log's id is 128 bits of the SHA-256 of its
-// rendered document: a redelivered or replayed record renders the same
-// document and so the same id, and the bulk "create" turns the repeat into
-// a harmless 409. The cost is that two truly identical log records (same
-// resource, time to the nanosecond, body and attributes) are stored once;
-// an id from the Kafka offset would avoid that but would change on DLQ
-// replay (a new offset), duplicating every log of a replayed record.
+// rendered document: a redelivered or replayed record, or a request the
+// collector sends again after a restart, renders the same documents and so
+// the same ids, and the bulk "create" turns the repeat into a harmless 409.
+// Byte-identical documents within one request (same resource, time to the
+// nanosecond, body and attributes: a load generator or a coarse clock makes
+// them) are distinct events, since no client puts one event in a request
+// twice: the n-th repeat's id is the hash of the first's id and n, which a
+// re-sent request reproduces. Only identical documents in different
+// requests are stored once. An id from the Kafka offset would never merge
+// but would change on DLQ replay or on a collector re-send (a new offset),
+// duplicating every log of such a record.
 //
 // # Bad input
 //

@@ -157,6 +157,43 @@ func TestLogGolden(t *testing.T) {
 	require.Len(t, docs[0].ID, 32)
 }
 
+// TestLogIDsOfRepeats: byte-identical log records in one request are
+// distinct events and get distinct ids; the same request sent again (a
+// collector re-send) or a record on its own yields the same ids, so
+// re-sends are still deduplicated.
+func TestLogIDsOfRepeats(t *testing.T) {
+	request := func(records ...string) plog.Logs {
+		ld := plog.NewLogs()
+		rl := ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutStr("service.name", "loadgen")
+		lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+		for _, body := range records {
+			lr := lrs.AppendEmpty()
+			lr.SetTimestamp(pcommon.NewTimestampFromTime(t0))
+			lr.Body().SetStr(body)
+		}
+		return ld
+	}
+	ids := func(ld plog.Logs) []string {
+		var out []string
+		for _, d := range Logs(ld, opts) {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	first := ids(request("the message", "other", "the message", "the message"))
+	require.Len(t, first, 4)
+	distinct := map[string]bool{}
+	for _, id := range first {
+		require.Len(t, id, 32)
+		distinct[id] = true
+	}
+	require.Len(t, distinct, 4, "identical records in one request are distinct events")
+	require.Equal(t, first, ids(request("the message", "other", "the message", "the message")), "a re-sent request has the same ids")
+	require.Equal(t, first[0], ids(request("the message"))[0], "a record's first occurrence keeps its content id")
+	require.Equal(t, first[1], ids(request("other"))[0])
+}
+
 func TestBadInputSanitized(t *testing.T) {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()

@@ -3,6 +3,7 @@ package document
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -40,7 +41,28 @@ func Logs(ld plog.Logs, opt Options) []Log {
 			}
 		}
 	}
+	distinguishRepeats(out)
 	return out
+}
+
+// distinguishRepeats gives the n-th repeat of a byte-identical document
+// within one request its own id (see IDs in doc.go): a client does not put
+// one event into a request twice, so repeats inside a request are distinct
+// events (a load generator or a coarse clock makes them), while a request
+// sent again yields the same ids in the same order and is deduplicated.
+func distinguishRepeats(logs []Log) {
+	if len(logs) < 2 {
+		return
+	}
+	seen := make(map[string]int, len(logs))
+	for i := range logs {
+		n := seen[logs[i].ID]
+		seen[logs[i].ID] = n + 1
+		if n > 0 {
+			sum := sha256.Sum256([]byte(logs[i].ID + "#" + strconv.Itoa(n)))
+			logs[i].ID = hex.EncodeToString(sum[:16])
+		}
+	}
 }
 
 func buildLog(lr plog.LogRecord, scope pcommon.InstrumentationScope, schemaURL, service string, res pcommon.Resource, resJSON []byte, resFx *fixes, opt Options) Log {

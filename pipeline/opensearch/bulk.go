@@ -14,7 +14,10 @@ type ItemResult struct {
 	// (empty on success).
 	ErrType string
 	Reason  string
-	Class   Class
+	// Index is the concrete index OpenSearch answered for (the write
+	// index behind an alias or data stream), empty if it named none.
+	Index string
+	Class Class
 }
 
 // BulkError is a bulk request that failed as a whole.
@@ -37,7 +40,8 @@ func (e *BulkError) Unwrap() error { return e.Err }
 func (e *BulkError) Class() Class { return ClassifyRequest(e.Status) }
 
 type bulkItem struct {
-	Status int `json:"status"`
+	Index  string `json:"_index"`
+	Status int    `json:"status"`
 	Error  *struct {
 		Type   string `json:"type"`
 		Reason string `json:"reason"`
@@ -98,7 +102,7 @@ func (c *Client) Bulk(ctx context.Context, body []byte, n int) ([]ItemResult, er
 		if v == nil {
 			return nil, &BulkError{Status: res.Status, Err: fmt.Errorf("response item %d has no create result", i)}
 		}
-		r := ItemResult{Status: v.Status}
+		r := ItemResult{Status: v.Status, Index: v.Index}
 		if v.Error != nil {
 			r.ErrType, r.Reason = v.Error.Type, v.Error.Reason
 		}
