@@ -90,7 +90,8 @@ func TestFlappingPublishesNothing(t *testing.T) {
 
 // TestPrometheusOutage (acceptance 3): the real Prometheus stopped makes the
 // target UNKNOWN (on_error: unknown, after `for`) while evaluation goes on,
-// and HEALTHY again once Prometheus is back; the process never exits.
+// and HEALTHY again once Prometheus is back; a target whose rule says
+// on_error: keep_last publishes nothing; the process never exits.
 func TestPrometheusOutage(t *testing.T) {
 	promURL := testinfra.Prometheus(t)
 	c := newCluster(t)
@@ -99,10 +100,13 @@ func TestPrometheusOutage(t *testing.T) {
 	g.Set(0.1)
 	waitScraped(t, promAPI(t, promURL), job, 0.1)
 
-	const target = "outage"
+	const target, keepLast = "outage", "outage-keep-last"
+	targets := targetYAML(target, job, time.Second, 3*time.Second, 3*time.Second) +
+		targetYAML(keepLast, job, time.Second, 3*time.Second, 3*time.Second) + "        on_error: keep_last\n"
 	admin := vigiltest.FreeAddr(t)
-	d := startDetector(t, "a", admin, c.detectorConfig(t, "a", admin, promURL, targetYAML(target, job, time.Second, 3*time.Second, 3*time.Second)))
+	d := startDetector(t, "a", admin, c.detectorConfig(t, "a", admin, promURL, targets))
 	c.waitEvents(t, target, 1, 2*time.Minute)
+	c.waitEvents(t, keepLast, 1, 2*time.Minute)
 
 	// Whatever happens below, the next test finds Prometheus running.
 	t.Cleanup(func() { testinfra.Start(t, "prometheus") })
@@ -132,7 +136,9 @@ func TestPrometheusOutage(t *testing.T) {
 	require.Equal(t, 0.1, *back.Value)
 	ok := d.evaluations(t)
 	waitFor(t, time.Minute, "five more evaluations", func() bool { return d.evaluations(t) >= ok+5 })
-	require.Len(t, of(c.readHealth(t), target), 3)
+	all := c.readHealth(t)
+	require.Len(t, of(all, target), 3)
+	require.Equal(t, keepLast+":UNKNOWN->HEALTHY#1", summary(of(all, keepLast)), "keep_last ignores failed evaluations")
 	require.False(t, d.Exited(), "the detector survived the outage")
 }
 
