@@ -3,9 +3,14 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -237,4 +242,113 @@ func requireHeld(t *testing.T, e event, d, interval time.Duration) {
 	require.GreaterOrEqual(t, held, d, "%s entered before its hold ended", e)
 	require.LessOrEqual(t, held, d+2*interval, "%s entered later than two intervals after its hold", e)
 	require.True(t, strings.HasPrefix(e.Reason, "value: "), "reason names the rule: %q", e.Reason)
+}
+
+// TestWebhooksPublish (acceptance 6 on a real process and Kafka): the
+// Alertmanager v4 and Grafana golden fixtures, POSTed to a running `vigil
+// detector`, publish on the health topic the events their golden files hold
+// (but for generation and time); a malformed body gets the golden 400 and
+// publishes nothing; a wrong token gets 401.
+func TestWebhooksPublish(t *testing.T) {
+	promURL := testinfra.Prometheus(t)
+	c := newCluster(t)
+	job := jobName("webhooks")
+	g := exporter(t, job)
+	g.Set(0.1)
+	waitScraped(t, promAPI(t, promURL), job, 0.1)
+
+	// The targets the fixtures name, kept HEALTHY by their rules, with the
+	// labels the goldens were made with.
+	targets := strings.Replace(targetYAML("kafka", job, time.Second, time.Second, time.Second), "labels: {job: "+job+"}", "labels: {component: kafka}", 1) +
+		targetYAML("opensearch-primary", job, time.Second, time.Second, time.Second)
+	admin := vigiltest.FreeAddr(t)
+	path := c.detectorConfig(t, "a", admin, promURL, targets)
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	raw = append(raw, []byte("webhooks: {enabled: true, token: {env: VIGIL_E2E_WEBHOOK_TOKEN}}\n")...)
+	require.NoError(t, os.WriteFile(path, raw, 0o644))
+	const token = "e2e-s3cret"
+	p := vigiltest.Start(t, []string{"VIGIL_E2E_WEBHOOK_TOKEN=" + token}, "detector", "--config", path)
+	p.WaitReady(admin, time.Minute)
+	d := &detector{Process: p, name: "a", admin: admin, config: path}
+	waitFor(t, time.Minute, "a to lead", func() bool { return d.leader(t) })
+	c.waitEvents(t, "kafka", 1, 2*time.Minute)
+	c.waitEvents(t, "opensearch-primary", 1, 2*time.Minute)
+
+	type exchange struct {
+		Fixture  string            `json:"fixture"`
+		Code     int               `json:"code"`
+		Response json.RawMessage   `json:"response"`
+		Events   []json.RawMessage `json:"events"`
+	}
+	fixtures := filepath.Join(vigiltest.RepoRoot(t), "detector", "testdata", "webhooks")
+	post := func(source, fixture, tok string) (int, []byte) {
+		body, err := os.ReadFile(filepath.Join(fixtures, source, fixture))
+		require.NoError(t, err)
+		req, err := http.NewRequest(http.MethodPost, "http://"+admin+"/api/v1/alerts/"+source, bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, b
+	}
+	// data is an event's data without its generation, which depends on
+	// what the topic held before.
+	data := func(v any) map[string]any {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(b, &m))
+		delete(m, "generation")
+		return m
+	}
+
+	code, _ := post("alertmanager", "firing-critical.json", "wrong")
+	require.Equal(t, http.StatusUnauthorized, code)
+
+	seen := len(c.readHealth(t))
+	for _, golden := range []struct{ source, name string }{
+		{"alertmanager", "firing-then-resolved"},
+		{"grafana", "firing-then-resolved"},
+		{"alertmanager", "bad-labels"},
+		{"grafana", "bad-no-alerts"},
+	} {
+		raw, err := os.ReadFile(filepath.Join(fixtures, golden.source, golden.name+".want.json"))
+		require.NoError(t, err)
+		var want []exchange
+		require.NoError(t, json.Unmarshal(raw, &want))
+		for _, ex := range want {
+			code, body := post(golden.source, ex.Fixture, token)
+			require.Equal(t, ex.Code, code, "%s/%s", golden.source, ex.Fixture)
+			require.JSONEq(t, string(ex.Response), string(body), "%s/%s", golden.source, ex.Fixture)
+			var got []event
+			if len(ex.Events) > 0 {
+				require.NoError(t, vigiltest.Eventually(time.Minute, func() error {
+					if got = c.readHealth(t); len(got) < seen+len(ex.Events) {
+						return fmt.Errorf("%d new events, want %d", len(got)-seen, len(ex.Events))
+					}
+					return nil
+				}))
+			} else {
+				got = c.readHealth(t)
+			}
+			require.Len(t, got, seen+len(ex.Events), "%s/%s: the events it publishes, no more", golden.source, ex.Fixture)
+			for i, e := range ex.Events {
+				var ce struct {
+					Data map[string]any `json:"data"`
+				}
+				require.NoError(t, json.Unmarshal(e, &ce))
+				pub := got[seen+i]
+				require.Equal(t, data(ce.Data), data(pub.Health), "%s/%s event %d", golden.source, ex.Fixture, i)
+				prev := of(got[:seen+i], pub.Target)
+				require.Equal(t, prev[len(prev)-1].Generation+1, pub.Generation, "the next generation of %s", pub.Target)
+				require.Equal(t, "vigil-detector/a", pub.Source)
+			}
+			seen = len(got)
+		}
+	}
 }
