@@ -90,6 +90,7 @@ H=vigil_detector_rule_evaluation_duration_seconds
 cpu0=$(cpu); t0=$(date +%s.%N); metrics >"$W/m0"
 sleep "$MEASURE"
 cpu1=$(cpu); t1=$(date +%s.%N); metrics >"$W/m1"
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 rss=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$pid/status")
 secs=$(calc "$t1 - $t0")
 counter() { awk -v n="$1" -v l="$2" 'index($1, n) == 1 && index($1, l) {s += $NF} END {printf "%d", s}' "$3"; }
@@ -138,4 +139,5 @@ printf '| %d | %.0f | %d / %d / %d | %.1f | %.2f | %s | %s | %s | %s | %.1f ms |
   "$(calc "($ok + $nodata + $errs) / $secs")" "$(calc "($cpu1 - $cpu0) * 100 / $secs")" \
   "$(pct 0.5)" "$(pct 0.9)" "$(pct 0.99)" "$(pct max)" "$mean" "$rss"
 echo
-echo "Prometheus, Kafka and the detector share the machine's $(nproc) cores; the target is under 5% of one core."
+echo "Prometheus, Kafka and the detector share the machine's $(nproc) cores (load average $load at the end of the"
+echo "window); the target is under 5% of one core."
