@@ -130,15 +130,19 @@ func (e *engine) worker(ctx context.Context, q Querier, timeout time.Duration, s
 }
 
 // evaluateRule runs one evaluation of s's rule and feeds it to its target.
+// The evaluation is at its slot's time, for the query and for the rule's
+// state, as Prometheus evaluates rules at their scheduled timestamp: how
+// long a condition has held is then a whole number of intervals, whatever
+// the queries' latencies.
 func (e *engine) evaluateRule(ctx context.Context, q Querier, s *slot, timeout time.Duration) error {
 	start := time.Now()
-	o := evaluate(ctx, q, s.rule, timeout, start)
+	o := evaluate(ctx, q, s.rule, timeout, s.next)
 	if ctx.Err() != nil {
 		return nil // a cancelled query says nothing about the target
 	}
 	e.m.evalDuration.Observe(time.Since(start).Seconds())
 	e.m.evaluations.WithLabelValues(resultLabel(o)).Inc()
-	return e.observe(ctx, s.target, s.i, time.Now(), o)
+	return e.observe(ctx, s.target, s.i, s.next, o)
 }
 
 // phase is where in its interval a rule is evaluated: a hash of the target
