@@ -133,33 +133,6 @@ func (e *engine) emitLocked(ctx context.Context, tr Transition) error {
 	return e.emit(ctx, tr)
 }
 
-// runRule evaluates one rule at its interval until ctx ends. A failing or
-// slow Prometheus only produces error observations (see on_error).
-func (e *engine) runRule(ctx context.Context, q Querier, target string, i int, timeout time.Duration) error {
-	e.mu.Lock()
-	r := e.targets[target].rules[i].rule
-	e.mu.Unlock()
-	tick := time.NewTicker(r.interval)
-	defer tick.Stop()
-	for {
-		start := time.Now()
-		o := evaluate(ctx, q, r, timeout, start)
-		if ctx.Err() != nil {
-			return nil // a cancelled query says nothing about the target
-		}
-		e.m.evalDuration.Observe(time.Since(start).Seconds())
-		e.m.evaluations.WithLabelValues(resultLabel(o)).Inc()
-		if err := e.observe(ctx, target, i, time.Now(), o); err != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-	}
-}
-
 func resultLabel(o Observation) string {
 	switch {
 	case o.Err == nil:

@@ -91,6 +91,7 @@ func TestRealPrometheusAndKafka(t *testing.T) {
 	require.Equal(t, 0.95, *critical.Value)
 	require.Equal(t, 0.9, *critical.Threshold)
 	require.Equal(t, "vigil-detector/it", critical.Source)
+	requireHeld(t, critical.Health, critical.Time, raised, 10*time.Second, time.Second)
 
 	lowered := time.Now()
 	g.Set(0.1)
@@ -100,11 +101,26 @@ func TestRealPrometheusAndKafka(t *testing.T) {
 	require.Equal(t, events.Healthy, healthy.Status)
 	require.Equal(t, events.Critical, healthy.PreviousStatus)
 	require.Equal(t, critical.Generation+1, healthy.Generation)
+	requireHeld(t, healthy.Health, healthy.Time, lowered, 10*time.Second, time.Second)
 
 	// Exactly one of each: nothing more after many further evaluations.
 	start := testutilEvaluations(s)
 	eventuallyWithin(t, within, "10 more evaluations", func() bool { return testutilEvaluations(s) >= start+10 })
 	require.Equal(t, "UNKNOWN->HEALTHY#1 HEALTHY->CRITICAL#2 CRITICAL->HEALTHY#3", summary(pub()))
+}
+
+// requireHeld checks an event's timing: published no sooner than hold
+// after the gauge changed, and, on the detector's clock, after its
+// condition had held for hold but no more than two intervals longer (the
+// scrape interval between the change and the first evaluation seeing it is
+// Prometheus', not the detector's).
+func requireHeld(t *testing.T, h events.Health, at, changed time.Time, hold, interval time.Duration) {
+	t.Helper()
+	require.GreaterOrEqual(t, at.Sub(changed), hold, "%s published before its hold ended", h.Status)
+	held := at.Sub(h.Since)
+	t.Logf("%s: condition held %s before it was published", h.Status, held.Round(10*time.Millisecond))
+	require.GreaterOrEqual(t, held, hold)
+	require.LessOrEqual(t, held, hold+2*interval)
 }
 
 func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {

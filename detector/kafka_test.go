@@ -166,10 +166,11 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// pubEvent is a published health event and its source.
+// pubEvent is a published health event, its source and time.
 type pubEvent struct {
 	events.Health
 	Source string
+	Time   time.Time
 }
 
 // published reads every committed health event of topic.
@@ -186,7 +187,7 @@ func published(t *testing.T, broker, topic string) []pubEvent {
 		require.NoError(t, err)
 		require.Equal(t, h.Target, string(r.Key))
 		require.Equal(t, fmt.Sprintf("%s-%d", h.Target, h.Generation), ev.ID())
-		out = append(out, pubEvent{h, ev.Source()})
+		out = append(out, pubEvent{h, ev.Source(), ev.Time()})
 	})
 	require.NoError(t, err)
 	return out

@@ -28,9 +28,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Rule evaluations by result: ok, no_data or error.",
 		}, []string{"result"}),
 		evalDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "vigil_detector_evaluation_duration_seconds",
-			Help:    "Time to evaluate one rule against Prometheus.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+			Name: "vigil_detector_rule_evaluation_duration_seconds",
+			Help: "Time one rule's query to Prometheus takes, as the detector sees it.",
+			// 1ms to 32s in doublings: a loopback query takes a few
+			// milliseconds, a timed-out one query_timeout (10s).
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_detector_transitions_total",

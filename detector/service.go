@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"sync"
@@ -31,7 +32,10 @@ type Service struct {
 	m       *metrics
 	source  string
 	querier Querier
-	token   string
+	// promTransport carries the queries; its idle connections are closed
+	// when Run returns.
+	promTransport *http.Transport
+	token         string
 	// dialer, when set, makes every Kafka connection (tests cut them to
 	// simulate a crash).
 	dialer func(ctx context.Context, network, host string) (net.Conn, error)
@@ -76,7 +80,14 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("detector: %w", err)
 	}
-	pc, err := api.NewClient(api.Config{Address: cfg.Prometheus.URL})
+	// Keep enough idle connections for the rules that share a slot (the
+	// default keeps 2 per host and opens a new connection beyond that). An
+	// instant query's answer is a few hundred bytes: gzip costs the
+	// detector more CPU than it saves on the wire.
+	rt := api.DefaultRoundTripper.(*http.Transport).Clone()
+	rt.MaxIdleConnsPerHost = 16
+	rt.DisableCompression = true
+	pc, err := api.NewClient(api.Config{Address: cfg.Prometheus.URL, RoundTripper: rt})
 	if err != nil {
 		return nil, fmt.Errorf("detector: prometheus client: %w", err)
 	}
@@ -90,7 +101,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("detector: %w", err)
 	}
-	s := &Service{cfg: cfg, log: log, m: m, source: "vigil-detector/" + instance, querier: v1.NewAPI(pc), now: time.Now, kafkaOpts: kopts}
+	s := &Service{cfg: cfg, log: log, m: m, source: "vigil-detector/" + instance, querier: v1.NewAPI(pc), promTransport: rt, now: time.Now, kafkaOpts: kopts}
 	if cfg.Webhooks.Enabled {
 		if s.token, err = cfg.Webhooks.Token.Resolve(); err != nil {
 			return nil, fmt.Errorf("detector: webhooks.token: %w", err)
@@ -126,6 +137,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Warn("left the leader election; rejoining", "err", err, "backoff", backoff)
 		sleep(ctx, backoff)
 	}
+	s.promTransport.CloseIdleConnections()
 	s.log.Info("detector stopped")
 	return nil
 }
@@ -309,11 +321,8 @@ func (s *Service) runTerm(ctx context.Context, t *term) error {
 
 	rctx, stopRules := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for _, tg := range s.cfg.Targets {
-		for i := range tg.Rules {
-			wg.Go(func() { _ = eng.runRule(rctx, s.querier, tg.Name, i, s.cfg.Prometheus.QueryTimeout) })
-		}
-	}
+	// run fails only when ctx ends while it hands a transition over.
+	wg.Go(func() { _ = eng.run(rctx, s.querier, s.cfg.Prometheus.QueryTimeout) })
 	drain := func() context.Context {
 		t.mu.Lock()
 		defer t.mu.Unlock()
