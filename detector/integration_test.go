@@ -2,12 +2,9 @@ package detector
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -35,15 +32,7 @@ func exporter(t *testing.T, job string) prometheus.Gauge {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 
-	dir := testinfra.PrometheusTargetsDir(t)
-	sd, err := json.Marshal([]map[string]any{{"targets": []string{ln.Addr().String()}, "labels": map[string]string{"job": job}}})
-	require.NoError(t, err)
-	// Written aside and renamed, so Prometheus never reads half a file.
-	final := filepath.Join(dir, job+".json")
-	tmp := filepath.Join(dir, "."+job+".tmp")
-	require.NoError(t, os.WriteFile(tmp, sd, 0o644))
-	require.NoError(t, os.Rename(tmp, final))
-	t.Cleanup(func() { _ = os.Remove(final) })
+	testinfra.ScrapeTarget(t, job, ln.Addr().String(), map[string]string{"job": job})
 	return g
 }
 

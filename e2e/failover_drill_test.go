@@ -121,7 +121,7 @@ func newDrill(t *testing.T) *drill {
 	d.primary = testinfra.OpenSearch(t)
 	d.standby = testinfra.OpenSearchStandby(t)
 	d.prom = testinfra.Prometheus(t)
-	targets := testinfra.PrometheusTargetsDir(t)
+	testinfra.PrometheusTargetsDir(t)
 	testinfra.Tool(t, "telemetrygen")
 	// Whatever happens, leave the primary running for the tests after.
 	t.Cleanup(func() {
@@ -163,11 +163,7 @@ func newDrill(t *testing.T) *drill {
 	d.alertingAdmin = vigiltest.FreeAddr(t)
 
 	// Prometheus scrapes the pipeline under a job of the drill's own.
-	sd := fmt.Sprintf(`[{"targets": [%q], "labels": {"job": %q}}]`, d.pipelineAdmin, d.job)
-	tmp := filepath.Join(targets, "."+d.suffix+".json.tmp")
-	require.NoError(t, os.WriteFile(tmp, []byte(sd), 0o644))
-	require.NoError(t, os.Rename(tmp, filepath.Join(targets, d.suffix+".json")))
-	t.Cleanup(func() { os.Remove(filepath.Join(targets, d.suffix+".json")) })
+	testinfra.ScrapeTarget(t, d.suffix, d.pipelineAdmin, map[string]string{"job": d.job})
 
 	d.alertingAuto = d.writeAlerting("alerting-auto.yaml", "auto")
 	d.alertingManual = d.writeAlerting("alerting-manual.yaml", "manual")

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -54,21 +53,11 @@ func exporter(t *testing.T, job string) prometheus.Gauge {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 
-	dir := testinfra.PrometheusTargetsDir(t)
-	sd, err := json.Marshal([]map[string]any{{
-		"targets": []string{ln.Addr().String()},
-		"labels": map[string]string{
-			"job":                 job,
-			"__scrape_interval__": scrapeInterval.String(),
-			"__scrape_timeout__":  scrapeInterval.String(),
-		},
-	}})
-	require.NoError(t, err)
-	final := filepath.Join(dir, job+".json")
-	tmp := filepath.Join(dir, "."+job+".tmp")
-	require.NoError(t, os.WriteFile(tmp, sd, 0o644))
-	require.NoError(t, os.Rename(tmp, final))
-	t.Cleanup(func() { _ = os.Remove(final) })
+	testinfra.ScrapeTarget(t, job, ln.Addr().String(), map[string]string{
+		"job":                 job,
+		"__scrape_interval__": scrapeInterval.String(),
+		"__scrape_timeout__":  scrapeInterval.String(),
+	})
 	return g
 }
 

@@ -2,6 +2,7 @@ package testinfra
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -96,6 +97,29 @@ func PrometheusTargetsDir(t testing.TB) string {
 		unavailable(t, "prometheus targets dir %s does not exist; %s", dir, upHint)
 	}
 	return dir
+}
+
+// ScrapeTarget makes the real Prometheus scrape addr (host:port) with
+// labels, through a file_sd file named for name in PrometheusTargetsDir,
+// removed when the test ends. The file is written aside and renamed, so
+// Prometheus never reads half a file. Prometheus re-reads the directory
+// every 5 s; a "__scrape_interval__" label overrides the scrape interval.
+func ScrapeTarget(t testing.TB, name, addr string, labels map[string]string) {
+	t.Helper()
+	dir := PrometheusTargetsDir(t)
+	sd, err := json.Marshal([]map[string]any{{"targets": []string{addr}, "labels": labels}})
+	if err != nil {
+		t.Fatalf("testinfra: scrape target %s: %v", name, err)
+	}
+	final := filepath.Join(dir, name+".json")
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, sd, 0o644); err != nil {
+		t.Fatalf("testinfra: scrape target %s: %v", name, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		t.Fatalf("testinfra: scrape target %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = os.Remove(final) })
 }
 
 func lookupEnv(t testing.TB, server, key string) string {
