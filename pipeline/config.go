@@ -41,7 +41,21 @@ type Config struct {
 	// document counts as indexed in the metrics). For checking what a topic
 	// would produce. Default false.
 	DryRun bool `yaml:"dry_run"`
+	// Sink is where bulks go: "opensearch", or "discard", which batches,
+	// renders (and gzips, with opensearch.gzip) every bulk body exactly as
+	// for OpenSearch, then drops it and counts its documents as indexed, so
+	// offsets commit (Vector's blackhole). It measures the pipeline's own
+	// cost (make bench); it loses data and is not for production. With
+	// discard nothing talks to OpenSearch: no templates, no health probes.
+	// Default "opensearch".
+	Sink string `yaml:"sink"`
 }
+
+// Sinks.
+const (
+	SinkOpenSearch = "opensearch"
+	SinkDiscard    = "discard"
+)
 
 // KafkaConfig is where records come from.
 type KafkaConfig struct {
@@ -189,6 +203,7 @@ func DefaultConfig() Config {
 		HealthInterval:   10 * time.Second,
 		MaxFutureSkew:    24 * time.Hour,
 		DrainTimeout:     30 * time.Second,
+		Sink:             SinkOpenSearch,
 	}
 }
 
@@ -309,8 +324,14 @@ func (c Config) Validate() error {
 			p.Addf(x.path, "must be > 0 (got %s)", x.v)
 		}
 	}
+	if c.Sink != SinkOpenSearch && c.Sink != SinkDiscard {
+		p.Addf("sink", "must be %s or %s (got %q)", SinkOpenSearch, SinkDiscard, c.Sink)
+	}
 	return p.Err()
 }
+
+// talksToOpenSearch reports whether the pipeline uses the cluster at all.
+func (c Config) talksToOpenSearch() bool { return !c.DryRun && c.Sink == SinkOpenSearch }
 
 func (c Config) names() opensearch.Names {
 	return opensearch.Names{SpanAlias: c.Indices.SpanAlias, ServiceMap: c.Indices.ServiceMap, LogsDataStream: c.Indices.LogsDataStream}

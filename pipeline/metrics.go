@@ -17,6 +17,7 @@ type metrics struct {
 	forcedReleases prometheus.Counter
 	opensearchUp   *prometheus.GaugeVec   // cluster
 	commits        *prometheus.CounterVec // result
+	discarded      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -72,10 +73,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_pipeline_offset_commits_total",
 			Help: "Offset commits by result (ok, error).",
 		}, []string{"result"}),
+		discarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_pipeline_discarded_bytes_total",
+			Help: "Bulk body bytes the discard sink dropped, as they would have gone on the wire (gzipped when opensearch.gzip is set).",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.documents, m.bulkDuration, m.bulkBytes, m.bulkFailures, m.lag, m.latency,
-			m.paused, m.heldSpans, m.forcedReleases, m.opensearchUp, m.commits)
+			m.paused, m.heldSpans, m.forcedReleases, m.opensearchUp, m.commits, m.discarded)
 	}
 	return m
 }

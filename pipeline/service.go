@@ -74,14 +74,19 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), os: osc, tracker: newTracker(), traces: newTraceBuffer(cfg.TraceGroup, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost}
-	s.m.opensearchUp.WithLabelValues(osc.Name()).Set(0)
+	if cfg.Sink == SinkOpenSearch {
+		s.m.opensearchUp.WithLabelValues(osc.Name()).Set(0)
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "vigil_pipeline_in_flight_bytes",
 		Help: "Bytes of records taken from Kafka and not yet finished.",
 	}, func() float64 { return float64(s.inFlight.Load()) }))
 	var bulk bulkClient = osc
-	if cfg.DryRun {
-		bulk = discardBulk{}
+	switch {
+	case cfg.DryRun:
+		bulk = dryRunBulk{}
+	case cfg.Sink == SinkDiscard:
+		bulk = newDiscardBulk(cfg.OpenSearch.Gzip, s.m.discarded)
 	}
 	s.sink = newSink(cfg.Bulk, cfg.Retry, bulk, s.m, log)
 	s.sink.done = s.itemDone
@@ -144,7 +149,7 @@ func (s *Service) ready() error {
 	switch {
 	case !s.installed.Load():
 		return errors.New("index templates not installed yet")
-	case s.cfg.DryRun:
+	case !s.cfg.talksToOpenSearch():
 		return nil
 	case !s.osUp.Load():
 		return errors.New("opensearch " + s.os.Name() + " is not reachable or red")
@@ -159,7 +164,11 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.os.Close()
 	hctx, stopHealth := context.WithCancel(ctx)
 	healthDone := make(chan struct{})
-	go func() { s.healthLoop(hctx); close(healthDone) }()
+	if s.cfg.Sink == SinkOpenSearch {
+		go func() { s.healthLoop(hctx); close(healthDone) }()
+	} else {
+		close(healthDone)
+	}
 	defer func() { stopHealth(); <-healthDone }()
 	if err := s.install(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -181,7 +190,7 @@ func (s *Service) Run(ctx context.Context) error {
 	commitDone := make(chan struct{})
 	go func() { s.commitLoop(ctx); close(commitDone) }()
 
-	s.log.Info("pipeline started", "topics", s.cfg.topics(), "group", s.cfg.Kafka.Group, "opensearch", s.cfg.OpenSearch.Addresses, "dry_run", s.cfg.DryRun)
+	s.log.Info("pipeline started", "topics", s.cfg.topics(), "group", s.cfg.Kafka.Group, "opensearch", s.cfg.OpenSearch.Addresses, "dry_run", s.cfg.DryRun, "sink", s.cfg.Sink)
 	s.consume(ctx)
 
 	// Drain: held spans are dropped (uncommitted, so read again after the
@@ -207,7 +216,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 // install installs templates, retrying while OpenSearch is unreachable.
 func (s *Service) install(ctx context.Context) error {
-	if !s.cfg.Indices.InstallTemplates || s.cfg.DryRun {
+	if !s.cfg.Indices.InstallTemplates || !s.cfg.talksToOpenSearch() {
 		s.installed.Store(true)
 		return nil
 	}
