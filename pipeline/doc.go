@@ -66,7 +66,10 @@
 // fetch_max_partition_bytes, max_concurrent_fetches) and bulks are bounded by
 // bytes, documents, linger and concurrency, which keeps RSS within 128 MiB at
 // any lag with the defaults (BenchmarkPipelineAtLag and
-// BenchmarkPipelineSpansAtLag report the peak RSS while draining a backlog).
+// BenchmarkPipelineSpansAtLag report the peak RSS while draining a backlog;
+// scripts/bench.d/20-pipeline.sh does so with the real binary and
+// collector-shaped records of 2048 logs each, whose peak is higher: see
+// docs/benchmarks.md).
 //
 // # Metrics
 //
@@ -80,7 +83,16 @@
 // vigil_pipeline_in_flight_bytes, vigil_pipeline_paused,
 // vigil_pipeline_held_spans, vigil_pipeline_offset_commits_total{result},
 // vigil_pipeline_opensearch_up{cluster} (periodic _cluster/health: 1 when
-// reachable and green or yellow), and franz-go's client metrics under
+// reachable and green or yellow), vigil_pipeline_discarded_bytes_total
+// (sink: discard only), and franz-go's client metrics under
 // vigil_pipeline_kafka_*. Readiness ("pipeline" check) requires the
 // templates installed and the cluster up.
+//
+// # Discard sink and profiling
+//
+// sink: discard batches and renders every bulk exactly as for OpenSearch
+// (gzipped with opensearch.gzip), then drops it and counts its documents as
+// indexed so that offsets commit: it measures the pipeline's own cost (make
+// bench) and loses data. With admin_token set, net/http/pprof is served
+// under /debug/pprof/ behind the token (docs/operations.md).
 package pipeline
