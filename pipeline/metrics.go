@@ -18,6 +18,9 @@ type metrics struct {
 	opensearchUp   *prometheus.GaugeVec   // cluster
 	commits        *prometheus.CounterVec // result
 	discarded      prometheus.Counter
+	// indexedDocs caches documents{kind,outcome="indexed"} per kind: it is
+	// counted once per document, the hottest label lookup there is.
+	indexedDocs map[string]prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -77,6 +80,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_pipeline_discarded_bytes_total",
 			Help: "Bulk body bytes the discard sink dropped, as they would have gone on the wire (gzipped when opensearch.gzip is set).",
 		}),
+	}
+	m.indexedDocs = map[string]prometheus.Counter{}
+	for _, k := range []string{kindLog, kindSpan, kindServiceMap} {
+		m.indexedDocs[k] = m.documents.WithLabelValues(k, "indexed")
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.documents, m.bulkDuration, m.bulkBytes, m.bulkFailures, m.lag, m.latency,
