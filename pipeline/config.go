@@ -346,3 +346,18 @@ func (c Config) topics() []string {
 	}
 	return ts
 }
+
+// Go runtime defaults for a standalone `vigil pipeline` (applied by the
+// binary unless GOGC or GOMEMLIMIT is set in the environment). Measured
+// with scripts/bench.d/20-pipeline.sh on collector-shaped records (2048 logs
+// each): the Go defaults (GOGC 100, no limit) peaked at 147-171 MiB RSS, of
+// which about 80 MiB are the binary's pages; a 64 MiB soft limit on the Go
+// runtime's memory keeps the process within 128 MiB, and GOGC 200 spends
+// the headroom below the limit on fewer collections, for about the same
+// CPU as the defaults. Raise GOMEMLIMIT with max_in_flight_bytes or the
+// fetch sizes: above the limit the collector runs more often (Go caps it at
+// about half the CPU), it never fails an allocation.
+const (
+	DefaultMemoryLimit = 64 << 20
+	DefaultGCPercent   = 200
+)

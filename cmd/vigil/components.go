@@ -20,7 +20,11 @@ func detectorTarget() target {
 }
 
 func pipelineTarget() target {
-	return define("pipeline", "consume Kafka and index logs and traces into OpenSearch", "127.0.0.1:8882",
+	t := define("pipeline", "consume Kafka and index logs and traces into OpenSearch", "127.0.0.1:8882",
 		pipeline.DefaultConfig,
 		func(c pipeline.Config, d component.Deps) (component.Runner, error) { return pipeline.New(c, d) })
+	// Standalone, the pipeline is sized for a 128 MiB RSS bound (see
+	// pipeline.DefaultMemoryLimit); in `vigil all` the process is shared.
+	t.memoryLimit, t.gcPercent = pipeline.DefaultMemoryLimit, pipeline.DefaultGCPercent
+	return t
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -32,6 +33,21 @@ type target struct {
 	// collector's files are OpenTelemetry configurations, and several may be
 	// merged).
 	loadStandalone func(paths []string) (processConfig, sectionBuilder, error)
+	// memoryLimit and gcPercent, when set, are the Go runtime's soft memory
+	// limit and GOGC for the component run alone, unless the environment
+	// sets GOMEMLIMIT or GOGC (an operator's choice wins).
+	memoryLimit int64
+	gcPercent   int
+}
+
+// tuneRuntime applies the target's runtime defaults.
+func (t target) tuneRuntime() {
+	if t.memoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(t.memoryLimit)
+	}
+	if t.gcPercent > 0 && os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(t.gcPercent)
+	}
 }
 
 // sectionBuilder builds a loaded component; check validates it further
@@ -164,6 +180,7 @@ func (t target) runStandalone(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: configuration is valid\n", cfgPath)
 		return exitOK
 	}
+	t.tuneRuntime()
 	return serve(t.name, pc, func(deps component.Deps, srv *admin.Server) ([]component.Named, error) {
 		r, err := sb.build(withComponent(deps, t.name), srv)
 		if err != nil {
