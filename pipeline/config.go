@@ -350,13 +350,14 @@ func (c Config) topics() []string {
 // Go runtime defaults for a standalone `vigil pipeline` (applied by the
 // binary unless GOGC or GOMEMLIMIT is set in the environment). Measured
 // with scripts/bench.d/20-pipeline.sh on collector-shaped records (2048 logs
-// each): the Go defaults (GOGC 100, no limit) peaked at 147-171 MiB RSS, of
-// which about 80 MiB are the binary's pages; a 64 MiB soft limit on the Go
-// runtime's memory keeps the process within 128 MiB, and GOGC 200 spends
-// the headroom below the limit on fewer collections, for about the same
-// CPU as the defaults. Raise GOMEMLIMIT with max_in_flight_bytes or the
+// each): with Go's defaults (GOGC 100, no limit) the process's anonymous
+// memory peaked at 77-81 MiB; with these it peaks at about 61 MiB, for about
+// the same CPU (GOGC 200 spends the room below the limit on fewer
+// collections). The rest of its RSS, 65-90 MiB, is the binary's own text
+// and read-only data mapped from disk (reclaimable page cache), so VmHWM
+// still reads 127-151 MiB. Raise GOMEMLIMIT with max_in_flight_bytes or the
 // fetch sizes: above the limit the collector runs more often (Go caps it at
-// about half the CPU), it never fails an allocation.
+// about half the CPU); it never fails an allocation.
 const (
 	DefaultMemoryLimit = 64 << 20
 	DefaultGCPercent   = 200
