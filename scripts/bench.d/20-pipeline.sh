@@ -42,6 +42,7 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
+trap 'exit 143' INT TERM # so that cleanup runs when make bench is interrupted
 calc() { awk "BEGIN {printf \"%.4f\", $1}"; } # no bc on a new machine
 say() { printf 'bench 20-pipeline: %s\n' "$*" >&2; }
 
