@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
@@ -14,8 +15,11 @@ import (
 //	POST /api/v1/pipeline/pause   stop fetching (in-flight work finishes)
 //	POST /api/v1/pipeline/resume  fetch again
 //	GET  /api/v1/pipeline/status  {"paused":..,"paused_by_operator":..,...}
+//	GET  /debug/pprof/...         Go's net/http/pprof profiles
 //
 // A pause holds until resumed; it survives backpressure resuming on its own.
+// pprof is behind the token too: a profile exposes the process's memory
+// and costs CPU while it runs, so it is no more public than pause.
 func (s *Service) mountAdmin(mount func(pattern string, h http.Handler), token string) {
 	auth := func(h http.HandlerFunc) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -42,6 +46,13 @@ func (s *Service) mountAdmin(mount func(pattern string, h http.Handler), token s
 		s.writeStatus(w)
 	}))
 	mount("GET /api/v1/pipeline/status", auth(func(w http.ResponseWriter, _ *http.Request) { s.writeStatus(w) }))
+	// Index serves the named profiles (heap, allocs, goroutine, ...) below
+	// /debug/pprof/; the rest need their own handlers.
+	mount("GET /debug/pprof/", auth(pprof.Index))
+	mount("GET /debug/pprof/cmdline", auth(pprof.Cmdline))
+	mount("GET /debug/pprof/profile", auth(pprof.Profile))
+	mount("GET /debug/pprof/symbol", auth(pprof.Symbol))
+	mount("GET /debug/pprof/trace", auth(pprof.Trace))
 }
 
 // Status is the admin API's view of the pipeline.
@@ -75,14 +86,10 @@ func (s *Service) writeStatus(w http.ResponseWriter) {
 	json.NewEncoder(w).Encode(s.status())
 }
 
-// discardBulk is the dry-run sink: every document is "created" without
+// dryRunBulk is the dry-run sink: every document is "created" without
 // being sent anywhere.
-type discardBulk struct{}
+type dryRunBulk struct{}
 
-func (discardBulk) Bulk(_ context.Context, _ []byte, n int) ([]opensearch.ItemResult, error) {
-	out := make([]opensearch.ItemResult, n)
-	for i := range out {
-		out[i] = opensearch.ItemResult{Status: 201, Class: opensearch.Done}
-	}
-	return out, nil
+func (dryRunBulk) Bulk(_ context.Context, _ []byte, n int) ([]opensearch.ItemResult, error) {
+	return created(n), nil
 }

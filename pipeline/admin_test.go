@@ -78,6 +78,24 @@ func TestDryRunAndAdminAPI(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, code)
 	code, _ = call("GET", "/api/v1/pipeline/status", "")
 	require.Equal(t, http.StatusUnauthorized, code)
+	for _, tc := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/debug/pprof/", "", http.StatusUnauthorized},
+		{"/debug/pprof/heap?debug=1", "wrong", http.StatusUnauthorized},
+		{"/debug/pprof/", "s3cret", http.StatusOK},
+		{"/debug/pprof/heap?debug=1", "s3cret", http.StatusOK},
+	} {
+		req, _ := http.NewRequest("GET", srv.URL+tc.path, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		require.Equal(t, tc.want, res.StatusCode, "%s with token %q", tc.path, tc.token)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -52,7 +52,21 @@ type Config struct {
 	// document counts as indexed in the metrics). For checking what a topic
 	// would produce. Default false.
 	DryRun bool `yaml:"dry_run"`
+	// Sink is where bulks go: "opensearch", or "discard", which batches,
+	// renders (and gzips, with opensearch.gzip) every bulk body exactly as
+	// for OpenSearch, then drops it and counts its documents as indexed, so
+	// offsets commit (Vector's blackhole). It measures the pipeline's own
+	// cost (make bench); it loses data and is not for production. With
+	// discard nothing talks to OpenSearch: no templates, no health probes.
+	// Default "opensearch".
+	Sink string `yaml:"sink"`
 }
+
+// Sinks.
+const (
+	SinkOpenSearch = "opensearch"
+	SinkDiscard    = "discard"
+)
 
 // KafkaConfig is where records come from.
 type KafkaConfig struct {
@@ -210,16 +224,27 @@ func DefaultConfig() Config {
 		HealthInterval:   10 * time.Second,
 		MaxFutureSkew:    24 * time.Hour,
 		DrainTimeout:     30 * time.Second,
+		Sink:             SinkOpenSearch,
 	}
 }
 
-// DefaultMemoryLimit is the Go soft memory limit `vigil pipeline` runs
-// with unless its file sets memory_limit (a process key, beside admin and
-// log): with the default in-flight, fetch and bulk bounds it keeps the
-// process's peak RSS, about 50 MiB of which is the binary's own code and
-// read-only data, within 128 MiB while draining any lag (pipeline/e2e
-// TestOpenSearchCrashAtLag measures it).
-const DefaultMemoryLimit = 40 << 20
+// DefaultMemoryLimit and DefaultGCPercent are the Go runtime's soft memory
+// limit and GOGC for `vigil pipeline` run alone, unless its file sets
+// memory_limit (a process key, beside admin and log) or the environment
+// sets GOMEMLIMIT or GOGC. About 50 MiB of the process's RSS is the binary's
+// own code and read-only data even after start-up's pages are released, so
+// the heap must stay near its live data (in-flight bytes, fetch buffers,
+// bulk bodies) for the process to stay within 128 MiB at any lag
+// (pipeline/e2e TestOpenSearchCrashAtLag reads the real process's VmHWM).
+// GOGC 200 spends the room below the limit on fewer collections: on
+// collector-shaped records (scripts/bench.d/20-pipeline.sh) a 48 MiB limit
+// cost about a quarter more CPU than 64 MiB with GOGC 200, for 14 MiB less
+// heap. Above the limit the collector runs more often (Go caps it at about
+// half the CPU); it never fails an allocation.
+const (
+	DefaultMemoryLimit = 64 << 20
+	DefaultGCPercent   = 200
+)
 
 // Encodings of the input topics.
 const (
@@ -315,6 +340,9 @@ func (c Config) Validate() error {
 			p.Addf(x.path, "must be > 0 (got %s)", x.v)
 		}
 	}
+	if c.Sink != SinkOpenSearch && c.Sink != SinkDiscard {
+		p.Addf("sink", "must be %s or %s (got %q)", SinkOpenSearch, SinkDiscard, c.Sink)
+	}
 	return p.Err()
 }
 
@@ -341,6 +369,9 @@ func (ix IndicesConfig) Installer(c *opensearch.Client, log *slog.Logger) *opens
 		Log:       log,
 	}
 }
+
+// talksToOpenSearch reports whether the pipeline uses the cluster at all.
+func (c Config) talksToOpenSearch() bool { return !c.DryRun && c.Sink == SinkOpenSearch }
 
 func (c Config) topics() []string {
 	var ts []string

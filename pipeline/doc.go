@@ -71,7 +71,9 @@
 // TestOpenSearchCrashAtLag reads the real process's peak (VmHWM) through an
 // outage and the catch-up after it; BenchmarkPipelineAtLag and
 // BenchmarkPipelineSpansAtLag report the in-process peak while draining a
-// backlog (their test binary does not carry the collector's code).
+// backlog (their test binary does not carry the collector's code), and
+// scripts/bench.d/20-pipeline.sh the real binary's on collector-shaped
+// records of 2048 logs each (docs/benchmarks.md).
 //
 // # Failover
 //
@@ -99,7 +101,16 @@
 // vigil_pipeline_opensearch_up{cluster} (periodic _cluster/health of the
 // primary and the standby: 1 when reachable and green or yellow),
 // vigil_pipeline_opensearch_active{cluster,side},
-// vigil_pipeline_failover_switches_total{to,result}, and franz-go's client metrics under
-// vigil_pipeline_kafka_*. Readiness ("pipeline" check) requires the
-// templates installed and the active cluster up.
+// vigil_pipeline_failover_switches_total{to,result},
+// vigil_pipeline_discarded_bytes_total (sink: discard only), and franz-go's
+// client metrics under vigil_pipeline_kafka_*. Readiness ("pipeline" check)
+// requires the templates installed and the active cluster up.
+//
+// # Discard sink and profiling
+//
+// sink: discard batches and renders every bulk exactly as for OpenSearch
+// (gzipped with opensearch.gzip), then drops it and counts its documents as
+// indexed so that offsets commit: it measures the pipeline's own cost (make
+// bench) and loses data. With admin_token set, net/http/pprof is served
+// under /debug/pprof/ behind the token (docs/operations.md).
 package pipeline

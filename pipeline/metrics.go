@@ -19,6 +19,10 @@ type metrics struct {
 	commits        *prometheus.CounterVec // result
 	active         *prometheus.GaugeVec   // cluster, side
 	switches       *prometheus.CounterVec // to, result
+	discarded      prometheus.Counter
+	// indexedDocs caches documents{kind,outcome="indexed"} per kind: it is
+	// counted once per document, the hottest label lookup there is.
+	indexedDocs map[string]prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -82,10 +86,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_pipeline_failover_switches_total",
 			Help: "Failover requests carried out, by the side switched to (primary, standby) and result (completed, failed).",
 		}, []string{"to", "result"}),
+		discarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_pipeline_discarded_bytes_total",
+			Help: "Bulk body bytes the discard sink dropped, as they would have gone on the wire (gzipped when opensearch.gzip is set).",
+		}),
+	}
+	m.indexedDocs = map[string]prometheus.Counter{}
+	for _, k := range []string{kindLog, kindSpan, kindServiceMap} {
+		m.indexedDocs[k] = m.documents.WithLabelValues(k, "indexed")
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.documents, m.bulkDuration, m.bulkBytes, m.bulkFailures, m.lag, m.latency,
-			m.paused, m.heldSpans, m.forcedReleases, m.opensearchUp, m.commits, m.active, m.switches)
+			m.paused, m.heldSpans, m.forcedReleases, m.opensearchUp, m.commits, m.active, m.switches, m.discarded)
 	}
 	return m
 }

@@ -11,11 +11,15 @@ import (
 
 // itemDone is the sink's report of an indexed document.
 func (s *Service) itemDone(it *item, dup bool) {
-	outcome := "indexed"
-	if dup {
-		outcome = "duplicate"
+	if c, ok := s.m.indexedDocs[it.kind]; ok && !dup {
+		c.Inc()
+	} else {
+		outcome := "indexed"
+		if dup {
+			outcome = "duplicate"
+		}
+		s.m.documents.WithLabelValues(it.kind, outcome).Inc()
 	}
-	s.m.documents.WithLabelValues(it.kind, outcome).Inc()
 	it.rec.e.p.inSink.Add(-1)
 	it.rec.release()
 }

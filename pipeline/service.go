@@ -97,17 +97,22 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(cfg.TraceGroup, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost}
 	s.up = make([]atomic.Bool, len(clients))
-	for _, c := range clients {
-		s.m.opensearchUp.WithLabelValues(c.Name()).Set(0)
+	if cfg.Sink == SinkOpenSearch {
+		for _, c := range clients {
+			s.m.opensearchUp.WithLabelValues(c.Name()).Set(0)
+		}
+		s.setActiveMetric(0)
 	}
-	s.setActiveMetric(0)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "vigil_pipeline_in_flight_bytes",
 		Help: "Bytes of records taken from Kafka and not yet finished.",
 	}, func() float64 { return float64(s.inFlight.Load()) }))
 	var bulk bulkClient = s.sides
-	if cfg.DryRun {
-		bulk = discardBulk{}
+	switch {
+	case cfg.DryRun:
+		bulk = dryRunBulk{}
+	case cfg.Sink == SinkDiscard:
+		bulk = newDiscardBulk(cfg.OpenSearch.Gzip, s.m.discarded)
 	}
 	s.sink = newSink(cfg.Bulk, cfg.Retry, bulk, s.m, log)
 	if len(clients) > 1 {
@@ -177,7 +182,7 @@ func (s *Service) ready() error {
 	switch {
 	case !s.installed.Load():
 		return errors.New("index templates not installed yet")
-	case s.cfg.DryRun:
+	case !s.cfg.talksToOpenSearch():
 		return nil
 	case !s.osUp.Load():
 		return errors.New("opensearch " + s.sides.activeClient().Name() + " is not reachable or red")
@@ -192,7 +197,11 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.sides.close()
 	hctx, stopHealth := context.WithCancel(ctx)
 	healthDone := make(chan struct{})
-	go func() { s.healthLoop(hctx); close(healthDone) }()
+	if s.cfg.Sink == SinkOpenSearch {
+		go func() { s.healthLoop(hctx); close(healthDone) }()
+	} else {
+		close(healthDone)
+	}
 	defer func() { stopHealth(); <-healthDone }()
 	if s.cfg.Failover.Enabled() {
 		x, err := s.restoreSide(ctx)
@@ -229,7 +238,7 @@ func (s *Service) Run(ctx context.Context) error {
 	commitDone := make(chan struct{})
 	go func() { s.commitLoop(ctx); close(commitDone) }()
 
-	s.log.Info("pipeline started", "topics", s.cfg.topics(), "group", s.cfg.Kafka.Group, "opensearch", s.cfg.OpenSearch.Addresses, "active", s.sides.activeClient().Name(), "dry_run", s.cfg.DryRun)
+	s.log.Info("pipeline started", "topics", s.cfg.topics(), "group", s.cfg.Kafka.Group, "opensearch", s.cfg.OpenSearch.Addresses, "active", s.sides.activeClient().Name(), "dry_run", s.cfg.DryRun, "sink", s.cfg.Sink)
 	s.consume(ctx)
 
 	// Drain: held spans are dropped (uncommitted, so read again after the
@@ -257,7 +266,7 @@ func (s *Service) Run(ctx context.Context) error {
 // it is unreachable. A switch meanwhile installs on its new side itself,
 // which ends this loop.
 func (s *Service) install(ctx context.Context) error {
-	if !s.cfg.Indices.InstallTemplates || s.cfg.DryRun {
+	if !s.cfg.Indices.InstallTemplates || !s.cfg.talksToOpenSearch() {
 		s.installed.Store(true)
 		return nil
 	}

@@ -379,6 +379,8 @@ func metricValue(t testing.TB, reg *prometheus.Registry, name string, labels ...
 				return m.Counter.GetValue()
 			case m.Gauge != nil:
 				return m.Gauge.GetValue()
+			case m.Histogram != nil:
+				return m.Histogram.GetSampleSum()
 			}
 		}
 	}

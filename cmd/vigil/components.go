@@ -25,8 +25,8 @@ func pipelineTarget() target {
 		func(c pipeline.Config, d component.Deps) (component.Runner, error) { return pipeline.New(c, d) })
 	// The binary's own code and read-only data are about 50 MiB of the
 	// pipeline's RSS even after start-up's pages are released, so its heap
-	// must stay near its live data (in-flight bytes, fetch buffers, bulk
-	// bodies) for the whole process to stay within 128 MiB.
-	t.memoryLimit = pipeline.DefaultMemoryLimit
+	// must stay near its live data for the whole process to stay within
+	// 128 MiB; in `vigil all` the process is shared and keeps Go's defaults.
+	t.memoryLimit, t.gcPercent = pipeline.DefaultMemoryLimit, pipeline.DefaultGCPercent
 	return t
 }

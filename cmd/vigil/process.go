@@ -27,7 +27,7 @@ type processConfig struct {
 	// (runtime/debug.SetMemoryLimit; a GOMEMLIMIT environment variable
 	// wins): near it the garbage collector runs more often, so the heap
 	// stays close to its live data instead of growing to twice it. 0 = none.
-	// Default 40 MiB for `vigil pipeline` (what keeps its RSS within 128 MiB
+	// Default 64 MiB for `vigil pipeline` (what keeps its RSS within 128 MiB
 	// at any lag, docs/configuration.md), none for the other processes.
 	MemoryLimit int64 `yaml:"memory_limit"`
 }

@@ -7,37 +7,33 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// TestTuneRuntime: a standalone pipeline runs with GOGC 200 unless the
+// environment says otherwise; other components keep Go's default. (The
+// memory limit is the process's memory_limit: TestMemoryLimitDefaults.)
 func TestTuneRuntime(t *testing.T) {
 	for _, tc := range []struct {
-		name, gomemlimit, gogc string
-		wantLimit              int64
-		wantGC                 int
+		name   string
+		target target
+		gogc   string
+		wantGC int // -1: untouched
 	}{
-		{"defaults apply", "", "", 64 << 20, 200},
-		{"GOMEMLIMIT wins", "1GiB", "", -1, 200},
-		{"GOGC wins", "", "100", 64 << 20, -1},
+		{"pipeline default", pipelineTarget(), "", 200},
+		{"GOGC wins", pipelineTarget(), "100", -1},
+		{"collector untouched", collectorTarget(), "", -1},
+		{"detector untouched", detectorTarget(), "", -1},
+		{"alerting untouched", alertingTarget(), "", -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("GOMEMLIMIT", tc.gomemlimit)
 			t.Setenv("GOGC", tc.gogc)
-			const limit, gc = 1 << 40, 123
-			prevLimit, prevGC := debug.SetMemoryLimit(limit), debug.SetGCPercent(gc)
-			defer func() { debug.SetMemoryLimit(prevLimit); debug.SetGCPercent(prevGC) }()
-			pipelineTarget().tuneRuntime()
-			gotLimit, gotGC := debug.SetMemoryLimit(-1), debug.SetGCPercent(gc)
-			if tc.wantLimit < 0 {
-				tc.wantLimit = limit
+			const gc = 123
+			prev := debug.SetGCPercent(gc)
+			defer debug.SetGCPercent(prev)
+			tc.target.tuneRuntime()
+			want := tc.wantGC
+			if want < 0 {
+				want = gc
 			}
-			if tc.wantGC < 0 {
-				tc.wantGC = gc
-			}
-			require.Equal(t, tc.wantLimit, gotLimit)
-			require.Equal(t, tc.wantGC, gotGC)
+			require.Equal(t, want, debug.SetGCPercent(gc))
 		})
 	}
-	// Other components keep Go's defaults.
-	prevLimit, prevGC := debug.SetMemoryLimit(-1), debug.SetGCPercent(-1)
-	debug.SetGCPercent(prevGC)
-	detectorTarget().tuneRuntime()
-	require.Equal(t, prevLimit, debug.SetMemoryLimit(-1))
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -35,6 +36,17 @@ type target struct {
 	// collector's files are OpenTelemetry configurations, and several may be
 	// merged).
 	loadStandalone func(paths []string) (processConfig, sectionBuilder, error)
+	// gcPercent, when set, is GOGC for the component run alone, unless the
+	// environment sets GOGC (an operator's choice wins).
+	gcPercent int
+}
+
+// tuneRuntime applies the target's GOGC default (the memory limit is the
+// process's memory_limit, applied by serve).
+func (t target) tuneRuntime() {
+	if t.gcPercent > 0 && os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(t.gcPercent)
+	}
 }
 
 // sectionBuilder builds a loaded component; check validates it further
@@ -168,6 +180,7 @@ func (t target) runStandalone(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: configuration is valid\n", cfgPath)
 		return exitOK
 	}
+	t.tuneRuntime()
 	return serve(t.name, pc, func(deps component.Deps, srv *admin.Server) ([]component.Named, error) {
 		r, err := sb.build(withComponent(deps, t.name), srv)
 		if err != nil {

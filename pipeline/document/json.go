@@ -2,6 +2,7 @@ package document
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -61,6 +62,15 @@ func (o *obj) raw(k string, v []byte) {
 	o.b = append(o.b, v...)
 }
 
+// hex writes v as a lowercase hex string (trace and span ids, as their
+// String methods do, without the intermediate string).
+func (o *obj) hex(k string, v []byte) {
+	o.key(k)
+	o.b = append(o.b, '"')
+	o.b = hex.AppendEncode(o.b, v)
+	o.b = append(o.b, '"')
+}
+
 func (o *obj) close() []byte { return append(o.b, '}') }
 
 const hexDigits = "0123456789abcdef"
@@ -83,10 +93,18 @@ func appendKey(b []byte, prefix, k string, atKeys bool) []byte {
 }
 
 // appendStringBody appends s escaped for a JSON string, without quotes;
-// with atDots, '.' is written as '@'.
+// with atDots, '.' is written as '@'. It is the innermost loop of document
+// building (every body, key and value passes here), so runs of bytes that
+// need nothing are skipped eight at a time.
 func appendStringBody(b []byte, s string, atDots bool, fx *fixes, field string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		for i+8 <= len(s) && !special8(load8(s, i), atDots) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' && (c != '.' || !atDots) {
@@ -126,6 +144,37 @@ func appendStringBody(b []byte, s string, atDots bool, fx *fixes, field string) 
 		i += size
 	}
 	return append(b, s[start:]...)
+}
+
+// load8 reads s[i:i+8] as a little-endian word (the compiler turns this
+// into one load).
+func load8(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// hasZeroByte is non-zero when a byte of x is zero (exact as a whole-word
+// test; see "Bit Twiddling Hacks").
+func hasZeroByte(x uint64) uint64 { return (x - ones) & ^x & highs }
+
+// special8 reports whether any of the eight bytes in x needs more than a
+// copy: a control character, '"', '\\', a non-ASCII byte (UTF-8 is checked
+// byte-wise), or '.' when dots are rewritten.
+func special8(x uint64, atDots bool) bool {
+	m := x & highs                    // non-ASCII
+	m |= (x - ones*0x20) & ^x & highs // < 0x20 (for ASCII bytes)
+	m |= hasZeroByte(x ^ (ones * '"'))
+	m |= hasZeroByte(x ^ (ones * '\\'))
+	if atDots {
+		m |= hasZeroByte(x ^ (ones * '.'))
+	}
+	return m != 0
 }
 
 // appendFloat writes f as a JSON number; NaN and infinities, which JSON

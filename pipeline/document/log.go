@@ -23,7 +23,9 @@ type Log struct {
 // record makes it unindexable: what is wrong is repaired and recorded in
 // vigil.sanitized.
 func Logs(ld plog.Logs, opt Options) []Log {
-	var out []Log
+	left := ld.LogRecordCount()
+	out := make([]Log, 0, left)
+	var a arena
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -36,8 +38,14 @@ func Logs(ld plog.Logs, opt Options) []Log {
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			sl := sls.At(j)
-			for k := 0; k < sl.LogRecords().Len(); k++ {
-				out = append(out, buildLog(sl.LogRecords().At(k), sl.Scope(), rl.SchemaUrl(), service, res, resJSON, resFx, opt))
+			lrs := sl.LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				lr := lrs.At(k)
+				dst := a.tail(estimateLog(lr, len(resJSON)), left)
+				d := buildLog(dst, lr, sl.Scope(), rl.SchemaUrl(), service, res, resJSON, resFx, opt)
+				d.Body = a.keep(d.Body)
+				out = append(out, d)
+				left--
 			}
 		}
 	}
@@ -65,7 +73,17 @@ func distinguishRepeats(logs []Log) {
 	}
 }
 
-func buildLog(lr plog.LogRecord, scope pcommon.InstrumentationScope, schemaURL, service string, res pcommon.Resource, resJSON []byte, resFx *fixes, opt Options) Log {
+// estimateLog is a generous guess of lr's document size, so that it is
+// rendered without growing its buffer.
+func estimateLog(lr plog.LogRecord, resJSON int) int {
+	n := 512 + resJSON + lr.Attributes().Len()*48
+	if lr.Body().Type() == pcommon.ValueTypeStr {
+		n += len(lr.Body().Str()) * 9 / 8
+	}
+	return n
+}
+
+func buildLog(dst []byte, lr plog.LogRecord, scope pcommon.InstrumentationScope, schemaURL, service string, res pcommon.Resource, resJSON []byte, resFx *fixes, opt Options) Log {
 	fx := resFx.clone()
 	ts := uint64(lr.Timestamp())
 	observed := uint64(lr.ObservedTimestamp())
@@ -83,17 +101,17 @@ func buildLog(lr plog.LogRecord, scope pcommon.InstrumentationScope, schemaURL, 
 		}
 	}
 
-	o := newObj(make([]byte, 0, 512+len(resJSON)), fx)
+	o := newObj(dst, fx)
 	appendTime(&o, "@timestamp", ts)
 	appendTime(&o, "time", ts)
 	if observed != 0 {
 		appendTime(&o, "observedTimestamp", observed)
 	}
-	if !lr.TraceID().IsEmpty() {
-		o.str("traceId", lr.TraceID().String())
+	if tid := lr.TraceID(); !tid.IsEmpty() {
+		o.hex("traceId", tid[:])
 	}
-	if !lr.SpanID().IsEmpty() {
-		o.str("spanId", lr.SpanID().String())
+	if sid := lr.SpanID(); !sid.IsEmpty() {
+		o.hex("spanId", sid[:])
 	}
 	if service != "" {
 		o.str("serviceName", service)

@@ -71,9 +71,19 @@ func AppendCreate(buf []byte, index, id string, doc []byte) []byte {
 	return append(buf, '\n')
 }
 
+// appendJSONString quotes s as encoding/json does. Index names and ids are
+// plain ASCII, written directly; anything else goes through encoding/json
+// (which also escapes <, > and &), so the output is the same either way.
 func appendJSONString(buf []byte, s string) []byte {
-	b, _ := json.Marshal(s)
-	return append(buf, b...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(buf, b...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
 }
 
 // Bulk sends body (built with AppendCreate) holding n items and returns

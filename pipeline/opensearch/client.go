@@ -1,13 +1,14 @@
 package opensearch
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	opensearchgo "github.com/opensearch-project/opensearch-go/v4"
@@ -131,13 +132,21 @@ type Response struct {
 func (c *Client) Do(ctx context.Context, method, path string, body []byte) (*Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, path, nil)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil && len(body) == 0 {
+		req.Body = http.NoBody
+	} else if body != nil {
+		// net/http may still read a request body after the round trip
+		// returns (it closes it asynchronously); detaching lets the caller
+		// reuse body (the sink pools its bulk buffers) once Do returns.
+		db := &detachableBody{b: body}
+		defer db.detach()
+		req.ContentLength = int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) { return &bodyReader{d: db}, nil }
+		req.Body, _ = req.GetBody()
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -156,6 +165,44 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte) (*Res
 	}
 	return &Response{Status: res.StatusCode, Body: b}, nil
 }
+
+// detachableBody is a request body that no reader can read after detach:
+// nothing touches the caller's buffer once the request is over.
+type detachableBody struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (d *detachableBody) detach() {
+	d.mu.Lock()
+	d.b = nil
+	d.mu.Unlock()
+}
+
+// bodyReader is one read of a detachableBody (GetBody makes a new one per
+// attempt).
+type bodyReader struct {
+	d   *detachableBody
+	off int
+}
+
+func (r *bodyReader) Read(p []byte) (int, error) {
+	r.d.mu.Lock()
+	defer r.d.mu.Unlock()
+	if r.d.b == nil {
+		return 0, errDetached
+	}
+	if r.off >= len(r.d.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.d.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+func (r *bodyReader) Close() error { return nil }
+
+var errDetached = errors.New("request body read after the request ended")
 
 // StatusError is an unexpected HTTP answer.
 type StatusError struct {

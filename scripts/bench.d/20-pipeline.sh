@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Macro run: a backlog of OTLP log records preloaded in the real Kafka, laid
+# out as the collector's Kafka exporter writes it (scripts/bench.d/logload),
+# drained by the real `vigil pipeline` binary (a) into the real OpenSearch
+# and (b) into the discard sink (sink: discard: bulks built and dropped).
+# Reports records/s, the pipeline process's CPU-seconds per million records
+# (utime+stime from /proc/<pid>/stat, start-up included) and peak RSS
+# (VmHWM), then profiles a second discard run through /debug/pprof (behind
+# the admin token) and prints where the time goes. Prints a markdown section.
+# Environment: VIGIL_BENCH_PIPELINE_RECORDS (default 1000000),
+# VIGIL_BENCH_PIPELINE_SINKS ("opensearch discard"), VIGIL_BENCH_PIPELINE_PROFILE
+# (0 skips the profiled run), VIGIL_BENCH_PIPELINE_PPROF (keep the profile there).
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$REPO"
+BIN="${VIGIL_BIN:-$REPO/bin/vigil}"
+[[ -x $BIN ]] || make -s build >&2
+N=${VIGIL_BENCH_PIPELINE_RECORDS:-1000000}
+SINKS=${VIGIL_BENCH_PIPELINE_SINKS:-opensearch discard}
+BROKER="${VIGIL_TEST_KAFKA:-127.0.0.1:9092}"
+OS_URL="${VIGIL_TEST_OPENSEARCH:-http://127.0.0.1:9200}"
+ADMIN=127.0.0.1:${VIGIL_BENCH_PIPELINE_ADMIN_PORT:-18882}
+RUN="benchpl$(date +%s)"
+TOPIC="${RUN}_otlp_logs"
+TICK=$(getconf CLK_TCK)
+W="$(mktemp -d)"
+export VIGIL_PIPELINE_ADMIN_TOKEN="bench-$RANDOM$RANDOM"
+pid=""
+cleanup() {
+  [[ -n $pid ]] && { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
+  for s in $SINKS; do
+    curl -fsS -XDELETE "$OS_URL/_data_stream/${RUN}${s}_logs-vigil-default" >/dev/null 2>&1 || true
+    curl -fsS -XDELETE "$OS_URL/${RUN}${s}-span-*,${RUN}${s}-servicemap?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true" >/dev/null 2>&1 || true
+    for t in "${RUN}${s}-span-template" "${RUN}${s}-servicemap-template" "${RUN}${s}_logs-template"; do
+      curl -fsS -XDELETE "$OS_URL/_index_template/$t" >/dev/null 2>&1 || true
+    done
+    for p in "${RUN}${s}-span-policy" "${RUN}${s}_logs-policy"; do
+      curl -fsS -XDELETE "$OS_URL/_plugins/_ism/policies/$p" >/dev/null 2>&1 || true
+    done
+  done
+  for t in "$TOPIC" "${RUN}_dlq"; do "$W/logload" -brokers "$BROKER" -topic "$t" -delete >/dev/null 2>&1 || true; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 143' INT TERM # so that cleanup runs when make bench is interrupted
+calc() { awk "BEGIN {printf \"%.4f\", $1}"; } # no bc on a new machine
+say() { printf 'bench 20-pipeline: %s\n' "$*" >&2; }
+
+load="go run ./scripts/bench.d/logload -brokers $BROKER -topic $TOPIC -records $N"
+say "$load"
+go build -o "$W/logload" ./scripts/bench.d/logload
+loaded=$("$W/logload" -brokers "$BROKER" -topic "$TOPIC" -records "$N")
+say "$loaded"
+
+# config <sink> <group>: the shipped defaults except names, addresses and
+# the admin token (which also turns on /debug/pprof).
+config() {
+  cat >"$W/$1-$2.yaml" <<YAML
+admin:
+  listen_address: $ADMIN
+log:
+  level: warn
+kafka:
+  brokers: ["$BROKER"]
+  group: ${RUN}-$1-$2
+  logs: {topic: $TOPIC}
+  spans: {topic: ""}
+  dlq_topic: ${RUN}_dlq
+opensearch:
+  addresses: ["$OS_URL"]
+indices:
+  span_alias: ${RUN}$1-span
+  service_map: ${RUN}$1-servicemap
+  logs_data_stream: ${RUN}$1_logs-vigil-default
+admin_token: {env: VIGIL_PIPELINE_ADMIN_TOKEN}
+sink: $1
+YAML
+  echo "$W/$1-$2.yaml"
+}
+metric() { { curl -fsS "http://$ADMIN/metrics" 2>/dev/null || true; } | awk -v m="$1" 'index($1, m) == 1 {s+=$NF} END {printf "%d", s}'; }
+cpu() { awk -v t="$TICK" '{printf "%.2f", ($14+$15)/t}' "/proc/$pid/stat"; }
+
+# drain <sink> <group> [profile-seconds]: runs the pipeline until all N
+# records count as indexed; sets secs, cpus, rss, anon (peak RssAnon in KiB,
+# sampled every 0.1 s) and writes $W/cpu.pprof when profiling.
+drain() {
+  local cfg
+  cfg=$(config "$1" "$2")
+  local t0
+  t0=$(date +%s.%N)
+  "$BIN" pipeline --config "$cfg" >"$W/$1-$2.log" 2>&1 &
+  pid=$!
+  if [[ -n ${3:-} ]]; then
+    for _ in $(seq 1 100); do curl -fsS "http://$ADMIN/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
+    curl -fsS -H "Authorization: Bearer $VIGIL_PIPELINE_ADMIN_TOKEN" -o "$W/cpu.pprof" \
+      "http://$ADMIN/debug/pprof/profile?seconds=$3" &
+    local prof=$!
+  fi
+  local last=0 lastAt=$SECONDS got=0
+  anon=0
+  while :; do
+    got=$(metric 'vigil_pipeline_documents_total{kind="log",outcome="indexed"}')
+    a=$(awk '/RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    ((${a:-0} > anon)) && anon=${a:-0}
+    [[ $got -ge $N ]] && break
+    if ! kill -0 "$pid" 2>/dev/null; then say "pipeline exited early:"; tail -20 "$W/$1-$2.log" >&2; exit 1; fi
+    if [[ $got -gt $last ]]; then last=$got lastAt=$SECONDS; elif ((SECONDS - lastAt > 180)); then
+      say "no progress for 3 minutes at $got of $N"; tail -20 "$W/$1-$2.log" >&2; exit 1
+    fi
+    sleep 0.1
+  done
+  secs=$(calc "$(date +%s.%N) - $t0")
+  cpus=$(cpu)
+  rss=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$pid/status")
+  [[ -n ${3:-} ]] && wait "$prof"
+  kill -TERM "$pid"
+  wait "$pid" || true
+  pid=""
+}
+
+rows=()
+for s in $SINKS; do
+  say "draining $N records into $s"
+  drain "$s" measure
+  rows+=("| $s | $N | $(printf %.1f "$secs") | $(printf %.0f "$(calc "$N / $secs")") | $(printf %.2f "$cpus") | $(printf %.2f "$(calc "$cpus * 1000000 / $N")") | $rss | $((anon / 1024)) |")
+  [[ $s == discard ]] && dsecs=$secs
+done
+if [[ " $SINKS " == *" discard "* && ${VIGIL_BENCH_PIPELINE_PROFILE:-1} != 0 ]]; then
+  psecs=$(awk -v s="$dsecs" 'BEGIN {p = int(s * 0.8); print (p < 2 ? 2 : p)}')
+  say "profiling a second discard run for ${psecs}s"
+  drain discard profile "$psecs"
+fi
+
+cmd="$BIN pipeline --config <the shipped defaults; names, addresses and admin_token set; sink: opensearch | discard>"
+echo "## Pipeline: a backlog in Kafka drained by \`vigil pipeline\` into OpenSearch and into the discard sink"
+echo
+echo "Command: \`make bench\` runs scripts/bench.d/20-pipeline.sh. Backlog: \`$load\`"
+echo "($loaded; 4 partitions, one otlp_proto batch of 2048 records per Kafka record, zstd, as configs/collector.yaml's"
+echo "batch processor and Kafka exporter write them; 20 attributes and a 200-byte body per record). Each run is a fresh consumer group"
+echo "draining it with \`$cmd\`: default bulk, fetch and memory settings. Wall time from process start to the last record counted"
+echo "indexed (vigil_pipeline_documents_total); CPU-s = utime+stime of the pipeline process (/proc/<pid>/stat, start-up included);"
+echo "peak RSS = VmHWM, which includes the pages of the (all-components) binary mapped from disk, about 80 MiB (RssFile) that the"
+echo "kernel can reclaim; peak anonymous RSS (RssAnon, sampled every 0.1 s) is the process's own memory."
+echo "Target for the discard sink: <= 3 CPU-s per million log records."
+echo
+echo "| sink | log records | wall s | records/s | pipeline CPU-s | CPU-s per million | peak RSS MiB | peak anonymous RSS MiB |"
+echo "|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+if [[ -f $W/cpu.pprof ]]; then
+  [[ -n ${VIGIL_BENCH_PIPELINE_PPROF:-} ]] && cp "$W/cpu.pprof" "$VIGIL_BENCH_PIPELINE_PPROF"
+  echo
+  echo "Where the time goes: a CPU profile of a second discard run (\`curl -H 'Authorization: Bearer <admin_token>'"
+  echo "http://<admin>/debug/pprof/profile?seconds=$psecs\`), read with \`go tool pprof -top\` (flat, then cumulative):"
+  echo
+  echo '```'
+  go tool pprof -top -nodecount 30 "$BIN" "$W/cpu.pprof" 2>/dev/null | sed -n '/^Duration\|^Showing nodes\|flat%/,$p' | head -34
+  echo
+  go tool pprof -top -cum -nodecount 40 "$BIN" "$W/cpu.pprof" 2>/dev/null | sed -n '/flat%/,$p' | head -41
+  echo '```'
+fi

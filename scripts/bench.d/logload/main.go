@@ -1,0 +1,121 @@
+// Command logload preloads a Kafka topic with OTLP log records for the
+// pipeline macro benchmark (scripts/bench.d/20-pipeline.sh), written as the
+// collector's Kafka exporter writes them (configs/collector.yaml): one
+// otlp_proto ExportLogsServiceRequest per Kafka record holding one batch
+// processor batch (send_batch_size 2048), zstd-compressed, acks=all, no key.
+//
+//	go run ./scripts/bench.d/logload -brokers 127.0.0.1:9092 -topic t -records 1000000
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigil-dev/vigil/internal/demo"
+)
+
+func main() {
+	brokers := flag.String("brokers", "127.0.0.1:9092", "Kafka bootstrap broker")
+	topic := flag.String("topic", "", "topic to create and fill (required)")
+	records := flag.Int("records", 1_000_000, "log records to write")
+	batch := flag.Int("batch", 2048, "log records per Kafka record (the collector's batch send_batch_size)")
+	partitions := flag.Int("partitions", 4, "partitions of the new topic")
+	del := flag.Bool("delete", false, "delete the topic instead (clean-up)")
+	flag.Parse()
+	if *del && *topic != "" {
+		if err := deleteTopic(*brokers, *topic); err != nil {
+			fmt.Fprintln(os.Stderr, "logload:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *topic == "" || *records <= 0 || *batch <= 0 || *partitions <= 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := run(*brokers, *topic, *records, *batch, int32(*partitions)); err != nil {
+		fmt.Fprintln(os.Stderr, "logload:", err)
+		os.Exit(1)
+	}
+}
+
+func run(brokers, topic string, records, batch int, partitions int32) error {
+	ctx := context.Background()
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers),
+		kgo.ProducerBatchCompression(kgo.ZstdCompression()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchMaxBytes(8<<20), // the exporter's max_message_bytes
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+	)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	res, err := adm.CreateTopic(ctx, partitions, 1, map[string]*string{"max.message.bytes": ptr("8388608")}, topic)
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	start := time.Now().Add(-time.Hour)
+	var bytes, msgs int
+	var (
+		mu   sync.Mutex
+		perr error
+	)
+	for seq := 0; seq < records; seq += batch {
+		n := min(batch, records-seq)
+		v, err := (&plog.ProtoMarshaler{}).MarshalLogs(demo.Logs(n, seq, start, 1))
+		if err != nil {
+			return err
+		}
+		bytes += len(v)
+		msgs++
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Value: v}, func(_ *kgo.Record, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && perr == nil {
+				perr = err
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if perr != nil {
+		return fmt.Errorf("produce: %w", perr)
+	}
+	fmt.Printf("%d log records in %d Kafka records (%.1f MiB of OTLP protobuf before compression) to %s\n", records, msgs, float64(bytes)/(1<<20), topic)
+	return nil
+}
+
+func deleteTopic(brokers, topic string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	res, err := kadm.NewClient(cl).DeleteTopic(context.Background(), topic)
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		return fmt.Errorf("delete topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+func ptr(s string) *string { return &s }
