@@ -166,12 +166,17 @@ func (x *executor) decode(r *kgo.Record) *failoverEvent {
 	return &failoverEvent{typ: e.Type(), data: d}
 }
 
-// run acts on requests until ctx ends.
-func (x *executor) run(ctx context.Context) {
+// handlePending carries out the request restore found unanswered, if any.
+func (x *executor) handlePending(ctx context.Context) {
 	if x.pending != nil {
 		x.handle(ctx, x.pending)
 		x.pending = nil
 	}
+}
+
+// run acts on requests until ctx ends.
+func (x *executor) run(ctx context.Context) {
+	x.handlePending(ctx)
 	for {
 		fs := x.cl.PollFetches(ctx)
 		if ctx.Err() != nil || fs.IsClientClosed() {

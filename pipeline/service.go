@@ -209,8 +209,11 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil // ctx ended
 		}
 		defer x.close()
-		// Before the install: a request may have to move writing off a
-		// primary that is down (and the install retries until it is up).
+		// A request decided while the pipeline was down is carried out
+		// before anything is written (and before the install, which would
+		// retry for as long as a dead primary stays down); later ones while
+		// the install runs.
+		x.handlePending(ctx)
 		xctx, stopExec := context.WithCancel(ctx)
 		execDone := make(chan struct{})
 		go func() { x.run(xctx); close(execDone) }()
