@@ -139,7 +139,7 @@ echo "($loaded; 4 partitions, one otlp_proto batch of 2048 records per Kafka rec
 echo "batch processor and Kafka exporter write them; 20 attributes and a 200-byte body per record). Each run is a fresh consumer group"
 echo "draining it with \`$cmd\`: default bulk, fetch and memory settings. Wall time from process start to the last record counted"
 echo "indexed (vigil_pipeline_documents_total); CPU-s = utime+stime of the pipeline process (/proc/<pid>/stat, start-up included);"
-echo "peak RSS = VmHWM, which includes the pages of the (all-components) binary mapped from disk, about 80 MiB (RssFile) that the"
+echo "peak RSS = VmHWM, which includes the pages of the (all-components) binary mapped from disk (RssFile; start-up's are released, the rest is about 50 MiB) that the"
 echo "kernel can reclaim; peak anonymous RSS (RssAnon, sampled every 0.1 s) is the process's own memory."
 echo "Target for the discard sink: <= 3 CPU-s per million log records."
 echo
