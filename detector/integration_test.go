@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vigil-dev/vigil/internal/component"
@@ -54,7 +53,9 @@ func TestRealPrometheusAndKafka(t *testing.T) {
 		Caution: "> 0.5", Critical: "> 0.9",
 		Interval: dur(time.Second), For: dur(10 * time.Second), RecoverFor: dur(10 * time.Second),
 	}}}}
-	t.Cleanup(func() { cleanupKafka(t, broker, cfg.Kafka.Group, cfg.Kafka.Topic, cfg.Kafka.LeaderTopic) })
+	t.Cleanup(func() {
+		testinfra.DeleteKafka(t, broker, []string{cfg.Kafka.Group}, cfg.Kafka.Topic, cfg.Kafka.LeaderTopic)
+	})
 
 	cfg.Instance = "it"
 	s, err := New(cfg, component.Deps{Logger: testLogger(t), Registerer: prometheus.NewRegistry()})
@@ -123,25 +124,6 @@ func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bo
 	}
 }
 
-// cleanupKafka removes what a test created on the shared Kafka.
-func cleanupKafka(t *testing.T, broker, group string, topics ...string) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
-	if err != nil {
-		t.Logf("cleanup: %v", err)
-		return
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(cl)
-	if _, err := adm.DeleteGroups(ctx, group); err != nil {
-		t.Logf("cleanup: delete group: %v", err)
-	}
-	if _, err := adm.DeleteTopics(ctx, topics...); err != nil {
-		t.Logf("cleanup: delete topics: %v", err)
-	}
-}
-
 // TestRestoreRealKafka: Restore reads committed transactions up to the end
 // of a real Kafka's log (whose commit markers end it) and keeps each
 // target's highest generation; an aborted transaction is invisible.
@@ -149,7 +131,9 @@ func TestRestoreRealKafka(t *testing.T) {
 	broker := testinfra.Kafka(t)
 	cfg := kafkaConfig(t, broker, 0, 0)
 	cfg.Kafka.TopicPartitions = 3
-	t.Cleanup(func() { cleanupKafka(t, broker, cfg.Kafka.Group, cfg.Kafka.Topic, cfg.Kafka.LeaderTopic) })
+	t.Cleanup(func() {
+		testinfra.DeleteKafka(t, broker, []string{cfg.Kafka.Group}, cfg.Kafka.Topic, cfg.Kafka.LeaderTopic)
+	})
 	createTopics(t, cfg)
 	m, err := newMetrics(nil)
 	require.NoError(t, err)
@@ -194,6 +178,8 @@ func TestLeaderFailoverRealKafka(t *testing.T) {
 	broker := testinfra.Kafka(t)
 	cfg := kafkaConfig(t, broker, 3*time.Second, 3*time.Second)
 	cfg.Kafka.SessionTimeout = 10 * time.Second
-	t.Cleanup(func() { cleanupKafka(t, broker, cfg.Kafka.Group, cfg.Kafka.Topic, cfg.Kafka.LeaderTopic) })
+	t.Cleanup(func() {
+		testinfra.DeleteKafka(t, broker, []string{cfg.Kafka.Group}, cfg.Kafka.Topic, cfg.Kafka.LeaderTopic)
+	})
 	testFailover(t, cfg)
 }

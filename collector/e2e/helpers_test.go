@@ -93,16 +93,7 @@ func createTopics(t *testing.T, broker string, partitions int32, topics ...strin
 	for _, r := range resp {
 		require.NoError(t, r.Err, "create topic %s", r.Topic)
 	}
-	t.Cleanup(func() {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
-		if err != nil {
-			return
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
-	})
+	t.Cleanup(func() { testinfra.DeleteKafka(t, broker, nil, topics...) })
 }
 
 // readAll consumes topic from the start until stop says enough or timeout.

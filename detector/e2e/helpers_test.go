@@ -120,21 +120,7 @@ func newCluster(t *testing.T) cluster {
 
 // cleanup removes what the test created on the shared Kafka.
 func (c cluster) cleanup(t *testing.T) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.broker))
-	if err != nil {
-		t.Logf("cleanup: %v", err)
-		return
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(cl)
-	if _, err := adm.DeleteGroups(ctx, c.group); err != nil {
-		t.Logf("cleanup: delete group: %v", err)
-	}
-	if _, err := adm.DeleteTopics(ctx, c.topic, c.leaderTopic); err != nil {
-		t.Logf("cleanup: delete topics: %v", err)
-	}
+	testinfra.DeleteKafka(t, c.broker, []string{c.group}, c.topic, c.leaderTopic)
 }
 
 // detectorConfig is a standalone detector file for instance, watching

@@ -105,16 +105,7 @@ func (s *stack) createTopics(partitions int32, configs map[string]*string, topic
 	for _, r := range resp {
 		require.NoError(t, r.Err, "create topic %s", r.Topic)
 	}
-	t.Cleanup(func() {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(s.broker))
-		if err != nil {
-			return
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
-	})
+	t.Cleanup(func() { testinfra.DeleteKafka(t, s.broker, nil, topics...) })
 }
 
 func (s *stack) deleteIndices() {
