@@ -53,6 +53,7 @@ type stack struct {
 	serviceMap string
 	logsStream string
 	dir        string
+	admin      string // the last pipeline started, for failure reports
 }
 
 // newStack creates the test's topics. A 20 MB poison record needs topic
@@ -180,6 +181,7 @@ func (s *stack) startPipeline(extra string) *pipeline {
 	p := &pipeline{admin: vigiltest.FreeAddr(s.t)}
 	p.proc = vigiltest.Start(s.t, nil, "pipeline", "--config", s.pipelineConfig(p.admin, extra))
 	p.proc.WaitReady(p.admin, 2*time.Minute)
+	s.admin = p.admin
 	return p
 }
 
@@ -290,7 +292,7 @@ func (s *stack) waitCount(index string, want int, timeout time.Duration) {
 	err := vigiltest.Eventually(timeout, func() error {
 		got, err := s.count(index)
 		if err == nil && got != want {
-			err = fmt.Errorf("%s holds %d documents, want %d", index, got, want)
+			err = fmt.Errorf("%s holds %d documents, want %d (pipeline at %s: %s)", index, got, want, s.admin, s.documentOutcomes())
 		}
 		return err
 	})
@@ -300,6 +302,31 @@ func (s *stack) waitCount(index string, want int, timeout time.Duration) {
 	got, err := s.count(index)
 	require.NoError(s.t, err)
 	require.Equal(s.t, want, got, "documents in %s", index)
+}
+
+// documentOutcomes is the last started pipeline's documents by kind and
+// outcome, which tells a record lost from one merged with an identical one
+// (outcome "duplicate") when a count is off.
+func (s *stack) documentOutcomes() string {
+	if s.admin == "" {
+		return "no pipeline started"
+	}
+	resp, err := http.Get("http://" + s.admin + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "vigil_pipeline_documents_total"); ok {
+			out = append(out, v)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // duplicates returns up to 10 values of field that more than one document
