@@ -19,7 +19,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/vigil-dev/vigil/internal/events"
 	"github.com/vigil-dev/vigil/pipeline/document"
@@ -210,7 +209,6 @@ func (d *drill) expectedIDs() map[string]struct{} {
 	})
 	ids := map[string]struct{}{}
 	records := 0
-	var u plog.ProtoUnmarshaler
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	for len(left) > 0 {
@@ -220,9 +218,9 @@ func (d *drill) expectedIDs() map[string]struct{} {
 			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
 				delete(left, r.Partition)
 			}
-			ld, err := u.UnmarshalLogs(r.Value)
+			docs, err := document.LogsOTLP(r.Value, document.Options{Now: time.Now(), RecordTime: r.Timestamp})
 			require.NoError(t, err)
-			for _, l := range document.Logs(ld, document.Options{Now: time.Now(), RecordTime: r.Timestamp}) {
+			for _, l := range docs {
 				ids[l.ID] = struct{}{}
 				records++
 			}

@@ -164,13 +164,13 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 	opt := document.Options{Now: now, MaxFutureSkew: s.cfg.MaxFutureSkew, RecordTime: kr.Timestamp}
 	switch signal {
 	case signalLogs:
-		ld, err := decodeLogs(enc, kr.Value)
+		docs, err := logDocuments(enc, kr.Value, opt)
 		if err != nil {
 			s.undecodable(kr, err)
 			r.failed(dlq.ErrorTypeDecode, err.Error(), 0, "", 1, time.Time{}, now)
 			return
 		}
-		for _, d := range document.Logs(ld, opt) {
+		for _, d := range docs {
 			r.hold()
 			s.emit(&item{rec: r, kind: kindLog, index: s.cfg.Indices.LogsDataStream, id: d.ID, doc: d.Body})
 		}
@@ -234,21 +234,28 @@ func (s *Service) emit(it *item) {
 // that holds no data is not what the collector writes.
 var errEmpty = errors.New("decoded to an empty request")
 
-func decodeLogs(enc string, b []byte) (plog.Logs, error) {
-	var ld plog.Logs
-	var err error
+// logDocuments decodes a logs record and builds its documents: protobuf
+// straight from the wire (document.LogsOTLP), JSON through pdata.
+func logDocuments(enc string, b []byte, opt document.Options) ([]document.Log, error) {
+	var docs []document.Log
 	if enc == EncodingJSON {
-		ld, err = (&plog.JSONUnmarshaler{}).UnmarshalLogs(b)
+		ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s logs: %w", enc, err)
+		}
+		if docs, err = document.Logs(ld, opt); err != nil {
+			return nil, fmt.Errorf("%s logs: %w", enc, err)
+		}
 	} else {
-		ld, err = (&plog.ProtoUnmarshaler{}).UnmarshalLogs(b)
+		var err error
+		if docs, err = document.LogsOTLP(b, opt); err != nil {
+			return nil, fmt.Errorf("%s logs: %w", enc, err)
+		}
 	}
-	if err != nil {
-		return ld, fmt.Errorf("%s logs: %w", enc, err)
+	if len(docs) == 0 && len(b) > 0 {
+		return nil, fmt.Errorf("%s logs: %w", enc, errEmpty)
 	}
-	if ld.LogRecordCount() == 0 && len(b) > 0 {
-		return ld, fmt.Errorf("%s logs: %w", enc, errEmpty)
-	}
-	return ld, nil
+	return docs, nil
 }
 
 func decodeSpans(enc string, b []byte) (ptrace.Traces, error) {

@@ -43,9 +43,9 @@ func benchResource(m pcommon.Map) {
 	m.PutStr("k8s.pod.name", "orders-7d9f-abcde")
 }
 
-// BenchmarkLogs builds documents for a 100-record request, each record
-// with 20 attributes and a 200-byte body.
-func BenchmarkLogs(b *testing.B) {
+// benchLogs is a 100-record request, each record with 20 attributes and a
+// 200-byte body, in the collector's otlp_proto encoding.
+func benchLogs(b *testing.B) []byte {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	benchResource(rl.Resource().Attributes())
@@ -62,10 +62,44 @@ func BenchmarkLogs(b *testing.B) {
 		lr.SetSpanID(pcommon.SpanID{4, 5, 6})
 		realisticAttrs(lr.Attributes(), i)
 	}
+	raw, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
+}
+
+// BenchmarkLogs decodes and builds the documents of benchLogs as the
+// pipeline does (LogsOTLP, straight from the wire).
+func BenchmarkLogs(b *testing.B) {
+	raw := benchLogs(b)
+	benchDocs(b, func() []Log {
+		docs, err := LogsOTLP(raw, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return docs
+	})
+}
+
+// BenchmarkLogsPdata is the same work done the way it was before the wire
+// reader: pdata's decoder, then documents from pdata (oracleLogs).
+func BenchmarkLogsPdata(b *testing.B) {
+	raw := benchLogs(b)
+	benchDocs(b, func() []Log {
+		ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return oracleLogs(ld, opts)
+	})
+}
+
+func benchDocs(b *testing.B, build func() []Log) {
 	b.ReportAllocs()
 	var bytes int
 	for b.Loop() {
-		docs := Logs(ld, opts)
+		docs := build()
 		bytes = 0
 		for _, d := range docs {
 			bytes += len(d.Body)

@@ -25,6 +25,14 @@
 // as flat_object), plus top-level serviceName, traceId, spanId and time,
 // the fields Dashboards correlates a trace's logs by.
 //
+// Log records in protobuf are rendered straight from the Kafka record's
+// bytes (LogsOTLP, wire.go) rather than from pdata's decoded objects, which
+// cost a string and a struct per attribute. pdata stays the arbiter: bytes
+// the wire reader does not take whole are decoded by pdata, whose error
+// names what is wrong, and FuzzLogsOTLP holds the two paths to identical
+// documents. Attribute values nested deeper than 128 levels are refused
+// (ErrTooDeep): rendering them would exhaust the stack.
+//
 // # Service map
 //
 // A client span in one service whose child is a server span in another

@@ -148,11 +148,13 @@ func TestServiceMapGolden(t *testing.T) {
 }
 
 func TestLogGolden(t *testing.T) {
-	docs := Logs(sampleLogs(), opts)
+	docs, err := Logs(sampleLogs(), opts)
+	require.NoError(t, err)
 	require.Len(t, docs, 1)
 	golden(t, "log.json", docs[0].Body)
 	// Same record, same id: redelivery is a 409, not a duplicate.
-	again := Logs(sampleLogs(), opts)
+	again, err := Logs(sampleLogs(), opts)
+	require.NoError(t, err)
 	require.Equal(t, docs[0].ID, again[0].ID)
 	require.Len(t, docs[0].ID, 32)
 }
@@ -176,7 +178,9 @@ func TestLogIDsOfRepeats(t *testing.T) {
 	}
 	ids := func(ld plog.Logs) []string {
 		var out []string
-		for _, d := range Logs(ld, opts) {
+		docs, err := Logs(ld, opts)
+		require.NoError(t, err)
+		for _, d := range docs {
 			out = append(out, d.ID)
 		}
 		return out
@@ -209,7 +213,8 @@ func TestBadInputSanitized(t *testing.T) {
 	// Timestamp 0, observed in the far future.
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(t0.Add(10 * 365 * 24 * time.Hour)))
 
-	docs := Logs(ld, opts)
+	docs, err := Logs(ld, opts)
+	require.NoError(t, err)
 	require.Len(t, docs, 1)
 	golden(t, "log_sanitized.json", docs[0].Body)
 	var m map[string]any

@@ -210,9 +210,12 @@ func appendScalar(b []byte, v pcommon.Value, fx *fixes, field string) []byte {
 	}
 }
 
-// maxDepth bounds nesting of map and array values; deeper values are written
-// as JSON strings so that a hostile payload cannot exceed OpenSearch's
-// nesting limits.
+// maxDepth bounds nesting of map and array values; the value at this depth
+// is written as one JSON string (of its whole structure), so that a hostile
+// payload cannot exceed OpenSearch's nesting limits. Depths past maxDepth
+// are inside that string and are not cut again: re-quoting at every further
+// maxDepth levels doubled the escapes each time, and a 2 KB payload nested
+// 300 deep rendered exabytes.
 const maxDepth = 8
 
 // appendValue writes v as structured JSON (maps as objects, arrays as arrays),
@@ -220,15 +223,15 @@ const maxDepth = 8
 func appendValue(b []byte, v pcommon.Value, fx *fixes, field string, depth int) []byte {
 	switch v.Type() {
 	case pcommon.ValueTypeMap:
-		if depth >= maxDepth {
+		if depth == maxDepth {
 			fx.add(field, "nesting deeper than 8 levels written as a string")
-			return appendString(b, string(appendValue(nil, v, nil, field, 0)), nil, "")
+			return appendString(b, string(appendValue(nil, v, nil, field, maxDepth+1)), nil, "")
 		}
 		return appendMap(b, v.Map(), fx, field, depth+1, false)
 	case pcommon.ValueTypeSlice:
-		if depth >= maxDepth {
+		if depth == maxDepth {
 			fx.add(field, "nesting deeper than 8 levels written as a string")
-			return appendString(b, string(appendValue(nil, v, nil, field, 0)), nil, "")
+			return appendString(b, string(appendValue(nil, v, nil, field, maxDepth+1)), nil, "")
 		}
 		s := v.Slice()
 		b = append(b, '[')

@@ -93,10 +93,13 @@ func TestLogsShareArenaSafely(t *testing.T) {
 		lr.SetTimestamp(1e18 + pcommon.Timestamp(i))
 		lr.Body().SetStr(strings.Repeat("x", i*40))
 		lr.Attributes().PutInt("i", int64(i))
-		want = append(want, string(Logs(one, opts)[0].Body))
+		d, err := Logs(one, opts)
+		require.NoError(t, err)
+		want = append(want, string(d[0].Body))
 		one.ResourceLogs().MoveAndAppendTo(all.ResourceLogs())
 	}
-	docs := Logs(all, opts)
+	docs, err := Logs(all, opts)
+	require.NoError(t, err)
 	require.Len(t, docs, len(want))
 	for i, d := range docs {
 		require.Equal(t, want[i], string(d.Body), "document %d", i)

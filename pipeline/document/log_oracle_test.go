@@ -1,28 +1,14 @@
 package document
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"strconv"
-
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 )
 
-// Log is one log document in the SS4O logs schema.
-type Log struct {
-	// ID is derived from the document's content (see IDs in doc.go).
-	ID string
-	// Body is the JSON document.
-	Body []byte
-	// Timestamp is the event time used for @timestamp, Unix nanoseconds.
-	Timestamp uint64
-}
-
-// Logs builds a document for every log record in ld. Nothing in a log
-// record makes it unindexable: what is wrong is repaired and recorded in
-// vigil.sanitized.
-func Logs(ld plog.Logs, opt Options) []Log {
+// oracleLogs is the log document builder from before the wire decoder
+// (wire.go, logwire.go), kept as the reference the fuzz test compares the
+// wire path against: it reads pdata, the decoder the issue names.
+func oracleLogs(ld plog.Logs, opt Options) []Log {
 	left := ld.LogRecordCount()
 	out := make([]Log, 0, left)
 	var a arena
@@ -41,8 +27,8 @@ func Logs(ld plog.Logs, opt Options) []Log {
 			lrs := sl.LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
-				dst := a.tail(estimateLog(lr, len(resJSON)), left)
-				d := buildLog(dst, lr, sl.Scope(), rl.SchemaUrl(), service, res, resJSON, resFx, opt)
+				dst := a.tail(oracleEstimate(lr, len(resJSON)), left)
+				d := oracleBuildLog(dst, lr, sl.Scope(), rl.SchemaUrl(), service, res, resJSON, resFx, opt)
 				d.Body = a.keep(d.Body)
 				out = append(out, d)
 				left--
@@ -53,29 +39,9 @@ func Logs(ld plog.Logs, opt Options) []Log {
 	return out
 }
 
-// distinguishRepeats gives the n-th repeat of a byte-identical document
-// within one request its own id (see IDs in doc.go): a client does not put
-// one event into a request twice, so repeats inside a request are distinct
-// events (a load generator or a coarse clock makes them), while a request
-// sent again yields the same ids in the same order and is deduplicated.
-func distinguishRepeats(logs []Log) {
-	if len(logs) < 2 {
-		return
-	}
-	seen := make(map[string]int, len(logs))
-	for i := range logs {
-		n := seen[logs[i].ID]
-		seen[logs[i].ID] = n + 1
-		if n > 0 {
-			sum := sha256.Sum256([]byte(logs[i].ID + "#" + strconv.Itoa(n)))
-			logs[i].ID = hex.EncodeToString(sum[:16])
-		}
-	}
-}
-
 // estimateLog is a generous guess of lr's document size, so that it is
 // rendered without growing its buffer.
-func estimateLog(lr plog.LogRecord, resJSON int) int {
+func oracleEstimate(lr plog.LogRecord, resJSON int) int {
 	n := 512 + resJSON + lr.Attributes().Len()*48
 	if lr.Body().Type() == pcommon.ValueTypeStr {
 		n += len(lr.Body().Str()) * 9 / 8
@@ -83,7 +49,7 @@ func estimateLog(lr plog.LogRecord, resJSON int) int {
 	return n
 }
 
-func buildLog(dst []byte, lr plog.LogRecord, scope pcommon.InstrumentationScope, schemaURL, service string, res pcommon.Resource, resJSON []byte, resFx *fixes, opt Options) Log {
+func oracleBuildLog(dst []byte, lr plog.LogRecord, scope pcommon.InstrumentationScope, schemaURL, service string, res pcommon.Resource, resJSON []byte, resFx *fixes, opt Options) Log {
 	fx := resFx.clone()
 	ts := uint64(lr.Timestamp())
 	observed := uint64(lr.ObservedTimestamp())
@@ -166,13 +132,4 @@ func buildLog(dst []byte, lr plog.LogRecord, scope pcommon.InstrumentationScope,
 	fx.appendTo(&o)
 	doc := o.close()
 	return Log{ID: contentID(doc), Body: doc, Timestamp: ts}
-}
-
-// contentID is the first 128 bits of the rendered document's SHA-256, in
-// hex (SHA-256 rather than a non-cryptographic hash because it is
-// hardware-accelerated here and so faster, and collisions are out of
-// question).
-func contentID(doc []byte) string {
-	sum := sha256.Sum256(doc)
-	return hex.EncodeToString(sum[:16])
 }

@@ -184,7 +184,8 @@ func sampleDocs(t *testing.T) (span, child []byte, rel document.Relationship, lo
 	lr.SetSeverityText("INFO")
 	lr.Attributes().PutStr("http.method", "GET")
 	lr.Attributes().PutEmptyMap("nested").PutInt("n", 1)
-	logs := document.Logs(ld, document.Options{Now: t0})
+	logs, err := document.Logs(ld, document.Options{Now: t0})
+	require.NoError(t, err)
 	rel = document.Relationship{ServiceName: "a", Kind: "SPAN_KIND_CLIENT", Destination: &document.Endpoint{Domain: "b", Resource: "GET /"}, TraceGroupName: "GET /"}
 	return spans[0].Render(&g), spans[1].Render(&g), rel, logs[0]
 }

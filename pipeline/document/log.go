@@ -1,0 +1,473 @@
+package document
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Log is one log document in the SS4O logs schema.
+type Log struct {
+	// ID is derived from the document's content (see IDs in doc.go).
+	ID string
+	// Body is the JSON document.
+	Body []byte
+	// Timestamp is the event time used for @timestamp, Unix nanoseconds.
+	Timestamp uint64
+}
+
+// LogsOTLP builds a document for every log record of b, an OTLP
+// ExportLogsServiceRequest in protobuf (the collector's otlp_proto
+// encoding). Nothing in a log record makes it unindexable: what is wrong is
+// repaired and recorded in vigil.sanitized. The error is pdata's, for bytes
+// that are not such a request.
+func LogsOTLP(b []byte, opt Options) ([]Log, error) {
+	docs, err := logsWire(b, opt)
+	if err == nil {
+		return docs, nil
+	}
+	if err == ErrTooDeep {
+		return nil, err
+	}
+	ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(b)
+	if err != nil {
+		return nil, err
+	}
+	return Logs(ld, opt)
+}
+
+// Logs builds the documents of ld (decoded from otlp_json, say) exactly as
+// LogsOTLP does from its protobuf encoding. The error is ErrTooDeep.
+func Logs(ld plog.Logs, opt Options) ([]Log, error) {
+	b, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
+	if err != nil {
+		return nil, fmt.Errorf("document: encode logs: %w", err)
+	}
+	docs, err := logsWire(b, opt)
+	if errors.Is(err, errGiveUp) {
+		// pdata's encoder writes only what the wire reader takes
+		// (FuzzLogsOTLP), so this is a bug; the record goes to the DLQ.
+		return nil, fmt.Errorf("document: %d log records that pdata encodes unreadably: %w", ld.LogRecordCount(), err)
+	}
+	return docs, err
+}
+
+// errGiveUp: b is not in the form pdata's encoder writes (see wire.go).
+var errGiveUp = errors.New("document: not in pdata's encoding")
+
+// logsWire renders b's documents from its wire form; the error is errGiveUp
+// or ErrTooDeep.
+func logsWire(b []byte, opt Options) ([]Log, error) {
+	n, ok := countLogs(b)
+	if !ok {
+		return nil, errGiveUp
+	}
+	w := logWriter{out: make([]Log, 0, n), left: n, opt: opt}
+	for len(b) > 0 {
+		f, m := next(b)
+		b = b[m:]
+		if !w.resourceLogs(f.b) {
+			if w.tooDeep {
+				return nil, ErrTooDeep
+			}
+			return nil, errGiveUp
+		}
+	}
+	distinguishRepeats(w.out)
+	return w.out, nil
+}
+
+// countLogs checks the request's structure down to its log records (each
+// message's fields known, of their wire type, singular ones once) and
+// counts them.
+func countLogs(req []byte) (int, bool) {
+	n := 0
+	for len(req) > 0 {
+		f, m := next(req)
+		if m == 0 || f.num != 1 || f.typ != protowire.BytesType {
+			return 0, false
+		}
+		req = req[m:]
+		var seen once
+		for rl := f.b; len(rl) > 0; {
+			f, m := next(rl)
+			if m == 0 || f.typ != protowire.BytesType || f.num < 1 || f.num > 3 || (f.num != 2 && !seen.first(f.num)) {
+				return 0, false
+			}
+			rl = rl[m:]
+			if f.num == 1 && !validResource(f.b) {
+				return 0, false
+			}
+			if f.num != 2 {
+				continue
+			}
+			var seen once
+			for sl := f.b; len(sl) > 0; {
+				f, m := next(sl)
+				if m == 0 || f.typ != protowire.BytesType || f.num < 1 || f.num > 3 || (f.num != 2 && !seen.first(f.num)) {
+					return 0, false
+				}
+				sl = sl[m:]
+				if f.num == 2 {
+					n++
+				}
+			}
+		}
+	}
+	return n, true
+}
+
+// validResource checks a Resource: attributes (their contents are checked
+// as they are rendered), dropped_attributes_count and entity_refs, which
+// documents do not carry but pdata reads.
+func validResource(b []byte) bool {
+	var seen once
+	for len(b) > 0 {
+		f, n := next(b)
+		if n == 0 {
+			return false
+		}
+		b = b[n:]
+		switch {
+		case f.num == 1 && f.typ == protowire.BytesType:
+		case f.num == 2 && f.typ == protowire.VarintType && seen.first(2):
+		case f.num == 3 && f.typ == protowire.BytesType:
+			for e := f.b; len(e) > 0; {
+				f, n := next(e)
+				if n == 0 || f.num < 1 || f.num > 4 || f.typ != protowire.BytesType {
+					return false
+				}
+				e = e[n:]
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// logWriter renders one request's documents.
+type logWriter struct {
+	wctx
+	out  []Log
+	left int // records not yet rendered, to size the arena
+	a    arena
+	opt  Options
+
+	// Of the current resource and scope: rendered once, with the fixes
+	// that every document under them records.
+	service   string
+	schemaURL string
+	resJSON   []byte // nil when the resource has no attributes
+	scopeJSON []byte
+	fx        *fixes
+}
+
+func (w *logWriter) resourceLogs(rl []byte) bool {
+	var res []byte
+	w.schemaURL = ""
+	for b := rl; len(b) > 0; {
+		f, n := next(b)
+		b = b[n:]
+		switch f.num {
+		case 1:
+			res = f.b
+		case 3:
+			w.schemaURL = str(f.b)
+		}
+	}
+	var ok bool
+	if w.service, ok = wServiceName(res); !ok {
+		return false
+	}
+	resFx := &fixes{}
+	w.resJSON = nil
+	if hasField(res, 1) {
+		if w.resJSON, ok = w.appendMap(nil, res, 1, false, resFx, "resource", 0, false); !ok {
+			return false
+		}
+	}
+	for b := rl; len(b) > 0; {
+		f, n := next(b)
+		b = b[n:]
+		if f.num == 2 && !w.scopeLogs(f.b, resFx) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasField reports whether msg (already checked) holds field num.
+func hasField(msg []byte, num protowire.Number) bool {
+	for len(msg) > 0 {
+		f, n := next(msg)
+		msg = msg[n:]
+		if f.num == num {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *logWriter) scopeLogs(sl []byte, resFx *fixes) bool {
+	var scope []byte
+	for b := sl; len(b) > 0; {
+		f, n := next(b)
+		b = b[n:]
+		if f.num == 1 {
+			scope = f.b
+		}
+	}
+	w.fx = resFx.clone()
+	var ok bool
+	if w.scopeJSON, ok = w.renderScope(scope, w.fx); !ok {
+		return false
+	}
+	for b := sl; len(b) > 0; {
+		f, n := next(b)
+		b = b[n:]
+		if f.num != 2 {
+			continue
+		}
+		dst := w.a.tail(512+len(f.b)*3/2+len(w.resJSON)+len(w.scopeJSON), w.left)
+		d, ok := w.log(dst, f.b)
+		if !ok {
+			return false
+		}
+		d.Body = w.a.keep(d.Body)
+		w.out = append(w.out, d)
+		w.left--
+	}
+	return true
+}
+
+// renderScope renders an InstrumentationScope as the document's
+// instrumentationScope object.
+func (w *logWriter) renderScope(scope []byte, fx *fixes) ([]byte, bool) {
+	var name, version []byte
+	var dropped uint64
+	attrs := false
+	var seen once
+	for b := scope; len(b) > 0; {
+		f, n := next(b)
+		if n == 0 {
+			return nil, false
+		}
+		b = b[n:]
+		switch {
+		case f.num == 1 && f.typ == protowire.BytesType && seen.first(1):
+			name = f.b
+		case f.num == 2 && f.typ == protowire.BytesType && seen.first(2):
+			version = f.b
+		case f.num == 3 && f.typ == protowire.BytesType:
+			attrs = true
+		case f.num == 4 && f.typ == protowire.VarintType && seen.first(4):
+			dropped = uint64(uint32(f.u))
+		default:
+			return nil, false
+		}
+	}
+	sc := newObj(nil, fx)
+	sc.str("name", str(name))
+	sc.str("version", str(version))
+	if attrs {
+		sc.key("attributes")
+		var ok bool
+		if sc.b, ok = w.appendMap(sc.b, scope, 3, false, fx, "instrumentationScope.attributes", 0, false); !ok {
+			return nil, false
+		}
+	}
+	sc.uint("droppedAttributesCount", dropped)
+	return sc.close(), true
+}
+
+// wlog is a LogRecord's fields.
+type wlog struct {
+	time, observed uint64
+	severity       int32
+	severityText   []byte
+	body           []byte
+	attrs          bool
+	dropped        uint32
+	flags          uint32
+	traceID        []byte
+	spanID         []byte
+	eventName      []byte
+}
+
+func (r *wlog) parse(b []byte) bool {
+	var seen once
+	for len(b) > 0 {
+		f, n := next(b)
+		if n == 0 {
+			return false
+		}
+		b = b[n:]
+		if f.num != 6 && !seen.first(f.num) {
+			return false
+		}
+		switch {
+		case f.num == 1 && f.typ == protowire.Fixed64Type:
+			r.time = f.u
+		case f.num == 11 && f.typ == protowire.Fixed64Type:
+			r.observed = f.u
+		case f.num == 2 && f.typ == protowire.VarintType:
+			r.severity = int32(f.u)
+		case f.num == 3 && f.typ == protowire.BytesType:
+			r.severityText = f.b
+		case f.num == 5 && f.typ == protowire.BytesType:
+			r.body = f.b
+		case f.num == 6 && f.typ == protowire.BytesType:
+			r.attrs = true
+		case f.num == 7 && f.typ == protowire.VarintType:
+			r.dropped = uint32(f.u)
+		case f.num == 8 && f.typ == protowire.Fixed32Type:
+			r.flags = uint32(f.u)
+		case f.num == 9 && f.typ == protowire.BytesType && (len(f.b) == 0 || len(f.b) == 16):
+			r.traceID = f.b
+		case f.num == 10 && f.typ == protowire.BytesType && (len(f.b) == 0 || len(f.b) == 8):
+			r.spanID = f.b
+		case f.num == 12 && f.typ == protowire.BytesType:
+			r.eventName = f.b
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// zero reports an all-zero (pdata: empty) id.
+func zero(id []byte) bool {
+	for _, c := range id {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// log renders one LogRecord onto dst.
+func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
+	var r wlog
+	if !r.parse(rec) {
+		return Log{}, false
+	}
+	body, ok := parseAny(r.body)
+	if !ok {
+		return Log{}, false
+	}
+	opt := w.opt
+	fx := w.fx.clone()
+	ts, observed := r.time, r.observed
+	if observed != 0 && !opt.validTime(observed) {
+		fx.add("observedTimestamp", "beyond the future limit; dropped")
+		observed = 0
+	}
+	if !opt.validTime(ts) {
+		if observed != 0 {
+			fx.add("@timestamp", "missing or beyond the future limit; set to observedTimestamp")
+			ts = observed
+		} else {
+			fx.add("@timestamp", "missing or beyond the future limit; set to the Kafka record time")
+			ts = opt.recordNanos()
+		}
+	}
+
+	o := newObj(dst, fx)
+	appendTime(&o, "@timestamp", ts)
+	appendTime(&o, "time", ts)
+	if observed != 0 {
+		appendTime(&o, "observedTimestamp", observed)
+	}
+	if len(r.traceID) > 0 && !zero(r.traceID) {
+		o.hex("traceId", r.traceID)
+	}
+	if len(r.spanID) > 0 && !zero(r.spanID) {
+		o.hex("spanId", r.spanID)
+	}
+	if w.service != "" {
+		o.str("serviceName", w.service)
+	}
+	o.key("severity")
+	sev := newObj(o.b, fx)
+	if len(r.severityText) > 0 {
+		sev.str("text", str(r.severityText))
+	}
+	sev.int("number", int64(r.severity))
+	o.b = sev.close()
+	o.uint("flags", uint64(r.flags))
+	if len(r.eventName) > 0 {
+		o.key("event")
+		ev := newObj(o.b, fx)
+		ev.str("name", str(r.eventName))
+		o.b = ev.close()
+	}
+	o.key("body")
+	switch body.typ {
+	case pcommon.ValueTypeStr:
+		o.b = appendString(o.b, str(body.b), fx, "body")
+	case pcommon.ValueTypeEmpty:
+		o.b = append(o.b, `""`...)
+	default:
+		// body is text: structured bodies are kept as their JSON.
+		inner, ok := w.appendValue(nil, body, fx, "body", 0)
+		if !ok {
+			return Log{}, false
+		}
+		o.b = appendString(o.b, str(inner), nil, "")
+	}
+	if r.attrs {
+		o.key("attributes")
+		if o.b, ok = w.appendMap(o.b, rec, 6, false, fx, "attributes", 0, false); !ok {
+			return Log{}, false
+		}
+	}
+	if w.resJSON != nil {
+		o.key("resource")
+		o.b = append(o.b, w.resJSON...)
+	}
+	o.key("instrumentationScope")
+	o.b = append(o.b, w.scopeJSON...)
+	if w.schemaURL != "" {
+		o.str("schemaUrl", w.schemaURL)
+	}
+	o.uint("droppedAttributesCount", uint64(r.dropped))
+	fx.appendTo(&o)
+	doc := o.close()
+	return Log{ID: contentID(doc), Body: doc, Timestamp: ts}, true
+}
+
+// distinguishRepeats gives the n-th repeat of a byte-identical document
+// within one request its own id (see IDs in doc.go): a client does not put
+// one event into a request twice, so repeats inside a request are distinct
+// events (a load generator or a coarse clock makes them), while a request
+// sent again yields the same ids in the same order and is deduplicated.
+func distinguishRepeats(logs []Log) {
+	if len(logs) < 2 {
+		return
+	}
+	seen := make(map[string]int, len(logs))
+	for i := range logs {
+		n := seen[logs[i].ID]
+		seen[logs[i].ID] = n + 1
+		if n > 0 {
+			sum := sha256.Sum256([]byte(logs[i].ID + "#" + strconv.Itoa(n)))
+			logs[i].ID = hex.EncodeToString(sum[:16])
+		}
+	}
+}
+
+// contentID is the first 128 bits of the rendered document's SHA-256, in
+// hex (SHA-256 rather than a non-cryptographic hash because it is
+// hardware-accelerated here and so faster, and collisions are out of
+// question).
+func contentID(doc []byte) string {
+	sum := sha256.Sum256(doc)
+	return hex.EncodeToString(sum[:16])
+}

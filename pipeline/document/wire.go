@@ -1,0 +1,321 @@
+package document
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"math"
+	"strconv"
+	"unsafe"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// This file reads OTLP's protobuf wire format directly (field numbers from
+// opentelemetry-proto's common.proto and logs.proto) so that log documents
+// are rendered from the Kafka record's bytes without building pdata's object
+// tree first: decoding into pdata allocated a string and a struct per
+// attribute and was a quarter of the pipeline's CPU (docs/benchmarks.md).
+//
+// The reader only takes the form pdata's own encoder writes (every field
+// known and of its declared wire type, no singular field repeated, ids of
+// their exact length). Anything else (malformed bytes, unknown fields, a
+// merged message) makes it give up, and the caller decodes the payload with
+// pdata, which either rejects it with its own error or re-encodes it in that
+// form. So documents never depend on which path built them (FuzzLogsOTLP).
+
+// wfield is one field of a message.
+type wfield struct {
+	num protowire.Number
+	typ protowire.Type
+	u   uint64 // varint, fixed32 and fixed64 values
+	b   []byte // length-delimited values
+}
+
+// next consumes one field from b; n is the bytes it took, or 0 when b does
+// not start with a well-formed field of a wire type OTLP uses.
+func next(b []byte) (f wfield, n int) {
+	// Every OTLP field number fits a one-byte tag, and most lengths and
+	// varints one byte: decode those inline.
+	if len(b) >= 2 && b[0] < 0x80 && b[0] >= 8 {
+		f.num, f.typ = protowire.Number(b[0]>>3), protowire.Type(b[0]&7)
+		switch f.typ {
+		case protowire.BytesType:
+			if l := b[1]; l < 0x80 {
+				end := 2 + int(l)
+				if end > len(b) {
+					return f, 0
+				}
+				f.b = b[2:end:end]
+				return f, end
+			}
+		case protowire.VarintType:
+			if v := b[1]; v < 0x80 {
+				f.u = uint64(v)
+				return f, 2
+			}
+		case protowire.Fixed64Type:
+			if len(b) >= 9 {
+				f.u = binary.LittleEndian.Uint64(b[1:9])
+				return f, 9
+			}
+		}
+	}
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return f, 0
+	}
+	f.num, f.typ = num, typ
+	var m int
+	switch typ {
+	case protowire.VarintType:
+		f.u, m = protowire.ConsumeVarint(b[n:])
+	case protowire.Fixed64Type:
+		f.u, m = protowire.ConsumeFixed64(b[n:])
+	case protowire.Fixed32Type:
+		var v uint32
+		v, m = protowire.ConsumeFixed32(b[n:])
+		f.u = uint64(v)
+	case protowire.BytesType:
+		f.b, m = protowire.ConsumeBytes(b[n:])
+	default:
+		return f, 0
+	}
+	if m < 0 {
+		return f, 0
+	}
+	return f, n + m
+}
+
+// once tracks singular fields (numbers below 32) already seen in a message.
+type once uint32
+
+// first reports whether field num appears for the first time.
+func (o *once) first(num protowire.Number) bool {
+	bit := once(1) << (uint(num) & 31)
+	if *o&bit != 0 {
+		return false
+	}
+	*o |= bit
+	return true
+}
+
+// str is b as a string without copying: the payload outlives the document
+// building that reads it, and nothing built keeps it.
+func str(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// maxNesting is the deepest attribute value nesting a record may have.
+// Rendering recurses once per level, and a 20 MB record nested to the end
+// would exhaust the goroutine stack, a crash no recover catches.
+const maxNesting = 128
+
+// ErrTooDeep marks a record whose attribute values nest deeper than
+// maxNesting: it goes to the DLQ.
+var ErrTooDeep = errors.New("attribute values nested deeper than 128 levels")
+
+// wctx renders wire values.
+type wctx struct {
+	tooDeep bool // a value nested deeper than maxNesting
+}
+
+// wvalue is an AnyValue.
+type wvalue struct {
+	typ pcommon.ValueType
+	u   uint64 // bool, int, double bits
+	b   []byte // string, bytes, ArrayValue or KeyValueList message
+}
+
+func parseAny(b []byte) (v wvalue, ok bool) {
+	v.typ = pcommon.ValueTypeEmpty
+	set := false
+	for len(b) > 0 {
+		f, n := next(b)
+		if n == 0 || set {
+			return v, false
+		}
+		b = b[n:]
+		set = true
+		switch {
+		case f.num == 1 && f.typ == protowire.BytesType:
+			v.typ, v.b = pcommon.ValueTypeStr, f.b
+		case f.num == 2 && f.typ == protowire.VarintType:
+			v.typ, v.u = pcommon.ValueTypeBool, f.u
+		case f.num == 3 && f.typ == protowire.VarintType:
+			v.typ, v.u = pcommon.ValueTypeInt, f.u
+		case f.num == 4 && f.typ == protowire.Fixed64Type:
+			v.typ, v.u = pcommon.ValueTypeDouble, f.u
+		case f.num == 5 && f.typ == protowire.BytesType:
+			v.typ, v.b = pcommon.ValueTypeSlice, f.b
+		case f.num == 6 && f.typ == protowire.BytesType:
+			v.typ, v.b = pcommon.ValueTypeMap, f.b
+		case f.num == 7 && f.typ == protowire.BytesType:
+			v.typ, v.b = pcommon.ValueTypeBytes, f.b
+		case f.num == 8 && f.typ == protowire.VarintType:
+			// string_value_strindex (profiles' dictionary): pdata's
+			// Value reports it as empty.
+			v.typ = pcommon.ValueTypeEmpty
+		default:
+			return v, false
+		}
+	}
+	return v, true
+}
+
+// parseKV reads a KeyValue.
+func parseKV(b []byte) (k []byte, v wvalue, ok bool) {
+	v.typ = pcommon.ValueTypeEmpty
+	var seen once
+	for len(b) > 0 {
+		f, n := next(b)
+		if n == 0 || f.typ != protowire.BytesType || !seen.first(f.num) {
+			return nil, v, false
+		}
+		b = b[n:]
+		switch f.num {
+		case 1:
+			k = f.b
+		case 2:
+			if v, ok = parseAny(f.b); !ok {
+				return nil, v, false
+			}
+		default:
+			return nil, v, false
+		}
+	}
+	return k, v, true
+}
+
+// appendScalar is appendScalar for a wire value.
+func (c *wctx) appendScalar(b []byte, v wvalue, fx *fixes, field string) ([]byte, bool) {
+	switch v.typ {
+	case pcommon.ValueTypeStr:
+		return appendString(b, str(v.b), fx, field), true
+	case pcommon.ValueTypeInt:
+		return strconv.AppendInt(b, int64(v.u), 10), true
+	case pcommon.ValueTypeDouble:
+		return appendFloat(b, math.Float64frombits(v.u)), true
+	case pcommon.ValueTypeBool:
+		return strconv.AppendBool(b, v.u != 0), true
+	case pcommon.ValueTypeBytes:
+		// base64 needs no escaping.
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, v.b)
+		return append(b, '"'), true
+	case pcommon.ValueTypeMap, pcommon.ValueTypeSlice:
+		inner, ok := c.appendValue(nil, v, fx, field, 0)
+		return appendString(b, str(inner), nil, ""), ok
+	default:
+		return append(b, "null"...), true
+	}
+}
+
+// appendValue is appendValue for a wire value.
+func (c *wctx) appendValue(b []byte, v wvalue, fx *fixes, field string, depth int) ([]byte, bool) {
+	switch v.typ {
+	case pcommon.ValueTypeMap, pcommon.ValueTypeSlice:
+		if depth > maxNesting {
+			c.tooDeep = true
+			return b, false
+		}
+		if depth == maxDepth {
+			fx.add(field, "nesting deeper than 8 levels written as a string")
+			inner, ok := c.appendValue(nil, v, nil, field, maxDepth+1)
+			return appendString(b, str(inner), nil, ""), ok
+		}
+		if v.typ == pcommon.ValueTypeMap {
+			return c.appendMap(b, v.b, 1, true, fx, field, depth+1, false)
+		}
+		b = append(b, '[')
+		for rest, i := v.b, 0; len(rest) > 0; i++ {
+			f, n := next(rest)
+			if n == 0 || f.num != 1 || f.typ != protowire.BytesType {
+				return b, false
+			}
+			rest = rest[n:]
+			ev, ok := parseAny(f.b)
+			if !ok {
+				return b, false
+			}
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if b, ok = c.appendValue(b, ev, fx, field, depth+1); !ok {
+				return b, false
+			}
+		}
+		return append(b, ']'), true
+	default:
+		return c.appendScalar(b, v, fx, field)
+	}
+}
+
+// appendMap is appendMap for the KeyValues held as field num of the
+// message msg (KeyValueList.values, Resource.attributes, ...). With only,
+// msg may hold nothing else; otherwise its parser has checked the rest.
+func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, fx *fixes, field string, depth int, atKeys bool) ([]byte, bool) {
+	b = append(b, '{')
+	ks := keySet{at: atKeys}
+	first := true
+	for len(msg) > 0 {
+		f, n := next(msg)
+		if n == 0 {
+			return b, false
+		}
+		msg = msg[n:]
+		if f.num != num {
+			if only {
+				return b, false
+			}
+			continue
+		}
+		if f.typ != protowire.BytesType {
+			return b, false
+		}
+		kb, v, ok := parseKV(f.b)
+		if !ok {
+			return b, false
+		}
+		k := sanitizeKey(str(kb), fx, field)
+		if ks.seen(k) {
+			fx.add(field, "duplicate attribute key dropped")
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendKey(b, "", k, atKeys)
+		b = append(b, ':')
+		if b, ok = c.appendValue(b, v, fx, field, depth); !ok {
+			return b, false
+		}
+	}
+	return append(b, '}'), true
+}
+
+// wServiceName is serviceName for the attributes (field 1) of a Resource:
+// pdata's Map.Get finds the first key that matches.
+func wServiceName(res []byte) (string, bool) {
+	for len(res) > 0 {
+		f, n := next(res)
+		if n == 0 {
+			return "", false
+		}
+		res = res[n:]
+		if f.num != 1 || f.typ != protowire.BytesType {
+			continue
+		}
+		k, v, ok := parseKV(f.b)
+		if !ok {
+			return "", false
+		}
+		if str(k) == "service.name" {
+			if v.typ == pcommon.ValueTypeStr {
+				return str(v.b), true
+			}
+			return "", true
+		}
+	}
+	return "", true
+}
