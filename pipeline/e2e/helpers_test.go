@@ -206,12 +206,7 @@ func peakRSS(t *testing.T, pid int) int64 {
 // metric returns the sum of a metric's samples whose line contains every
 // one of match, from the process's /metrics.
 func metric(addr, name string, match ...string) (float64, error) {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	b, err := scrape(addr)
 	if err != nil {
 		return 0, err
 	}
@@ -304,6 +299,16 @@ func (s *stack) waitCount(index string, want int, timeout time.Duration) {
 	require.Equal(s.t, want, got, "documents in %s", index)
 }
 
+// scrape is the process's /metrics text.
+func scrape(addr string) ([]byte, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
 // documentOutcomes is the last started pipeline's documents by kind and
 // outcome, which tells a record lost from one merged with an identical one
 // (outcome "duplicate") when a count is off.
@@ -311,12 +316,7 @@ func (s *stack) documentOutcomes() string {
 	if s.admin == "" {
 		return "no pipeline started"
 	}
-	resp, err := http.Get("http://" + s.admin + "/metrics")
-	if err != nil {
-		return err.Error()
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	b, err := scrape(s.admin)
 	if err != nil {
 		return err.Error()
 	}
