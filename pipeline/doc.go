@@ -63,7 +63,9 @@
 // Bytes in flight (record values plus their documents, from fetch until the
 // record is finished) are bounded by max_in_flight_bytes: above it, or while
 // OpenSearch refuses bulks, fetching is paused (PauseFetchTopics) and it
-// resumes on its own. Fetch sizes are bounded (fetch_max_bytes,
+// resumes on its own. No poll is made while paused: franz-go drops what it
+// has buffered of paused topics on a poll, and it would be fetched and
+// decompressed again (TestPausedFetchesKept). Fetch sizes are bounded (fetch_max_bytes,
 // fetch_max_partition_bytes, max_concurrent_fetches) and bulks are bounded by
 // bytes, documents, linger and concurrency. With the Go soft memory limit
 // `vigil pipeline` runs with (DefaultMemoryLimit) that keeps the process's

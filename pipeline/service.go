@@ -124,6 +124,9 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Enough for the batches of the fetches in flight and buffered
+	// (a 1 MiB fetch of the collector's zstd batches is 4 of them).
+	fb := &fetchBuffers{free: newFreeList(8 * cfg.Kafka.MaxConcurrentFetches)}
 	s.kopt = append(kopts,
 		kgo.ConsumerGroup(cfg.Kafka.Group),
 		kgo.ConsumeTopics(cfg.topics()...),
@@ -143,7 +146,8 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		// message.max.bytes (of the DLQ topic) decide, not the client's
 		// 1 MB default.
 		kgo.ProducerBatchMaxBytes(32<<20),
-		kgo.WithHooks(kprom.NewMetrics("vigil_pipeline", kprom.Subsystem("kafka"), kprom.Registerer(reg))),
+		kgo.WithHooks(kprom.NewMetrics("vigil_pipeline", kprom.Subsystem("kafka"), kprom.Registerer(reg)), fb),
+		kgo.WithPools(fb),
 	)
 	s.execOpts = kopts
 	if s.events, err = newEvents(cfg, kopts, s.sides.activeClient, log, reg); err != nil {

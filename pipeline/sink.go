@@ -41,9 +41,10 @@ type sink struct {
 	curStart time.Time
 	ready    [][]*item
 
-	wake chan struct{}
-	sem  chan struct{}
-	wg   sync.WaitGroup
+	wake   chan struct{}
+	sem    chan struct{}
+	bodies *freeList
+	wg     sync.WaitGroup
 	// active counts bulks being sent (including their retries).
 	active atomic.Int32
 	// switched, when set, returns a channel closed at the next switch of
@@ -60,6 +61,8 @@ func newSink(cfg BulkConfig, retry RetryConfig, client bulkClient, m *metrics, l
 		cfg: cfg, retry: retry, client: client, m: m, log: log,
 		wake: make(chan struct{}, 1),
 		sem:  make(chan struct{}, cfg.Concurrency),
+		// One body per bulk in flight, and one being built.
+		bodies: newFreeList(cfg.Concurrency + 1),
 	}
 }
 
@@ -163,20 +166,6 @@ func (s *sink) run(ctx context.Context) {
 	}
 }
 
-// bodies pools bulk bodies (*[]byte).
-var bodies sync.Pool
-
-// getBody returns an empty buffer with room for size bytes.
-func getBody(size int) *[]byte {
-	if bp, ok := bodies.Get().(*[]byte); ok {
-		if cap(*bp) >= size {
-			return bp
-		}
-	}
-	b := make([]byte, 0, size)
-	return &b
-}
-
 func (s *sink) backoff(attempt int) time.Duration {
 	d := s.retry.InitialBackoff << min(attempt, 20)
 	if d <= 0 || d > s.retry.MaxBackoff {
@@ -231,8 +220,7 @@ func (s *sink) send(ctx context.Context, items []*item) {
 		for _, it := range items {
 			size += len(it.doc) + len(it.index) + len(it.id) + actionOverhead
 		}
-		bp := getBody(size)
-		body := *bp
+		body := s.bodies.get(size)
 		for _, it := range items {
 			body = opensearch.AppendCreate(body, it.index, it.id, it.doc)
 		}
@@ -244,8 +232,7 @@ func (s *sink) send(ctx context.Context, items []*item) {
 		res, err := s.client.Bulk(ctx, body, len(items))
 		s.m.bulkDuration.Observe(time.Since(start).Seconds())
 		s.m.bulkBytes.Observe(float64(len(body)))
-		*bp = body[:0]
-		bodies.Put(bp)
+		s.bodies.put(body)
 		if errors.Is(err, errSwitched) {
 			s.log.Info("bulk request re-sent after the sink switched clusters", "documents", len(items))
 			reqAttempt = 0

@@ -42,7 +42,7 @@
 // # IDs
 //
 // Spans: traceId + "-" + spanId. Service map: Data Prepper's hashId. Logs
-// have no id of their own, so a log's id is 128 bits of the SHA-256 of its
+// have no id of their own, so a log's id is the 128-bit XXH3 hash of its
 // rendered document: a redelivered or replayed record, or a request the
 // collector sends again after a restart, renders the same documents and so
 // the same ids, and the bulk "create" turns the repeat into a harmless 409.
@@ -53,7 +53,15 @@
 // re-sent request reproduces. Only identical documents in different
 // requests are stored once. An id from the Kafka offset would never merge
 // but would change on DLQ replay or on a collector re-send (a new offset),
-// duplicating every log of such a record.
+// duplicating every log of such a record. XXH3 is not a cryptographic
+// hash: 128 bits make an accidental collision (two different logs, one id,
+// one of them dropped as a 409) vanishingly rare (about 10^-15 for 10^12
+// logs in one index), but somebody who can write logs could craft one
+// that collides with another log, if they knew that log's every byte,
+// nanosecond timestamps included, before it was written. SHA-256 would
+// close that at a tenth of the pipeline's CPU (docs/benchmarks.md); its
+// ids are not the ones XXH3 gives, so a record indexed by a version before
+// the change and redelivered after it is stored twice.
 //
 // # Bad input
 //

@@ -24,13 +24,16 @@ func newObj(b []byte, fx *fixes) obj {
 	return obj{b: append(b, '{'), first: true, fix: fx}
 }
 
+// key starts member k. k is one of the document's own field names, plain
+// ASCII that needs no escaping (attribute keys go through appendKey).
 func (o *obj) key(k string) {
 	if !o.first {
 		o.b = append(o.b, ',')
 	}
 	o.first = false
-	o.b = appendString(o.b, k, nil, "")
-	o.b = append(o.b, ':')
+	o.b = append(o.b, '"')
+	o.b = append(o.b, k...)
+	o.b = append(o.b, '"', ':')
 }
 
 func (o *obj) str(k, v string) {
@@ -87,7 +90,9 @@ func appendString(b []byte, s string, fx *fixes, field string) []byte {
 // when atKeys, without building the key string.
 func appendKey(b []byte, prefix, k string, atKeys bool) []byte {
 	b = append(b, '"')
-	b = appendStringBody(b, prefix, false, nil, "")
+	if prefix != "" {
+		b = appendStringBody(b, prefix, false, nil, "")
+	}
 	b = appendStringBody(b, k, atKeys, nil, "")
 	return append(b, '"')
 }
@@ -97,6 +102,9 @@ func appendKey(b []byte, prefix, k string, atKeys bool) []byte {
 // building (every body, key and value passes here), so runs of bytes that
 // need nothing are skipped eight at a time.
 func appendStringBody(b []byte, s string, atDots bool, fx *fixes, field string) []byte {
+	if plain(s, atDots) {
+		return append(b, s...)
+	}
 	start := 0
 	for i := 0; i < len(s); {
 		for i+8 <= len(s) && !special8(load8(s, i), atDots) {
@@ -144,6 +152,29 @@ func appendStringBody(b []byte, s string, atDots bool, fx *fixes, field string) 
 		i += size
 	}
 	return append(b, s[start:]...)
+}
+
+// plain reports whether s needs no escaping (nor, with atDots, dot
+// rewriting): most keys and values, many shorter than eight bytes, which
+// the loop in appendStringBody would check byte by byte.
+func plain(s string, atDots bool) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if special8(load8(s, i), atDots) {
+			return false
+		}
+	}
+	switch {
+	case i == len(s):
+		return true
+	case len(s) >= 8: // the last eight bytes, overlapping checked ones
+		return !special8(load8(s, len(s)-8), atDots)
+	}
+	x := uint64(ones * 'a') // padding that needs nothing
+	for j := 0; j < len(s); j++ {
+		x = x&^(0xff<<(8*j)) | uint64(s[j])<<(8*j)
+	}
+	return !special8(x, atDots)
 }
 
 // load8 reads s[i:i+8] as a little-endian word (the compiler turns this
@@ -287,21 +318,44 @@ func sanitizeKey(k string, fx *fixes, field string) string {
 
 // keySet detects keys that would be written twice (after dot replacement):
 // JSON with a repeated key is rejected by OpenSearch. Small maps, the usual
-// case, are checked by a scan without allocating.
+// case, are checked by a scan without allocating, and the scan is skipped
+// when a 128-bit filter of the keys so far rules a repeat out (almost
+// always: a map's keys are nearly always distinct).
 type keySet struct {
-	at    bool
-	small [32]string
-	n     int
-	big   map[string]struct{}
+	at     bool
+	filter [2]uint64
+	small  [32]string
+	n      int
+	big    map[string]struct{}
+}
+
+// filterBit picks k's bit in the filter from its length and its first and
+// last bytes (as written: with at, '.' is '@'). k is not empty.
+func (ks *keySet) filterBit(k string) (word int, bit uint64) {
+	first, last := k[0], k[len(k)-1]
+	if ks.at {
+		if first == '.' {
+			first = '@'
+		}
+		if last == '.' {
+			last = '@'
+		}
+	}
+	h := uint(len(k))*0x9e + uint(first)*0x3b + uint(last)
+	return int(h>>6) & 1, 1 << (h & 63)
 }
 
 func (ks *keySet) seen(k string) bool {
 	if ks.big == nil {
-		for i := 0; i < ks.n; i++ {
-			if sameKey(ks.small[i], k, ks.at) {
-				return true
+		w, bit := ks.filterBit(k)
+		if ks.filter[w]&bit != 0 {
+			for i := 0; i < ks.n; i++ {
+				if sameKey(ks.small[i], k, ks.at) {
+					return true
+				}
 			}
 		}
+		ks.filter[w] |= bit
 		if ks.n < len(ks.small) {
 			ks.small[ks.n] = k
 			ks.n++

@@ -1,12 +1,13 @@
 package document
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
+	"github.com/zeebo/xxh3"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -167,6 +168,10 @@ type logWriter struct {
 	resJSON   []byte // nil when the resource has no attributes
 	scopeJSON []byte
 	fx        *fixes
+
+	// sec's date and time of day, quoted (appendTime).
+	sec     int64
+	secText []byte
 }
 
 func (w *logWriter) resourceLogs(rl []byte) bool {
@@ -304,6 +309,13 @@ type wlog struct {
 func (r *wlog) parse(b []byte) bool {
 	var seen once
 	for len(b) > 0 {
+		// Attributes, most of a record's fields, are skipped inline
+		// (appendMap reads them); next is not inlined.
+		if l, n := uvarint2(b[1:]); b[0] == 6<<3|byte(protowire.BytesType) && n > 0 && uint64(len(b)-1-n) >= l {
+			r.attrs = true
+			b = b[1+n+int(l):]
+			continue
+		}
 		f, n := next(b)
 		if n == 0 {
 			return false
@@ -380,10 +392,15 @@ func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 	}
 
 	o := newObj(dst, fx)
-	appendTime(&o, "@timestamp", ts)
-	appendTime(&o, "time", ts)
+	o.key("@timestamp")
+	mark := len(o.b)
+	o.b = w.appendTime(o.b, ts)
+	end := len(o.b)
+	o.key("time")
+	o.b = append(o.b, o.b[mark:end]...) // the same text
 	if observed != 0 {
-		appendTime(&o, "observedTimestamp", observed)
+		o.key("observedTimestamp")
+		o.b = w.appendTime(o.b, observed)
 	}
 	if len(r.traceID) > 0 && !zero(r.traceID) {
 		o.hex("traceId", r.traceID)
@@ -443,6 +460,31 @@ func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 	return Log{ID: contentID(doc), Body: doc, Timestamp: ts}, true
 }
 
+// appendTime writes ns quoted as appendTime (fixes.go) does: RFC 3339 in
+// UTC with the nanoseconds, trailing zeros cut. The date and time of day are
+// kept for the second: a request's records mostly share theirs.
+func (w *logWriter) appendTime(b []byte, ns uint64) []byte {
+	sec, frac := int64(ns/1e9), ns%1e9
+	if sec != w.sec || w.secText == nil {
+		w.secText = time.Unix(sec, 0).UTC().AppendFormat(w.secText[:0], `"2006-01-02T15:04:05`)
+		w.sec = sec
+	}
+	b = append(b, w.secText...)
+	if frac != 0 {
+		d := [10]byte{'.'}
+		for i := 9; i >= 1; i-- {
+			d[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		n := len(d)
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(b, d[:n]...)
+	}
+	return append(b, 'Z', '"')
+}
+
 // distinguishRepeats gives the n-th repeat of a byte-identical document
 // within one request its own id (see IDs in doc.go): a client does not put
 // one event into a request twice, so repeats inside a request are distinct
@@ -457,17 +499,17 @@ func distinguishRepeats(logs []Log) {
 		n := seen[logs[i].ID]
 		seen[logs[i].ID] = n + 1
 		if n > 0 {
-			sum := sha256.Sum256([]byte(logs[i].ID + "#" + strconv.Itoa(n)))
-			logs[i].ID = hex.EncodeToString(sum[:16])
+			logs[i].ID = hexID(xxh3.HashString128(logs[i].ID + "#" + strconv.Itoa(n)))
 		}
 	}
 }
 
-// contentID is the first 128 bits of the rendered document's SHA-256, in
-// hex (SHA-256 rather than a non-cryptographic hash because it is
-// hardware-accelerated here and so faster, and collisions are out of
-// question).
-func contentID(doc []byte) string {
-	sum := sha256.Sum256(doc)
-	return hex.EncodeToString(sum[:16])
+// contentID is the rendered document's 128-bit XXH3 hash, in hex. Not
+// SHA-256: that was a tenth of the pipeline's CPU (docs/benchmarks.md), and
+// an id needs no resistance to an attacker (see IDs in doc.go).
+func contentID(doc []byte) string { return hexID(xxh3.Hash128(doc)) }
+
+func hexID(h xxh3.Uint128) string {
+	b := h.Bytes()
+	return hex.EncodeToString(b[:])
 }

@@ -162,8 +162,80 @@ func parseAny(b []byte) (v wvalue, ok bool) {
 	return v, true
 }
 
-// parseKV reads a KeyValue.
+// uvarint2 decodes a varint of at most two bytes (every length and most
+// numbers in a KeyValue); n is 0 when b does not start with one.
+func uvarint2(b []byte) (v uint64, n int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), 1
+	}
+	if len(b) > 1 && b[1] < 0x80 && b[1] != 0 {
+		return uint64(b[0]&0x7f) | uint64(b[1])<<7, 2
+	}
+	return 0, 0
+}
+
+// parseKV reads a KeyValue. The usual one (a key and a string, bool, int or
+// double value, in either order: pdata writes the value first) is read
+// inline here; it was most of the time spent on attributes. Anything else
+// goes to parseKVAny, which gives the same result for the usual shape
+// (FuzzParseKV).
 func parseKV(b []byte) (k []byte, v wvalue, ok bool) {
+	var haveK, haveV bool
+	for p := 0; p < len(b); {
+		tag := b[p]
+		l, n := uvarint2(b[p+1:])
+		if n == 0 || uint64(len(b)-p-1-n) < l {
+			return parseKVAny(b)
+		}
+		end := p + 1 + n + int(l)
+		f := b[p+1+n : end : end]
+		p = end
+		switch {
+		case tag == 0x0a && !haveK: // key
+			haveK, k = true, f
+		case tag == 0x12 && !haveV: // value
+			haveV = true
+			if v, ok = parseScalar(f); !ok {
+				return parseKVAny(b)
+			}
+		default:
+			return parseKVAny(b)
+		}
+	}
+	if !haveK || !haveV {
+		return parseKVAny(b)
+	}
+	return k, v, true
+}
+
+// parseScalar reads an AnyValue that is one string, bool, int or double
+// field; ok is false for anything else.
+func parseScalar(a []byte) (v wvalue, ok bool) {
+	if len(a) < 2 {
+		return v, false
+	}
+	switch a[0] {
+	case 0x0a: // string_value
+		if l, n := uvarint2(a[1:]); n > 0 && uint64(len(a)-1-n) == l {
+			return wvalue{typ: pcommon.ValueTypeStr, b: a[1+n:]}, true
+		}
+	case 0x10, 0x18: // bool_value, int_value
+		if u, n := protowire.ConsumeVarint(a[1:]); n == len(a)-1 {
+			if a[0] == 0x10 {
+				return wvalue{typ: pcommon.ValueTypeBool, u: u}, true
+			}
+			return wvalue{typ: pcommon.ValueTypeInt, u: u}, true
+		}
+	case 0x21: // double_value
+		if len(a) == 9 {
+			return wvalue{typ: pcommon.ValueTypeDouble, u: binary.LittleEndian.Uint64(a[1:])}, true
+		}
+	}
+	return v, false
+}
+
+// parseKVAny reads any KeyValue.
+func parseKVAny(b []byte) (k []byte, v wvalue, ok bool) {
 	v.typ = pcommon.ValueTypeEmpty
 	var seen once
 	for len(b) > 0 {
@@ -257,26 +329,44 @@ func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, 
 	b = append(b, '{')
 	ks := keySet{at: atKeys}
 	first := true
+	tag := byte(0) // none: a field number of two tag bytes goes through next
+	if num < 16 {
+		tag = byte(num)<<3 | byte(protowire.BytesType)
+	}
 	for len(msg) > 0 {
-		f, n := next(msg)
-		if n == 0 {
-			return b, false
-		}
-		msg = msg[n:]
-		if f.num != num {
-			if only {
+		var kv []byte
+		// The attributes' own tag and a short length are read inline
+		// (next is not inlined); the rest of the message through next.
+		if l, n := uvarint2(msg[1:]); msg[0] == tag && n > 0 && uint64(len(msg)-1-n) >= l {
+			end := 1 + n + int(l)
+			kv, msg = msg[1+n:end:end], msg[end:]
+		} else {
+			f, n := next(msg)
+			if n == 0 {
 				return b, false
 			}
-			continue
+			msg = msg[n:]
+			if f.num != num {
+				if only {
+					return b, false
+				}
+				continue
+			}
+			if f.typ != protowire.BytesType {
+				return b, false
+			}
+			kv = f.b
 		}
-		if f.typ != protowire.BytesType {
-			return b, false
-		}
-		kb, v, ok := parseKV(f.b)
+		kb, v, ok := parseKV(kv)
 		if !ok {
 			return b, false
 		}
-		k := sanitizeKey(str(kb), fx, field)
+		k := str(kb)
+		// A plain key (the usual) is valid UTF-8 and needs no escaping.
+		isPlain := k != "" && plain(k, false)
+		if !isPlain {
+			k = sanitizeKey(k, fx, field)
+		}
 		if ks.seen(k) {
 			fx.add(field, "duplicate attribute key dropped")
 			continue
@@ -285,7 +375,13 @@ func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, 
 			b = append(b, ',')
 		}
 		first = false
-		b = appendKey(b, "", k, atKeys)
+		if isPlain && !atKeys {
+			b = append(b, '"')
+			b = append(b, k...)
+			b = append(b, '"')
+		} else {
+			b = appendKey(b, "", k, atKeys)
+		}
 		b = append(b, ':')
 		if b, ok = c.appendValue(b, v, fx, field, depth); !ok {
 			return b, false

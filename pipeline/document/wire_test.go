@@ -300,3 +300,46 @@ func TestDeepNesting(t *testing.T) {
 	_, err = LogsOTLP(b, opts)
 	require.ErrorIs(t, err, ErrTooDeep)
 }
+
+// FuzzParseKV: the inline reading of the usual KeyValue gives what the
+// general reader gives, for any bytes.
+func FuzzParseKV(f *testing.F) {
+	kv := func(k string, v func(b []byte) []byte) []byte {
+		b := protowire.AppendTag(nil, 1, protowire.BytesType)
+		b = protowire.AppendString(b, k)
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		return protowire.AppendBytes(b, v(nil))
+	}
+	f.Add(kv("http.method", func(b []byte) []byte {
+		return protowire.AppendString(protowire.AppendTag(b, 1, protowire.BytesType), "POST")
+	}))
+	f.Add(kv(string(make([]byte, 200)), func(b []byte) []byte {
+		return protowire.AppendString(protowire.AppendTag(b, 1, protowire.BytesType), string(make([]byte, 300)))
+	}))
+	f.Add(kv("n", func(b []byte) []byte {
+		return protowire.AppendVarint(protowire.AppendTag(b, 3, protowire.VarintType), math.MaxUint64)
+	}))
+	f.Add(kv("ok", func(b []byte) []byte {
+		return protowire.AppendVarint(protowire.AppendTag(b, 2, protowire.VarintType), 1)
+	}))
+	f.Add(kv("d", func(b []byte) []byte {
+		return protowire.AppendFixed64(protowire.AppendTag(b, 4, protowire.Fixed64Type), math.Float64bits(12.5))
+	}))
+	f.Add(kv("e", func(b []byte) []byte { return b }))
+	f.Add([]byte{0x12, 0x06, 0x0a, 0x04, 'P', 'O', 'S', 'T', 0x0a, 0x01, 'm'}) // pdata's order
+	f.Add([]byte{0x12, 0x02, 0x10, 0x01, 0x12, 0x02, 0x10, 0x00, 0x0a, 0x01, 'm'})
+	f.Add([]byte{0x0a, 0x80, 0x00, 0x12, 0x02, 0x10, 0x01})        // overlong key length
+	f.Add([]byte{0x0a, 0x01, 'k', 0x12, 0x03, 0x0a, 0x01, 'v', 0}) // value longer than said
+	f.Add([]byte{0x0a, 0x01, 'k', 0x12, 0x02, 0x0a, 0x00, 0x0a, 0x01, 'x'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, v, ok := parseKV(b)
+		wk, wv, wok := parseKVAny(b)
+		require.Equal(t, wok, ok)
+		if ok {
+			require.Equal(t, string(wk), string(k))
+			require.Equal(t, wv.typ, v.typ)
+			require.Equal(t, wv.u, v.u)
+			require.Equal(t, string(wv.b), string(v.b))
+		}
+	})
+}

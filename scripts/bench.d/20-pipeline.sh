@@ -9,7 +9,10 @@
 # the admin token) and prints where the time goes. Prints a markdown section.
 # Environment: VIGIL_BENCH_PIPELINE_RECORDS (default 1000000),
 # VIGIL_BENCH_PIPELINE_SINKS ("opensearch discard"), VIGIL_BENCH_PIPELINE_PROFILE
-# (0 skips the profiled run), VIGIL_BENCH_PIPELINE_PPROF (keep the profile there).
+# (0 skips the profiled run), VIGIL_BENCH_PIPELINE_PPROF (keep the profile there),
+# VIGIL_BENCH_PIPELINE_LOG (a symlink to the running pipeline's log),
+# VIGIL_BENCH_PIPELINE_COMPRESSION (the backlog's codec; default zstd, the
+# collector's).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$REPO"
@@ -17,6 +20,7 @@ BIN="${VIGIL_BIN:-$REPO/bin/vigil}"
 [[ -x $BIN ]] || make -s build >&2
 N=${VIGIL_BENCH_PIPELINE_RECORDS:-1000000}
 SINKS=${VIGIL_BENCH_PIPELINE_SINKS:-opensearch discard}
+CODEC=${VIGIL_BENCH_PIPELINE_COMPRESSION:-zstd}
 BROKER="${VIGIL_TEST_KAFKA:-127.0.0.1:9092}"
 OS_URL="${VIGIL_TEST_OPENSEARCH:-http://127.0.0.1:9200}"
 ADMIN=127.0.0.1:${VIGIL_BENCH_PIPELINE_ADMIN_PORT:-18882}
@@ -46,10 +50,10 @@ trap 'exit 143' INT TERM # so that cleanup runs when make bench is interrupted
 calc() { awk "BEGIN {printf \"%.4f\", $1}"; } # no bc on a new machine
 say() { printf 'bench 20-pipeline: %s\n' "$*" >&2; }
 
-load="go run ./scripts/bench.d/logload -brokers $BROKER -topic $TOPIC -records $N"
+load="go run ./scripts/bench.d/logload -brokers $BROKER -topic $TOPIC -records $N -compression $CODEC"
 say "$load"
 go build -o "$W/logload" ./scripts/bench.d/logload
-loaded=$("$W/logload" -brokers "$BROKER" -topic "$TOPIC" -records "$N")
+loaded=$("$W/logload" -brokers "$BROKER" -topic "$TOPIC" -records "$N" -compression "$CODEC")
 say "$loaded"
 
 # config <sink> <group>: the shipped defaults except names, addresses and
@@ -90,6 +94,7 @@ drain() {
   t0=$(date +%s.%N)
   "$BIN" pipeline --config "$cfg" >"$W/$1-$2.log" 2>&1 &
   pid=$!
+  [[ -n ${VIGIL_BENCH_PIPELINE_LOG:-} ]] && ln -sf "$W/$1-$2.log" "$VIGIL_BENCH_PIPELINE_LOG"
   if [[ -n ${3:-} ]]; then
     for _ in $(seq 1 100); do curl -fsS "http://$ADMIN/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
     curl -fsS -H "Authorization: Bearer $VIGIL_PIPELINE_ADMIN_TOKEN" -o "$W/cpu.pprof" \
@@ -135,7 +140,7 @@ cmd="$BIN pipeline --config <the shipped defaults; names, addresses and admin_to
 echo "## Pipeline: a backlog in Kafka drained by \`vigil pipeline\` into OpenSearch and into the discard sink"
 echo
 echo "Command: \`make bench\` runs scripts/bench.d/20-pipeline.sh. Backlog: \`$load\`"
-echo "($loaded; 4 partitions, one otlp_proto batch of 2048 records per Kafka record, zstd, as configs/collector.yaml's"
+echo "($loaded; 4 partitions, one otlp_proto batch of 2048 records per Kafka record, $CODEC, as configs/collector.yaml's"
 echo "batch processor and Kafka exporter write them; 20 attributes and a 200-byte body per record). Each run is a fresh consumer group"
 echo "draining it with \`$cmd\`: default bulk, fetch and memory settings. Wall time from process start to the last record counted"
 echo "indexed (vigil_pipeline_documents_total); CPU-s = utime+stime of the pipeline process (/proc/<pid>/stat, start-up included);"

@@ -2,7 +2,9 @@
 // pipeline macro benchmark (scripts/bench.d/20-pipeline.sh), written as the
 // collector's Kafka exporter writes them (configs/collector.yaml): one
 // otlp_proto ExportLogsServiceRequest per Kafka record holding one batch
-// processor batch (send_batch_size 2048), zstd-compressed, acks=all, no key.
+// processor batch (send_batch_size 2048), compressed with the exporter's
+// codec (-compression, default that of configs/collector.yaml), acks=all, no
+// key.
 //
 //	go run ./scripts/bench.d/logload -brokers 127.0.0.1:9092 -topic t -records 1000000
 package main
@@ -28,6 +30,7 @@ func main() {
 	records := flag.Int("records", 1_000_000, "log records to write")
 	batch := flag.Int("batch", 2048, "log records per Kafka record (the collector's batch send_batch_size)")
 	partitions := flag.Int("partitions", 4, "partitions of the new topic")
+	compression := flag.String("compression", "zstd", "batch compression: none, gzip, snappy, lz4 or zstd (configs/collector.yaml's is zstd)")
 	del := flag.Bool("delete", false, "delete the topic instead (clean-up)")
 	flag.Parse()
 	if *del && *topic != "" {
@@ -41,17 +44,30 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*brokers, *topic, *records, *batch, int32(*partitions)); err != nil {
+	codec, ok := codecs[*compression]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "logload: -compression %q: want none, gzip, snappy, lz4 or zstd\n", *compression)
+		os.Exit(2)
+	}
+	if err := run(*brokers, *topic, *records, *batch, int32(*partitions), codec); err != nil {
 		fmt.Fprintln(os.Stderr, "logload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(brokers, topic string, records, batch int, partitions int32) error {
+var codecs = map[string]kgo.CompressionCodec{
+	"none":   kgo.NoCompression(),
+	"gzip":   kgo.GzipCompression(),
+	"snappy": kgo.SnappyCompression(),
+	"lz4":    kgo.Lz4Compression(),
+	"zstd":   kgo.ZstdCompression(),
+}
+
+func run(brokers, topic string, records, batch int, partitions int32, codec kgo.CompressionCodec) error {
 	ctx := context.Background()
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(brokers),
-		kgo.ProducerBatchCompression(kgo.ZstdCompression()),
+		kgo.ProducerBatchCompression(codec),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchMaxBytes(8<<20), // the exporter's max_message_bytes
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
@@ -98,7 +114,23 @@ func run(brokers, topic string, records, batch int, partitions int32) error {
 	if perr != nil {
 		return fmt.Errorf("produce: %w", perr)
 	}
-	fmt.Printf("%d log records in %d Kafka records (%.1f MiB of OTLP protobuf before compression) to %s\n", records, msgs, float64(bytes)/(1<<20), topic)
+	var parts kadm.TopicsSet
+	for p := range partitions {
+		parts.Add(topic, p)
+	}
+	dirs, err := adm.DescribeAllLogDirs(ctx, parts)
+	if err != nil {
+		return fmt.Errorf("describe log dirs: %w", err)
+	}
+	var stored int64
+	dirs.Each(func(d kadm.DescribedLogDir) {
+		for _, ps := range d.Topics {
+			for _, p := range ps {
+				stored += p.Size
+			}
+		}
+	})
+	fmt.Printf("%d log records in %d Kafka records (%.1f MiB of OTLP protobuf, %.1f MiB in Kafka's log) to %s\n", records, msgs, float64(bytes)/(1<<20), float64(stored)/(1<<20), topic)
 	return nil
 }
 
