@@ -150,13 +150,20 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 	// record of it. Recycle zeroes *kr, so the record is copied too; its
 	// headers (also in the buffer) are not used.
 	own := *kr
-	own.Value = bytes.Clone(kr.Value)
+	if signal == signalLogs {
+		own.Value = append(s.values.get(len(kr.Value)), kr.Value...)
+	} else {
+		own.Value = bytes.Clone(kr.Value)
+	}
 	own.Key = bytes.Clone(kr.Key)
 	own.Headers = nil
 	own.Context = nil
 	kr.Recycle()
 	kr = &own
 	r := &record{s: s, kr: kr, signal: signal}
+	if signal == signalLogs {
+		r.value = kr.Value
+	}
 	r.e = s.tracker.add(kr.Topic, kr.Partition, kr.Offset, kr.LeaderEpoch)
 	r.e.rec = r
 	r.account(len(kr.Value) + len(kr.Key))
@@ -177,6 +184,11 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 	opt := document.Options{Now: now, MaxFutureSkew: s.cfg.MaxFutureSkew, RecordTime: kr.Timestamp}
 	switch signal {
 	case signalLogs:
+		opt.Chunk = func(n int) []byte {
+			b := s.chunks.get(n)
+			r.chunks = append(r.chunks, b)
+			return b
+		}
 		docs, err := logDocuments(enc, kr.Value, opt)
 		if err != nil {
 			s.undecodable(kr, err)

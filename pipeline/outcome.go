@@ -45,6 +45,7 @@ func (s *Service) finish(r *record) {
 		s.m.latency.WithLabelValues(r.signal).Observe(time.Since(r.kr.Timestamp).Seconds())
 		s.tracker.done(r.e)
 		r.giveBack()
+		s.reuse(r)
 		return
 	}
 	if s.cfg.DryRun {
@@ -56,6 +57,21 @@ func (s *Service) finish(r *record) {
 	}
 	r.e.p.inSink.Add(1)
 	s.deadLetter(r, *f, 0)
+}
+
+// reuse gives the buffers of an indexed record, no longer referenced by
+// anything (its documents are in OpenSearch, and nothing else reads its
+// value), to the next records. A dead-lettered record's are left to the
+// garbage collector: its value is on its way to the DLQ.
+func (s *Service) reuse(r *record) {
+	for _, c := range r.chunks {
+		s.chunks.put(c)
+	}
+	if r.value != nil {
+		s.values.put(r.value)
+		r.kr.Value = nil
+	}
+	r.chunks, r.value = nil, nil
 }
 
 // deadLetter produces the record to the DLQ, retrying until it is there (or

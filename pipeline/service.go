@@ -56,6 +56,13 @@ type Service struct {
 	// loop only).
 	avgCost float64
 
+	// Buffers of log records indexed in full, for the next records: the
+	// chunks their documents were written into and their kept values
+	// (the two largest allocations per record, zeroed each time and
+	// pacing the garbage collector). Their number is what the in-flight
+	// budget holds at once with the defaults.
+	chunks, values *freeList
+
 	installed atomic.Bool
 	// consuming is set once cl is (a switch commits through it).
 	consuming atomic.Bool
@@ -95,7 +102,8 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		}
 		clients = append(clients, sb)
 	}
-	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(cfg.TraceGroup, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost}
+	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(cfg.TraceGroup, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost,
+		chunks: newFreeList(16), values: newFreeList(4)}
 	s.up = make([]atomic.Bool, len(clients))
 	if cfg.Sink == SinkOpenSearch {
 		for _, c := range clients {

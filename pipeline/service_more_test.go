@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -14,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigil-dev/vigil/pipeline/document"
 )
 
 // TestServiceRidesOutOpenSearchOutage puts a proxy in front of the real
@@ -110,4 +114,53 @@ func TestServiceJSONEncoding(t *testing.T) {
 	stop := e.run(cfg, prometheus.NewRegistry())
 	eventually(t, "7 logs", func() bool { return e.count(cfg.Indices.LogsDataStream, "") == 7 })
 	require.NoError(t, stop())
+}
+
+// TestReusedBuffersKeepDocuments: with budgets small enough that the
+// buffers of indexed records (values, document chunks) are reused many
+// times over, every document in OpenSearch is byte for byte what the
+// record renders to on its own: nothing is overwritten before it is sent.
+func TestReusedBuffersKeepDocuments(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.cfg
+	cfg.Bulk.MaxBytes = 64 << 10
+	cfg.MaxInFlightBytes = 256 << 10
+	const records, perRecord = 40, 100
+	want := map[string]map[string]any{}
+	for i := range records {
+		v := logsPayload(perRecord, fmt.Sprintf("reuse-%d", i))
+		docs, err := document.LogsOTLP(v, document.Options{Now: time.Now()})
+		require.NoError(t, err)
+		for _, d := range docs {
+			var src map[string]any
+			require.NoError(t, json.Unmarshal(d.Body, &src))
+			want[d.ID] = src
+		}
+		e.produce(cfg.Kafka.Logs.Topic, int32(i%2), v)
+	}
+	require.Len(t, want, records*perRecord)
+	reg := prometheus.NewRegistry()
+	stop := e.run(cfg, reg)
+	eventually(t, "every log", func() bool { return e.count(cfg.Indices.LogsDataStream, "") == records*perRecord })
+	require.NoError(t, stop())
+
+	res, err := e.os.Do(t.Context(), http.MethodPost, "/"+cfg.Indices.LogsDataStream+"/_search",
+		[]byte(fmt.Sprintf(`{"size":%d,"query":{"match_all":{}}}`, records*perRecord)))
+	require.NoError(t, err)
+	require.Equal(t, 200, res.Status, string(res.Body))
+	var got struct {
+		Hits struct {
+			Hits []struct {
+				ID     string         `json:"_id"`
+				Source map[string]any `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	require.NoError(t, json.Unmarshal(res.Body, &got))
+	require.Len(t, got.Hits.Hits, records*perRecord)
+	for _, h := range got.Hits.Hits {
+		w, ok := want[h.ID]
+		require.True(t, ok, "document %s is none of the records'", h.ID)
+		require.Equal(t, w, h.Source, "document %s", h.ID)
+	}
 }

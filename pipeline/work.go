@@ -40,6 +40,13 @@ type record struct {
 
 	mu   sync.Mutex
 	fail *dlq.Entry // first failure; nil while everything is fine
+
+	// reuse: the buffers that the record's value and documents are in,
+	// for Service.reuse once they are indexed (log records only: spans
+	// decoded by pdata may share the value's bytes and outlive it in the
+	// trace buffer).
+	chunks [][]byte
+	value  []byte
 }
 
 func (r *record) hold() { r.pending.Add(1) }

@@ -8,7 +8,8 @@ import "unsafe"
 // is finished), so sharing chunks holds no memory longer, and it saves the
 // pipeline hundreds of allocations, growth copies and zeroings per record.
 type arena struct {
-	buf []byte
+	buf   []byte
+	chunk func(n int) []byte // Options.Chunk
 	// used and docs measure the documents kept so far, to size the next
 	// chunk by their average rather than by the (generous) estimate.
 	used, docs int
@@ -26,7 +27,12 @@ func (a *arena) tail(need, left int) []byte {
 		if a.docs > 0 {
 			per = a.used / a.docs * 9 / 8
 		}
-		a.buf = make([]byte, 0, max(need, min(per*max(left, 1), maxChunk)))
+		n := max(need, min(per*max(left, 1), maxChunk))
+		if a.chunk != nil {
+			a.buf = a.chunk(n)[:0]
+		} else {
+			a.buf = make([]byte, 0, n)
+		}
 	}
 	return a.buf[len(a.buf):len(a.buf)]
 }

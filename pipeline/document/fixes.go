@@ -79,6 +79,10 @@ type Options struct {
 	// RecordTime is the Kafka record's timestamp: the fallback for a
 	// missing or impossible event time.
 	RecordTime time.Time
+	// Chunk, if set, gives the empty buffers (of at least n bytes) that
+	// log documents are written into, so that the caller can reuse them
+	// once it is done with the documents. Nil: they are allocated.
+	Chunk func(n int) []byte
 }
 
 // maxDateNanos is the last instant OpenSearch's date_nanos type can hold

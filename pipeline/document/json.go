@@ -334,20 +334,34 @@ type keySet struct {
 func (ks *keySet) filterBit(k string) (word int, bit uint64) {
 	first, last := k[0], k[len(k)-1]
 	if ks.at {
-		if first == '.' {
-			first = '@'
-		}
-		if last == '.' {
-			last = '@'
-		}
+		first, last = dotAt(first), dotAt(last)
 	}
 	h := uint(len(k))*0x9e + uint(first)*0x3b + uint(last)
 	return int(h>>6) & 1, 1 << (h & 63)
 }
 
+func dotAt(c byte) byte {
+	if c == '.' {
+		return '@'
+	}
+	return c
+}
+
+// seen reports whether k was seen, and adds it. (wctx.appendMap writes the
+// usual case, the filter ruling a repeat out, in line.)
 func (ks *keySet) seen(k string) bool {
+	w, bit := ks.filterBit(k)
+	if ks.filter[w]&bit == 0 && ks.n < len(ks.small) {
+		ks.filter[w] |= bit
+		ks.small[ks.n] = k
+		ks.n++
+		return false
+	}
+	return ks.seenSlow(k, w, bit)
+}
+
+func (ks *keySet) seenSlow(k string, w int, bit uint64) bool {
 	if ks.big == nil {
-		w, bit := ks.filterBit(k)
 		if ks.filter[w]&bit != 0 {
 			for i := 0; i < ks.n; i++ {
 				if sameKey(ks.small[i], k, ks.at) {

@@ -70,6 +70,7 @@ func logsWire(b []byte, opt Options) ([]Log, error) {
 		return nil, errGiveUp
 	}
 	w := logWriter{out: make([]Log, 0, n), left: n, opt: opt}
+	w.a.chunk = opt.Chunk
 	for len(b) > 0 {
 		f, m := next(b)
 		b = b[m:]
@@ -299,21 +300,25 @@ type wlog struct {
 	severityText   []byte
 	body           []byte
 	attrs          bool
-	dropped        uint32
-	flags          uint32
-	traceID        []byte
-	spanID         []byte
-	eventName      []byte
+	// attrFrom and attrTo span the attributes' fields (and whatever
+	// other fields lie between them), for appendMap to read.
+	attrFrom, attrTo int
+	dropped          uint32
+	flags            uint32
+	traceID          []byte
+	spanID           []byte
+	eventName        []byte
 }
 
-func (r *wlog) parse(b []byte) bool {
+func (r *wlog) parse(rec []byte) bool {
 	var seen once
-	for len(b) > 0 {
+	for b := rec; len(b) > 0; {
 		// Attributes, most of a record's fields, are skipped inline
 		// (appendMap reads them); next is not inlined.
+		at := len(rec) - len(b)
 		if l, n := uvarint2(b[1:]); b[0] == 6<<3|byte(protowire.BytesType) && n > 0 && uint64(len(b)-1-n) >= l {
-			r.attrs = true
 			b = b[1+n+int(l):]
+			r.attr(at, len(rec)-len(b))
 			continue
 		}
 		f, n := next(b)
@@ -321,6 +326,9 @@ func (r *wlog) parse(b []byte) bool {
 			return false
 		}
 		b = b[n:]
+		if f.num == 6 && f.typ == protowire.BytesType {
+			r.attr(at, len(rec)-len(b))
+		}
 		if f.num != 6 && !seen.first(f.num) {
 			return false
 		}
@@ -336,7 +344,6 @@ func (r *wlog) parse(b []byte) bool {
 		case f.num == 5 && f.typ == protowire.BytesType:
 			r.body = f.b
 		case f.num == 6 && f.typ == protowire.BytesType:
-			r.attrs = true
 		case f.num == 7 && f.typ == protowire.VarintType:
 			r.dropped = uint32(f.u)
 		case f.num == 8 && f.typ == protowire.Fixed32Type:
@@ -352,6 +359,14 @@ func (r *wlog) parse(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// attr notes an attribute field at rec[from:to].
+func (r *wlog) attr(from, to int) {
+	if !r.attrs {
+		r.attrs, r.attrFrom = true, from
+	}
+	r.attrTo = to
 }
 
 // zero reports an all-zero (pdata: empty) id.
@@ -441,7 +456,7 @@ func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 	}
 	if r.attrs {
 		o.key("attributes")
-		if o.b, ok = w.appendMap(o.b, rec, 6, false, fx, "attributes", 0, false); !ok {
+		if o.b, ok = w.appendMap(o.b, rec[r.attrFrom:r.attrTo], 6, false, fx, "attributes", 0, false); !ok {
 			return Log{}, false
 		}
 	}

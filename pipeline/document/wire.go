@@ -367,7 +367,15 @@ func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, 
 		if !isPlain {
 			k = sanitizeKey(k, fx, field)
 		}
-		if ks.seen(k) {
+		// ks.seen(k), its usual case written out: ks is then known to be
+		// on this stack, and storing k needs no GC write barrier (with
+		// the collector often running, most of seen's cost).
+		w, bit := ks.filterBit(k)
+		if ks.filter[w]&bit == 0 && ks.n < len(ks.small) {
+			ks.filter[w] |= bit
+			ks.small[ks.n] = k
+			ks.n++
+		} else if ks.seenSlow(k, w, bit) {
 			fx.add(field, "duplicate attribute key dropped")
 			continue
 		}
@@ -383,8 +391,15 @@ func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, 
 			b = appendKey(b, "", k, atKeys)
 		}
 		b = append(b, ':')
-		if b, ok = c.appendValue(b, v, fx, field, depth); !ok {
-			return b, false
+		switch v.typ { // the usual values without two calls' detour
+		case pcommon.ValueTypeStr:
+			b = appendString(b, str(v.b), fx, field)
+		case pcommon.ValueTypeInt:
+			b = strconv.AppendInt(b, int64(v.u), 10)
+		default:
+			if b, ok = c.appendValue(b, v, fx, field, depth); !ok {
+				return b, false
+			}
 		}
 	}
 	return append(b, '}'), true
