@@ -59,7 +59,8 @@
 // logs in one index), but somebody who can write logs could craft one
 // that collides with another log, if they knew that log's every byte,
 // nanosecond timestamps included, before it was written. SHA-256 would
-// close that at a tenth of the pipeline's CPU (docs/benchmarks.md); its
+// close that for about 1 CPU-second per million logs (8% of the pipeline's
+// profile when it was used, docs/benchmarks.md); its
 // ids are not the ones XXH3 gives, so a record indexed by a version before
 // the change and redelivered after it is stored twice.
 //

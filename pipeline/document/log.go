@@ -520,7 +520,7 @@ func distinguishRepeats(logs []Log) {
 }
 
 // contentID is the rendered document's 128-bit XXH3 hash, in hex. Not
-// SHA-256: that was a tenth of the pipeline's CPU (docs/benchmarks.md), and
+// SHA-256: that was 8% of the pipeline's CPU (docs/benchmarks.md), and
 // an id needs no resistance to an attacker (see IDs in doc.go).
 func contentID(doc []byte) string { return hexID(xxh3.Hash128(doc)) }
 
