@@ -59,8 +59,8 @@ type Service struct {
 	// Buffers of log records indexed in full, for the next records: the
 	// chunks their documents were written into and their kept values
 	// (the two largest allocations per record, zeroed each time and
-	// pacing the garbage collector). Their number is what the in-flight
-	// budget holds at once with the defaults.
+	// pacing the garbage collector). Few, for the reason fetchBuffers'
+	// are few (New).
 	chunks, values *freeList
 
 	installed atomic.Bool
@@ -103,7 +103,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		clients = append(clients, sb)
 	}
 	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(cfg.TraceGroup, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost,
-		chunks: newFreeList(16), values: newFreeList(4)}
+		chunks: newFreeList(4), values: newFreeList(2)}
 	s.up = make([]atomic.Bool, len(clients))
 	if cfg.Sink == SinkOpenSearch {
 		for _, c := range clients {
@@ -132,9 +132,11 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Enough for the batches of the fetches in flight and buffered
-	// (a 1 MiB fetch of the collector's zstd batches is 4 of them).
-	fb := &fetchBuffers{free: newFreeList(8 * cfg.Kafka.MaxConcurrentFetches)}
+	// Few: what a free list keeps is heap that the 64 MiB soft limit
+	// counts, and keeping a fetch's worth (16 buffers) made the
+	// collector run so often that indexing into OpenSearch slowed by
+	// half (BenchmarkPipelineAtLag, 5479 -> 2819 docs/s).
+	fb := &fetchBuffers{free: newFreeList(2 * cfg.Kafka.MaxConcurrentFetches)}
 	s.kopt = append(kopts,
 		kgo.ConsumerGroup(cfg.Kafka.Group),
 		kgo.ConsumeTopics(cfg.topics()...),

@@ -61,8 +61,9 @@ func newSink(cfg BulkConfig, retry RetryConfig, client bulkClient, m *metrics, l
 		cfg: cfg, retry: retry, client: client, m: m, log: log,
 		wake: make(chan struct{}, 1),
 		sem:  make(chan struct{}, cfg.Concurrency),
-		// One body per bulk in flight, and one being built.
-		bodies: newFreeList(cfg.Concurrency + 1),
+		// One: a kept 5 MiB body is heap under the soft memory limit
+		// (see fetchBuffers in New); one saves most allocations.
+		bodies: newFreeList(1),
 	}
 }
 
