@@ -10,7 +10,6 @@
 # Environment: VIGIL_BENCH_PIPELINE_RECORDS (default 1000000),
 # VIGIL_BENCH_PIPELINE_SINKS ("opensearch discard"), VIGIL_BENCH_PIPELINE_PROFILE
 # (0 skips the profiled run), VIGIL_BENCH_PIPELINE_PPROF (keep the profile there),
-# VIGIL_BENCH_PIPELINE_LOG (a symlink to the running pipeline's log),
 # VIGIL_BENCH_PIPELINE_COMPRESSION (the backlog's codec; default zstd, the
 # collector's).
 set -euo pipefail
@@ -94,7 +93,6 @@ drain() {
   t0=$(date +%s.%N)
   "$BIN" pipeline --config "$cfg" >"$W/$1-$2.log" 2>&1 &
   pid=$!
-  [[ -n ${VIGIL_BENCH_PIPELINE_LOG:-} ]] && ln -sf "$W/$1-$2.log" "$VIGIL_BENCH_PIPELINE_LOG"
   if [[ -n ${3:-} ]]; then
     for _ in $(seq 1 100); do curl -fsS "http://$ADMIN/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
     curl -fsS -H "Authorization: Bearer $VIGIL_PIPELINE_ADMIN_TOKEN" -o "$W/cpu.pprof" \
