@@ -161,9 +161,6 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 	kr.Recycle()
 	kr = &own
 	r := &record{s: s, kr: kr, signal: signal}
-	if signal == signalLogs {
-		r.value = kr.Value
-	}
 	r.e = s.tracker.add(kr.Topic, kr.Partition, kr.Offset, kr.LeaderEpoch)
 	r.e.rec = r
 	r.account(len(kr.Value) + len(kr.Key))

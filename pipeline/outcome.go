@@ -62,16 +62,18 @@ func (s *Service) finish(r *record) {
 // reuse gives the buffers of an indexed record, no longer referenced by
 // anything (its documents are in OpenSearch, and nothing else reads its
 // value), to the next records. A dead-lettered record's are left to the
-// garbage collector: its value is on its way to the DLQ.
+// garbage collector: its value is on its way to the DLQ. A span record's
+// value is not reused: spans decoded by pdata may share its bytes and
+// outlive the record in the trace buffer.
 func (s *Service) reuse(r *record) {
 	for _, c := range r.chunks {
 		s.chunks.put(c)
 	}
-	if r.value != nil {
-		s.values.put(r.value)
+	r.chunks = nil
+	if r.signal == signalLogs && r.kr.Value != nil {
+		s.values.put(r.kr.Value)
 		r.kr.Value = nil
 	}
-	r.chunks, r.value = nil, nil
 }
 
 // deadLetter produces the record to the DLQ, retrying until it is there (or

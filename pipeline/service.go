@@ -156,7 +156,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		// message.max.bytes (of the DLQ topic) decide, not the client's
 		// 1 MB default.
 		kgo.ProducerBatchMaxBytes(32<<20),
-		kgo.WithHooks(kprom.NewMetrics("vigil_pipeline", kprom.Subsystem("kafka"), kprom.Registerer(reg)), fb),
+		kgo.WithHooks(kprom.NewMetrics("vigil_pipeline", kprom.Subsystem("kafka"), kprom.Registerer(reg))),
 		kgo.WithPools(fb),
 	)
 	s.execOpts = kopts

@@ -41,12 +41,9 @@ type record struct {
 	mu   sync.Mutex
 	fail *dlq.Entry // first failure; nil while everything is fine
 
-	// reuse: the buffers that the record's value and documents are in,
-	// for Service.reuse once they are indexed (log records only: spans
-	// decoded by pdata may share the value's bytes and outlive it in the
-	// trace buffer).
+	// chunks hold the record's documents, for Service.reuse once they are
+	// indexed (as does kr.Value, of a log record).
 	chunks [][]byte
-	value  []byte
 }
 
 func (r *record) hold() { r.pending.Add(1) }
