@@ -72,6 +72,13 @@ func (s *Service) consume(ctx context.Context) {
 		if len(s.backlog) == 0 {
 			s.backlog = nil
 		}
+		if s.blocked() {
+			// Nothing joins the current bulk until in-flight bytes are
+			// freed, and they are freed only as bulks complete: waiting
+			// out the linger would stall the pipeline (draining a
+			// backlog, it did so for most of every linger).
+			s.sink.flush()
+		}
 		var out emission
 		s.traces.expire(now, &out)
 		if s.blocked() && s.traces.held > 0 && s.sink.idle() {

@@ -114,12 +114,16 @@ func (s *sink) idle() bool {
 	return len(s.cur) == 0 && len(s.ready) == 0 && s.active.Load() == 0
 }
 
-// flush seals the current batch at once (revoke, shutdown).
+// flush seals the current batch at once (revoke, shutdown, a full
+// in-flight budget).
 func (s *sink) flush() {
 	s.mu.Lock()
+	sealed := len(s.cur) > 0
 	s.sealLocked()
 	s.mu.Unlock()
-	s.poke()
+	if sealed {
+		s.poke()
+	}
 }
 
 // run dispatches sealed batches until ctx ends, then waits for the bulks in

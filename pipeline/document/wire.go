@@ -208,6 +208,60 @@ func parseKV(b []byte) (k []byte, v wvalue, ok bool) {
 	return k, v, true
 }
 
+// pdataKV reads, at the start of msg, the usual attribute as pdata's
+// encoder lays it out: the field's tag (given; 0 matches nothing) and a
+// one-byte length, then the value (0x12, a one-byte length, one string,
+// bool, int or double field) before the key (0x0a, a one-byte length, not
+// empty). n is the bytes it took, 0 when msg starts with anything else
+// (then the general readers decide). What it reads, parseKV reads alike
+// (FuzzPdataKV); it is the loop over a map's entries that matters, and the
+// general path's calls and checks were most of it.
+func pdataKV(msg []byte, tag byte) (k []byte, v wvalue, n int) {
+	if len(msg) < 8 || msg[0] != tag || msg[1] >= 0x80 || msg[2] != 0x12 || msg[3] >= 0x80 {
+		return nil, v, 0
+	}
+	end, ko := 2+int(msg[1]), 4+int(msg[3]) // ko: the key's tag
+	if end > len(msg) || ko+3 > end || msg[ko] != 0x0a || int(msg[ko+1]) != end-ko-2 {
+		return nil, v, 0
+	}
+	val := msg[4:ko]
+	if len(val) < 2 {
+		return nil, v, 0
+	}
+	switch val[0] {
+	case 0x0a: // string_value
+		if int(val[1]) != len(val)-2 {
+			return nil, v, 0
+		}
+		v = wvalue{typ: pcommon.ValueTypeStr, b: val[2:]}
+	case 0x10, 0x18: // bool_value, int_value
+		var u uint64
+		switch {
+		case len(val) == 2 && val[1] < 0x80:
+			u = uint64(val[1])
+		case len(val) == 3 && val[1] >= 0x80 && val[2] < 0x80:
+			u = uint64(val[1]&0x7f) | uint64(val[2])<<7
+		default:
+			var m int
+			if u, m = protowire.ConsumeVarint(val[1:]); m != len(val)-1 {
+				return nil, v, 0
+			}
+		}
+		v = wvalue{typ: pcommon.ValueTypeInt, u: u}
+		if val[0] == 0x10 {
+			v.typ = pcommon.ValueTypeBool
+		}
+	case 0x21: // double_value
+		if len(val) != 9 {
+			return nil, v, 0
+		}
+		v = wvalue{typ: pcommon.ValueTypeDouble, u: binary.LittleEndian.Uint64(val[1:])}
+	default:
+		return nil, v, 0
+	}
+	return msg[ko+2 : end : end], v, end
+}
+
 // parseScalar reads an AnyValue that is one string, bool, int or double
 // field; ok is false for anything else.
 func parseScalar(a []byte) (v wvalue, ok bool) {
@@ -334,32 +388,38 @@ func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, 
 		tag = byte(num)<<3 | byte(protowire.BytesType)
 	}
 	for len(msg) > 0 {
-		var kv []byte
-		// The attributes' own tag and a short length are read inline
-		// (next is not inlined); the rest of the message through next.
-		if l, n := uvarint2(msg[1:]); msg[0] == tag && n > 0 && uint64(len(msg)-1-n) >= l {
-			end := 1 + n + int(l)
-			kv, msg = msg[1+n:end:end], msg[end:]
-		} else {
-			f, n := next(msg)
-			if n == 0 {
-				return b, false
-			}
+		kb, v, n := pdataKV(msg, tag)
+		if n > 0 {
 			msg = msg[n:]
-			if f.num != num {
-				if only {
+		} else {
+			var kv []byte
+			// The attributes' own tag and a short length are read
+			// inline (next is not inlined); the rest of the message
+			// through next.
+			if l, n := uvarint2(msg[1:]); msg[0] == tag && n > 0 && uint64(len(msg)-1-n) >= l {
+				end := 1 + n + int(l)
+				kv, msg = msg[1+n:end:end], msg[end:]
+			} else {
+				f, n := next(msg)
+				if n == 0 {
 					return b, false
 				}
-				continue
+				msg = msg[n:]
+				if f.num != num {
+					if only {
+						return b, false
+					}
+					continue
+				}
+				if f.typ != protowire.BytesType {
+					return b, false
+				}
+				kv = f.b
 			}
-			if f.typ != protowire.BytesType {
+			var ok bool
+			if kb, v, ok = parseKV(kv); !ok {
 				return b, false
 			}
-			kv = f.b
-		}
-		kb, v, ok := parseKV(kv)
-		if !ok {
-			return b, false
 		}
 		k := str(kb)
 		// A plain key (the usual) is valid UTF-8 and needs no escaping.
@@ -397,6 +457,7 @@ func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, 
 		case pcommon.ValueTypeInt:
 			b = strconv.AppendInt(b, int64(v.u), 10)
 		default:
+			var ok bool
 			if b, ok = c.appendValue(b, v, fx, field, depth); !ok {
 				return b, false
 			}

@@ -343,3 +343,32 @@ func FuzzParseKV(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPdataKV: the attribute read in pdata's layout is what the general
+// readers make of the same field, for any bytes.
+func FuzzPdataKV(f *testing.F) {
+	f.Add([]byte{0x32, 0x0b, 0x12, 0x06, 0x0a, 0x04, 'P', 'O', 'S', 'T', 0x0a, 0x01, 'm'})
+	f.Add([]byte{0x32, 0x08, 0x12, 0x03, 0x18, 0xc8, 0x01, 0x0a, 0x01, 'n', 0x32})
+	f.Add([]byte{0x32, 0x0a, 0x12, 0x04, 0x18, 0x80, 0x80, 0x01, 0x0a, 0x02, 'n', 'n'})
+	f.Add([]byte{0x32, 0x0f, 0x12, 0x09, 0x21, 0, 0, 0, 0, 0, 0, 0x29, 0x40, 0x0a, 0x02, 'd', 'd'})
+	f.Add([]byte{0x32, 0x07, 0x12, 0x02, 0x10, 0x01, 0x0a, 0x01, 'b'})
+	f.Add([]byte{0x32, 0x07, 0x12, 0x02, 0x10, 0x01, 0x0a, 0x00, 0x00})
+	f.Add([]byte{0x32, 0x07, 0x12, 0x00, 0x0a, 0x03, 'a', 'b', 'c'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, v, n := pdataKV(b, 0x32)
+		if n == 0 {
+			return
+		}
+		f, m := next(b)
+		require.Equal(t, m, n)
+		require.Equal(t, protowire.Number(6), f.num)
+		require.Equal(t, protowire.BytesType, f.typ)
+		wk, wv, ok := parseKV(f.b)
+		require.True(t, ok)
+		require.NotEmpty(t, k)
+		require.Equal(t, string(wk), string(k))
+		require.Equal(t, wv.typ, v.typ)
+		require.Equal(t, wv.u, v.u)
+		require.Equal(t, string(wv.b), string(v.b))
+	})
+}
