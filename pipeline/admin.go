@@ -90,6 +90,6 @@ func (s *Service) writeStatus(w http.ResponseWriter) {
 // being sent anywhere.
 type dryRunBulk struct{}
 
-func (dryRunBulk) Bulk(_ context.Context, _ []byte, n int) ([]opensearch.ItemResult, error) {
+func (dryRunBulk) Bulk(_ context.Context, _ [][]byte, n int) ([]opensearch.ItemResult, error) {
 	return created(n), nil
 }

@@ -188,6 +188,7 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 	opt := document.Options{Now: now, MaxFutureSkew: s.cfg.MaxFutureSkew, RecordTime: kr.Timestamp}
 	switch signal {
 	case signalLogs:
+		opt.Head, opt.HeadID = s.logHead, s.logHeadID
 		opt.Chunk = func(n int) []byte {
 			b := s.chunks.get(n)
 			r.chunks = append(r.chunks, b)
@@ -199,9 +200,14 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 			r.failed(dlq.ErrorTypeDecode, err.Error(), 0, "", 1, time.Time{}, now)
 			return
 		}
-		for _, d := range docs {
+		// One allocation for the record's items: they live as long as
+		// it does.
+		items := make([]item, len(docs))
+		for i, d := range docs {
 			r.hold()
-			s.emit(&item{rec: r, kind: kindLog, index: s.cfg.Indices.LogsDataStream, id: d.ID, doc: d.Body})
+			it := &items[i]
+			*it = item{rec: r, kind: kindLog, index: s.cfg.Indices.LogsDataStream, id: d.ID, doc: d.Body, line: d.Line}
+			s.emit(it)
 		}
 	case signalSpans:
 		td, err := decodeSpans(enc, kr.Value)
@@ -253,8 +259,13 @@ const itemOverhead = 128
 // emit hands a document to the sink, with the reference on its record that
 // the caller took.
 func (s *Service) emit(it *item) {
-	// cap, not len: the slack of a grown buffer is memory held too.
-	it.rec.account(cap(it.doc) + len(it.id) + len(it.index) + itemOverhead)
+	// cap, not len: the slack of a grown buffer is memory held too. (A
+	// line is in a chunk, counted as its documents.)
+	if it.line != nil {
+		it.rec.account(len(it.line) + itemOverhead)
+	} else {
+		it.rec.account(cap(it.doc) + len(it.id) + len(it.index) + itemOverhead)
+	}
 	it.rec.e.p.inSink.Add(1)
 	s.sink.add(it)
 }

@@ -14,8 +14,10 @@ import (
 
 // discardBulk is the discard sink (sink: discard), Vector's blackhole for
 // this pipeline: the sink batches and renders every bulk body exactly as for
-// OpenSearch, this compresses it when opensearch.gzip is set (as
-// opensearch-go would, gzip at the default level) and then drops it,
+// OpenSearch (its pieces, mostly log documents' lines where they were
+// rendered, which the OpenSearch sink streams), this compresses it when
+// opensearch.gzip is set (as opensearch-go would, gzip at the default
+// level) and then drops it,
 // reporting every document as created so that offsets commit. It measures
 // everything the pipeline itself costs, without a cluster's.
 type discardBulk struct {
@@ -39,13 +41,21 @@ func newDiscardBulk(gz bool, discarded prometheus.Counter) *discardBulk {
 	return d
 }
 
-func (d *discardBulk) Bulk(_ context.Context, body []byte, n int) ([]opensearch.ItemResult, error) {
-	wire := len(body)
+func (d *discardBulk) Bulk(_ context.Context, body [][]byte, n int) ([]opensearch.ItemResult, error) {
+	wire := 0
+	for _, b := range body {
+		wire += len(b)
+	}
 	if d.gzip {
 		g := d.pool.Get().(*gzipBuf)
 		g.buf.Reset()
 		g.w.Reset(&g.buf)
-		_, err := g.w.Write(body)
+		var err error
+		for _, b := range body {
+			if _, err = g.w.Write(b); err != nil {
+				break
+			}
+		}
 		if err == nil {
 			err = g.w.Close()
 		}

@@ -247,7 +247,7 @@ func TestSidesCancelRequestsOnSwitch(t *testing.T) {
 	w := newSides(mk("a", srv.URL), mk("b", srv.URL))
 	defer w.close()
 	errc := make(chan error, 1)
-	go func() { _, err := w.Bulk(context.Background(), []byte("{}\n"), 1); errc <- err }()
+	go func() { _, err := w.Bulk(context.Background(), [][]byte{[]byte("{}\n")}, 1); errc <- err }()
 	time.Sleep(100 * time.Millisecond) // let the request reach the server; the assertion below holds either way
 	require.True(t, w.set(1))
 	select {

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/vigil-dev/vigil/internal/component"
+	"github.com/vigil-dev/vigil/pipeline/document"
 	"github.com/vigil-dev/vigil/pipeline/events"
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
@@ -63,6 +64,11 @@ type Service struct {
 	// are few (New).
 	chunks, values *freeList
 
+	// logHead is the bulk action line log documents are rendered after,
+	// their id at logHeadID (document.Options.Head).
+	logHead   []byte
+	logHeadID int
+
 	installed atomic.Bool
 	// consuming is set once cl is (a switch commits through it).
 	consuming atomic.Bool
@@ -104,6 +110,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(cfg.TraceGroup, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost,
 		chunks: newFreeList(4), values: newFreeList(2)}
+	s.logHead, s.logHeadID = opensearch.CreateHead(cfg.Indices.LogsDataStream, document.IDLen)
 	s.up = make([]atomic.Bool, len(clients))
 	if cfg.Sink == SinkOpenSearch {
 		for _, c := range clients {

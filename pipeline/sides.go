@@ -99,7 +99,7 @@ func (w *sides) close() {
 }
 
 // Bulk sends to the active side.
-func (w *sides) Bulk(ctx context.Context, body []byte, n int) ([]opensearch.ItemResult, error) {
+func (w *sides) Bulk(ctx context.Context, body [][]byte, n int) ([]opensearch.ItemResult, error) {
 	_, c, ch := w.current()
 	if len(w.clients) == 1 {
 		return c.Bulk(ctx, body, n)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -25,9 +26,9 @@ type scriptedBulk struct {
 	calls [][]string
 }
 
-func (b *scriptedBulk) Bulk(_ context.Context, body []byte, n int) ([]opensearch.ItemResult, error) {
+func (b *scriptedBulk) Bulk(_ context.Context, body [][]byte, n int) ([]opensearch.ItemResult, error) {
 	var ids []string
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(string(bytes.Join(body, nil)), "\n") {
 		if i := strings.Index(line, `"_id":"`); i >= 0 && strings.HasPrefix(line, `{"create"`) {
 			rest := line[i+7:]
 			ids = append(ids, rest[:strings.IndexByte(rest, '"')])

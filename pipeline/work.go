@@ -46,6 +46,14 @@ type record struct {
 	chunks [][]byte
 }
 
+// size is the item's share of a bulk body.
+func (it *item) size() int {
+	if it.line != nil {
+		return len(it.line)
+	}
+	return len(it.doc) + len(it.index) + len(it.id) + actionOverhead
+}
+
 func (r *record) hold() { r.pending.Add(1) }
 
 func (r *record) release() {
@@ -109,6 +117,9 @@ type item struct {
 	index string
 	id    string
 	doc   []byte
+	// line, if set, is the document's whole bulk line pair (action,
+	// document, newline) with doc and id in it (document.Log.Line).
+	line []byte
 	// attempts counts retryable item failures; first and last are their
 	// times.
 	attempts    int

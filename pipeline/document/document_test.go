@@ -285,3 +285,38 @@ func TestDuplicateKeysAfterDotReplacement(t *testing.T) {
 		require.Contains(t, string(doc), "span.attributes: duplicate attribute key dropped")
 	}
 }
+
+// TestLogLines: with a Head, every document is rendered as its bulk line
+// pair: the head with the document's id in it, the document exactly as
+// without a head, and a newline; ids, repeats' included, are unchanged.
+func TestLogLines(t *testing.T) {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "loadgen")
+	lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	for _, body := range []string{"a", "b", "a", "a", "c"} {
+		lr := lrs.AppendEmpty()
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(t0))
+		lr.Body().SetStr(body)
+		lr.Attributes().PutStr("k", body)
+	}
+	raw, err := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
+	require.NoError(t, err)
+	plain, err := LogsOTLP(raw, opts)
+	require.NoError(t, err)
+	head := []byte(`{"create":{"_id":"` + strings.Repeat("-", IDLen) + `"}}` + "\n")
+	o := opts
+	o.Head, o.HeadID = head, len(`{"create":{"_id":"`)
+	o.Chunk = func(n int) []byte { return make([]byte, 0, 64) } // many chunks, and documents that outgrow them
+	lines, err := LogsOTLP(raw, o)
+	require.NoError(t, err)
+	require.Len(t, lines, len(plain))
+	for i, d := range lines {
+		require.Equal(t, plain[i].ID, d.ID)
+		require.Equal(t, string(plain[i].Body), string(d.Body))
+		want := `{"create":{"_id":"` + plain[i].ID + `"}}` + "\n" + string(plain[i].Body) + "\n"
+		require.Equal(t, want, string(d.Line))
+		require.Nil(t, plain[i].Line)
+	}
+	require.Equal(t, strings.Repeat("-", IDLen), string(head[o.HeadID:o.HeadID+IDLen]), "the head itself is not written to")
+}

@@ -83,6 +83,13 @@ type Options struct {
 	// log documents are written into, so that the caller can reuse them
 	// once it is done with the documents. Nil: they are allocated.
 	Chunk func(n int) []byte
+	// Head, if set, is written before every log document, which is then
+	// followed by a newline (Log.Line), and the document's id is written
+	// into it at HeadID (IDLen bytes): with opensearch.CreateHead, each
+	// document is rendered as its whole line pair in a bulk request, to
+	// be sent from where it is, with no copy and no id allocated.
+	Head   []byte
+	HeadID int
 }
 
 // maxDateNanos is the last instant OpenSearch's date_nanos type can hold

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/zeebo/xxh3"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -21,7 +23,13 @@ type Log struct {
 	Body []byte
 	// Timestamp is the event time used for @timestamp, Unix nanoseconds.
 	Timestamp uint64
+	// Line is Options.Head (holding ID), Body and a newline; nil without
+	// a Head. ID then shares its bytes.
+	Line []byte
 }
+
+// IDLen is the length of every log document's ID.
+const IDLen = 32
 
 // LogsOTLP builds a document for every log record of b, an OTLP
 // ExportLogsServiceRequest in protobuf (the collector's otlp_proto
@@ -69,7 +77,7 @@ func logsWire(b []byte, opt Options) ([]Log, error) {
 	if !ok {
 		return nil, errGiveUp
 	}
-	w := logWriter{out: make([]Log, 0, n), left: n, opt: opt}
+	w := logWriter{out: make([]Log, 0, n), hashes: make([]xxh3.Uint128, 0, n), left: n, opt: opt}
 	w.a.chunk = opt.Chunk
 	for len(b) > 0 {
 		f, m := next(b)
@@ -81,7 +89,7 @@ func logsWire(b []byte, opt Options) ([]Log, error) {
 			return nil, errGiveUp
 		}
 	}
-	distinguishRepeats(w.out)
+	distinguishRepeats(w.out, w.hashes, opt)
 	return w.out, nil
 }
 
@@ -157,10 +165,11 @@ func validResource(b []byte) bool {
 // logWriter renders one request's documents.
 type logWriter struct {
 	wctx
-	out  []Log
-	left int // records not yet rendered, to size the arena
-	a    arena
-	opt  Options
+	out    []Log
+	hashes []xxh3.Uint128 // of out's documents
+	left   int            // records not yet rendered, to size the arena
+	a      arena
+	opt    Options
 
 	// Of the current resource and scope: rendered once, with the fixes
 	// that every document under them records.
@@ -241,13 +250,26 @@ func (w *logWriter) scopeLogs(sl []byte, resFx *fixes) bool {
 		if f.num != 2 {
 			continue
 		}
-		dst := w.a.tail(512+len(f.b)*3/2+len(w.resJSON)+len(w.scopeJSON), w.left)
+		head := w.opt.Head
+		dst := w.a.tail(len(head)+512+len(f.b)*3/2+len(w.resJSON)+len(w.scopeJSON), w.left)
+		dst = append(dst, head...)
 		d, ok := w.log(dst, f.b)
 		if !ok {
 			return false
 		}
-		d.Body = w.a.keep(d.Body)
+		var h xxh3.Uint128
+		if head == nil {
+			d.Body = w.a.keep(d.Body)
+			h = xxh3.Hash128(d.Body)
+			d.ID = hexID(h)
+		} else {
+			line := w.a.keep(append(d.Body, '\n'))
+			d.Line, d.Body = line, line[len(head):len(line)-1:len(line)-1]
+			h = xxh3.Hash128(d.Body)
+			d.ID = putID(line, w.opt.HeadID, h)
+		}
 		w.out = append(w.out, d)
+		w.hashes = append(w.hashes, h)
 		w.left--
 	}
 	return true
@@ -379,7 +401,8 @@ func zero(id []byte) bool {
 	return true
 }
 
-// log renders one LogRecord onto dst.
+// log renders one LogRecord onto dst; Body is dst and the document, and
+// the id is left to the caller.
 func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 	var r wlog
 	if !r.parse(rec) {
@@ -471,8 +494,7 @@ func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 	}
 	o.uint("droppedAttributesCount", uint64(r.dropped))
 	fx.appendTo(&o)
-	doc := o.close()
-	return Log{ID: contentID(doc), Body: doc, Timestamp: ts}, true
+	return Log{Body: o.close(), Timestamp: ts}, true
 }
 
 // appendTime writes ns quoted as appendTime (fixes.go) does: RFC 3339 in
@@ -505,25 +527,43 @@ func (w *logWriter) appendTime(b []byte, ns uint64) []byte {
 // one event into a request twice, so repeats inside a request are distinct
 // events (a load generator or a coarse clock makes them), while a request
 // sent again yields the same ids in the same order and is deduplicated.
-func distinguishRepeats(logs []Log) {
+// hashes are the documents' (their ids' in hex).
+func distinguishRepeats(logs []Log, hashes []xxh3.Uint128, opt Options) {
 	if len(logs) < 2 {
 		return
 	}
-	seen := make(map[string]int, len(logs))
-	for i := range logs {
-		n := seen[logs[i].ID]
-		seen[logs[i].ID] = n + 1
+	seen := seenPool.Get().(map[xxh3.Uint128]int)
+	defer func() { clear(seen); seenPool.Put(seen) }()
+	for i, h := range hashes {
+		n := seen[h]
+		seen[h] = n + 1
 		if n > 0 {
-			logs[i].ID = hexID(xxh3.HashString128(logs[i].ID + "#" + strconv.Itoa(n)))
+			h := xxh3.HashString128(hexID(h) + "#" + strconv.Itoa(n))
+			if logs[i].Line != nil {
+				logs[i].ID = putID(logs[i].Line, opt.HeadID, h)
+			} else {
+				logs[i].ID = hexID(h)
+			}
 		}
 	}
 }
 
-// contentID is the rendered document's 128-bit XXH3 hash, in hex. Not
-// SHA-256: that was 8% of the pipeline's CPU (docs/benchmarks.md), and
-// an id needs no resistance to an attacker (see IDs in doc.go).
-func contentID(doc []byte) string { return hexID(xxh3.Hash128(doc)) }
+// seenPool keeps distinguishRepeats' maps: one per request was most of the
+// allocations left per request.
+var seenPool = sync.Pool{New: func() any { return make(map[xxh3.Uint128]int) }}
 
+// putID writes h in hex into line at at and returns it as a string that
+// shares line's bytes.
+func putID(line []byte, at int, h xxh3.Uint128) string {
+	b := h.Bytes()
+	id := line[at : at+IDLen]
+	hex.Encode(id, b[:])
+	return unsafe.String(&id[0], IDLen)
+}
+
+// hexID is an id: a document's 128-bit XXH3 hash in hex. Not SHA-256:
+// that was 8% of the pipeline's CPU (docs/benchmarks.md), and an id needs
+// no resistance to an attacker (see IDs in doc.go).
 func hexID(h xxh3.Uint128) string {
 	b := h.Bytes()
 	return hex.EncodeToString(b[:])

@@ -1,6 +1,9 @@
 package document
 
 import (
+	"strconv"
+
+	"github.com/zeebo/xxh3"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 )
@@ -35,7 +38,7 @@ func oracleLogs(ld plog.Logs, opt Options) []Log {
 			}
 		}
 	}
-	distinguishRepeats(out)
+	oracleDistinguishRepeats(out)
 	return out
 }
 
@@ -133,3 +136,19 @@ func oracleBuildLog(dst []byte, lr plog.LogRecord, scope pcommon.Instrumentation
 	doc := o.close()
 	return Log{ID: contentID(doc), Body: doc, Timestamp: ts}
 }
+
+// oracleDistinguishRepeats is distinguishRepeats as it was first written,
+// over the ids.
+func oracleDistinguishRepeats(logs []Log) {
+	seen := make(map[string]int, len(logs))
+	for i := range logs {
+		n := seen[logs[i].ID]
+		seen[logs[i].ID] = n + 1
+		if n > 0 {
+			logs[i].ID = hexID(xxh3.HashString128(logs[i].ID + "#" + strconv.Itoa(n)))
+		}
+	}
+}
+
+// contentID is a document's id computed from its bytes.
+func contentID(doc []byte) string { return hexID(xxh3.Hash128(doc)) }

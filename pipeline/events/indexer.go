@@ -166,7 +166,7 @@ func (ix *Indexer) send(ctx context.Context, items []item) error {
 		for _, it := range items {
 			body = opensearch.AppendCreate(body, it.index, it.id, it.doc)
 		}
-		res, err := ix.os().Bulk(ctx, body, len(items))
+		res, err := ix.os().Bulk(ctx, [][]byte{body}, len(items))
 		var be *opensearch.BulkError
 		switch {
 		case err == nil:

@@ -1,6 +1,7 @@
 package opensearch
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -58,6 +59,19 @@ type bulkResponse struct {
 	} `json:"items"`
 }
 
+// CreateHead is the "create" action line of AppendCreate for index, with a
+// placeholder for an id of idLen bytes at idAt: written before a document
+// that is rendered in place (document.Options.Head), and followed by it and
+// a newline, it makes the same bytes as AppendCreate.
+func CreateHead(index string, idLen int) (head []byte, idAt int) {
+	head = append(head, `{"create":{"_index":`...)
+	head = appendJSONString(head, index)
+	head = append(head, `,"_id":"`...)
+	idAt = len(head)
+	head = append(head, bytes.Repeat([]byte{'0'}, idLen)...)
+	return append(head, "\"}}\n"...), idAt
+}
+
 // AppendCreate appends a bulk "create" action and its document to buf.
 // create (not index) makes a repeated id a 409 instead of an overwrite, so
 // redelivery never rewrites or duplicates a document.
@@ -86,10 +100,11 @@ func appendJSONString(buf []byte, s string) []byte {
 	return append(buf, '"')
 }
 
-// Bulk sends body (built with AppendCreate) holding n items and returns
-// one result per item, in order. A *BulkError means no item was processed.
-func (c *Client) Bulk(ctx context.Context, body []byte, n int) ([]ItemResult, error) {
-	res, err := c.Do(ctx, http.MethodPost, "/_bulk", body)
+// Bulk sends body, the concatenation of its pieces (built with AppendCreate
+// or CreateHead), holding n items and returns one result per item, in
+// order. A *BulkError means no item was processed.
+func (c *Client) Bulk(ctx context.Context, body [][]byte, n int) ([]ItemResult, error) {
+	res, err := c.do(ctx, http.MethodPost, "/_bulk", body)
 	if err != nil {
 		return nil, &BulkError{Err: err}
 	}

@@ -130,21 +130,34 @@ type Response struct {
 // Do sends one request. A transport failure (refused, timeout) is an error;
 // any HTTP answer, whatever its status, is a Response.
 func (c *Client) Do(ctx context.Context, method, path string, body []byte) (*Response, error) {
+	if body == nil {
+		return c.do(ctx, method, path, nil)
+	}
+	return c.do(ctx, method, path, [][]byte{body})
+}
+
+// do is Do with the body given in pieces, sent one after the other (a bulk
+// body is its documents' lines, each where it was rendered).
+func (c *Client) do(ctx context.Context, method, path string, body [][]byte) (*Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, path, nil)
 	if err != nil {
 		return nil, err
 	}
-	if body != nil && len(body) == 0 {
+	size := 0
+	for _, b := range body {
+		size += len(b)
+	}
+	if body != nil && size == 0 {
 		req.Body = http.NoBody
 	} else if body != nil {
 		// net/http may still read a request body after the round trip
 		// returns (it closes it asynchronously); detaching lets the caller
-		// reuse body (the sink pools its bulk buffers) once Do returns.
+		// reuse body's buffers once Do returns.
 		db := &detachableBody{b: body}
 		defer db.detach()
-		req.ContentLength = int64(len(body))
+		req.ContentLength = int64(size)
 		req.GetBody = func() (io.ReadCloser, error) { return &bodyReader{d: db}, nil }
 		req.Body, _ = req.GetBody()
 	}
@@ -170,7 +183,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte) (*Res
 // nothing touches the caller's buffer once the request is over.
 type detachableBody struct {
 	mu sync.Mutex
-	b  []byte
+	b  [][]byte
 }
 
 func (d *detachableBody) detach() {
@@ -183,20 +196,30 @@ func (d *detachableBody) detach() {
 // attempt).
 type bodyReader struct {
 	d   *detachableBody
-	off int
+	seg int // the piece being read
+	off int // within it
 }
 
+// Read fills p from as many pieces as fit: net/http reads a body in
+// buffer-sized reads, and pieces (documents) are mostly smaller.
 func (r *bodyReader) Read(p []byte) (int, error) {
 	r.d.mu.Lock()
 	defer r.d.mu.Unlock()
 	if r.d.b == nil {
 		return 0, errDetached
 	}
-	if r.off >= len(r.d.b) {
+	n := 0
+	for n < len(p) && r.seg < len(r.d.b) {
+		m := copy(p[n:], r.d.b[r.seg][r.off:])
+		n += m
+		r.off += m
+		if r.off == len(r.d.b[r.seg]) {
+			r.seg, r.off = r.seg+1, 0
+		}
+	}
+	if n == 0 && len(p) > 0 {
 		return 0, io.EOF
 	}
-	n := copy(p, r.d.b[r.off:])
-	r.off += n
 	return n, nil
 }
 

@@ -204,9 +204,15 @@ func TestBulkAndMappingGolden(t *testing.T) {
 	body = AppendCreate(body, n.SpanAlias, "s1", span)
 	body = AppendCreate(body, n.SpanAlias, "s2", child)
 	body = AppendCreate(body, n.ServiceMap, rel.ID(), rel.Render())
+	spans := len(body)
 	body = AppendCreate(body, n.LogsDataStream, log.ID, log.Body)
 	body = AppendCreate(body, n.LogsDataStream, "bad", []byte(`{"@timestamp":"not a date"}`))
-	res, err := c.Bulk(ctx, body, 5)
+	// Sent in pieces, the log as the pipeline renders it (CreateHead).
+	head, at := CreateHead(n.LogsDataStream, len(log.ID))
+	copy(head[at:], log.ID)
+	logLine := append(append(head, log.Body...), '\n')
+	require.Equal(t, string(body[spans:spans+len(logLine)]), string(logLine))
+	res, err := c.Bulk(ctx, [][]byte{body[:spans], head, log.Body, {'\n'}, body[spans+len(logLine):]}, 5)
 	require.NoError(t, err)
 	for i := range 4 {
 		require.Equal(t, Done, res[i].Class, "item %d: %+v", i, res[i])
@@ -215,7 +221,7 @@ func TestBulkAndMappingGolden(t *testing.T) {
 	require.Equal(t, 400, res[4].Status)
 
 	// Again: every item is a 409, which counts as done.
-	res, err = c.Bulk(ctx, body[:bytes.LastIndex(body[:len(body)-1], []byte("\n{\"create\""))+1], 4)
+	res, err = c.Bulk(ctx, [][]byte{body[:bytes.LastIndex(body[:len(body)-1], []byte("\n{\"create\""))+1]}, 4)
 	require.NoError(t, err)
 	for i := range 4 {
 		require.Equal(t, 409, res[i].Status)
