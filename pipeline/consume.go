@@ -150,23 +150,26 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 	if kr.Topic == s.cfg.Kafka.Spans.Topic {
 		signal, enc = signalSpans, s.cfg.Kafka.Spans.Encoding
 	}
-	// The value is kept until the record is finished (for the DLQ). Copy
-	// it: it points into the batch's decompressed buffer (fetchBuffers),
-	// which goes back to the pool once every record of the batch is
-	// recycled, and would otherwise stay alive, uncounted, as long as any
-	// record of it. Recycle zeroes *kr, so the record is copied too; its
-	// headers (also in the buffer) are not used.
-	own := *kr
-	if signal == signalLogs {
-		own.Value = append(s.values.get(len(kr.Value)), kr.Value...)
-	} else {
+	// The value is kept until the record is finished (for the DLQ). It
+	// points into the buffer its batch was decompressed into
+	// (fetchBuffers), which goes back to the pool once every record of
+	// the batch is recycled. A log record is recycled when it is finished
+	// (Service.reuse): its documents are copies, and copying the value
+	// instead cost as much again in memory bandwidth and allocations. The
+	// rest of its batch's buffer, uncounted, is held as long as it is: the
+	// batches' records (collector requests) are finished in order, so
+	// that is mostly at most a batch per partition. A span record is copied and
+	// recycled at once: its spans, held for their trace's root, can keep
+	// it much longer. (Recycle zeroes *kr, so the record is copied too.)
+	if signal == signalSpans {
+		own := *kr
 		own.Value = bytes.Clone(kr.Value)
+		own.Key = bytes.Clone(kr.Key)
+		own.Headers = nil
+		own.Context = nil
+		kr.Recycle()
+		kr = &own
 	}
-	own.Key = bytes.Clone(kr.Key)
-	own.Headers = nil
-	own.Context = nil
-	kr.Recycle()
-	kr = &own
 	r := &record{s: s, kr: kr, signal: signal}
 	r.e = s.tracker.add(kr.Topic, kr.Partition, kr.Offset, kr.LeaderEpoch)
 	r.e.rec = r

@@ -61,18 +61,18 @@ func (s *Service) finish(r *record) {
 
 // reuse gives the buffers of an indexed record, no longer referenced by
 // anything (its documents are in OpenSearch, and nothing else reads its
-// value), to the next records. A dead-lettered record's are left to the
-// garbage collector: its value is on its way to the DLQ. A span record's
-// value is not reused: spans decoded by pdata may share its bytes and
-// outlive the record in the trace buffer.
+// value), to the next records: its chunks, and a log record's value,
+// still in the buffer its batch was decompressed into (recycled, the
+// buffer goes back to fetchBuffers once all of its batch's records are).
+// A dead-lettered record's are left to the garbage collector: its value is
+// on its way to the DLQ. A span record's value is its own copy (handle).
 func (s *Service) reuse(r *record) {
 	for _, c := range r.chunks {
 		s.chunks.put(c)
 	}
 	r.chunks = nil
-	if r.signal == signalLogs && r.kr.Value != nil {
-		s.values.put(r.kr.Value)
-		r.kr.Value = nil
+	if r.signal == signalLogs {
+		r.kr.Recycle() // nothing reads r.kr once the record is finished
 	}
 }
 

@@ -58,11 +58,9 @@ type Service struct {
 	avgCost float64
 
 	// Buffers of log records indexed in full, for the next records: the
-	// chunks their documents were written into and their kept values
-	// (the two largest allocations per record, zeroed each time and
-	// pacing the garbage collector). Few, for the reason fetchBuffers'
-	// are few (New).
-	chunks, values *freeList
+	// chunks their documents were written into (the largest allocation
+	// per record, zeroed each time and pacing the garbage collector).
+	chunks *freeList
 
 	// logHead is the bulk action line log documents are rendered after,
 	// their id at logHeadID (document.Options.Head).
@@ -109,7 +107,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		clients = append(clients, sb)
 	}
 	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(cfg.TraceGroup, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost,
-		chunks: newFreeList(4), values: newFreeList(2)}
+		chunks: newFreeList(16)}
 	s.logHead, s.logHeadID = opensearch.CreateHead(cfg.Indices.LogsDataStream, document.IDLen)
 	s.up = make([]atomic.Bool, len(clients))
 	if cfg.Sink == SinkOpenSearch {
@@ -165,6 +163,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		kgo.ProducerBatchMaxBytes(32<<20),
 		kgo.WithHooks(kprom.NewMetrics("vigil_pipeline", kprom.Subsystem("kafka"), kprom.Registerer(reg))),
 		kgo.WithPools(fb),
+		kgo.WithDecompressor(newDecompressor(fb)),
 	)
 	s.execOpts = kopts
 	if s.events, err = newEvents(cfg, kopts, s.sides.activeClient, log, reg); err != nil {
