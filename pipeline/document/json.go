@@ -214,6 +214,27 @@ func appendFloat(b []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return strconv.AppendQuote(b, strconv.FormatFloat(f, 'g', -1, 64))
 	}
+	// Values of at most two decimals (durations in ms, amounts,
+	// percentages) are written without strconv's shortest-digits search:
+	// f is then v/100 correctly rounded, and below 1e6 no other decimal of
+	// as few digits is that close to f, so these are the digits strconv
+	// finds; it writes no exponent below 1e6.
+	if v := f * 100; f != 0 && f > -1e6 && f < 1e6 && v == math.Trunc(v) && float64(int64(v))/100 == f {
+		n := int64(v)
+		if n < 0 {
+			b = append(b, '-')
+			n = -n
+		}
+		b = strconv.AppendInt(b, n/100, 10)
+		switch c := n % 100; {
+		case c == 0:
+		case c%10 == 0:
+			b = append(b, '.', byte('0'+c/10))
+		default:
+			b = append(b, '.', byte('0'+c/10), byte('0'+c%10))
+		}
+		return b
+	}
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 

@@ -1,7 +1,9 @@
 package document
 
 import (
+	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -104,5 +106,27 @@ func TestLogsShareArenaSafely(t *testing.T) {
 	for i, d := range docs {
 		require.Equal(t, want[i], string(d.Body), "document %d", i)
 		require.Equal(t, len(d.Body), cap(d.Body), "document %d is capped", i)
+	}
+}
+
+// TestAppendFloat: the two-decimal fast path writes what strconv writes.
+func TestAppendFloat(t *testing.T) {
+	check := func(f float64) {
+		t.Helper()
+		want := strconv.AppendFloat(nil, f, 'g', -1, 64)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			want = strconv.AppendQuote(nil, string(want))
+		}
+		require.Equal(t, string(want), string(appendFloat(nil, f)), "%v", f)
+	}
+	for _, f := range []float64{0, math.Copysign(0, -1), 0.01, 0.1, 0.5, 1, 12.5, 12.34, -12.34, 99.99, 0.29, 1.005, 1e6 - 0.01, 1e6, -1e6, 999999.99, 1e-5, 0.001, 123456.78, math.NaN(), math.Inf(1), 1.0 / 3, 5e-324, math.MaxFloat64} {
+		check(f)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 200000 {
+		check(float64(r.IntN(200_000_000)-100_000_000) / 100)
+		check(float64(r.IntN(2000)) / 1000)
+		check(r.NormFloat64() * 1000)
+		check(math.Float64frombits(r.Uint64()))
 	}
 }

@@ -179,6 +179,9 @@ type logWriter struct {
 	scopeJSON []byte
 	fx        *fixes
 
+	// memo holds the last record's attribute keys.
+	memo keyMemo
+
 	// sec's date and time of day, quoted (appendTime).
 	sec     int64
 	secText []byte
@@ -204,7 +207,7 @@ func (w *logWriter) resourceLogs(rl []byte) bool {
 	resFx := &fixes{}
 	w.resJSON = nil
 	if hasField(res, 1) {
-		if w.resJSON, ok = w.appendMap(nil, res, 1, false, resFx, "resource", 0, false); !ok {
+		if w.resJSON, ok = w.appendMap(nil, res, 1, false, resFx, "resource", 0, false, nil); !ok {
 			return false
 		}
 	}
@@ -307,7 +310,7 @@ func (w *logWriter) renderScope(scope []byte, fx *fixes) ([]byte, bool) {
 	if attrs {
 		sc.key("attributes")
 		var ok bool
-		if sc.b, ok = w.appendMap(sc.b, scope, 3, false, fx, "instrumentationScope.attributes", 0, false); !ok {
+		if sc.b, ok = w.appendMap(sc.b, scope, 3, false, fx, "instrumentationScope.attributes", 0, false, nil); !ok {
 			return nil, false
 		}
 	}
@@ -479,7 +482,7 @@ func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 	}
 	if r.attrs {
 		o.key("attributes")
-		if o.b, ok = w.appendMap(o.b, rec[r.attrFrom:r.attrTo], 6, false, fx, "attributes", 0, false); !ok {
+		if o.b, ok = w.appendMap(o.b, rec[r.attrFrom:r.attrTo], 6, false, fx, "attributes", 0, false, &w.memo); !ok {
 			return Log{}, false
 		}
 	}
@@ -532,25 +535,45 @@ func distinguishRepeats(logs []Log, hashes []xxh3.Uint128, opt Options) {
 	if len(logs) < 2 {
 		return
 	}
-	seen := seenPool.Get().(map[xxh3.Uint128]int)
-	defer func() { clear(seen); seenPool.Put(seen) }()
+	// An open-addressed table of the first document of each hash: a map
+	// per request was most of this function's time and allocations.
+	t := repeatsPool.Get().(*repeats)
+	defer repeatsPool.Put(t)
+	size := 2
+	for size < 2*len(hashes) {
+		size <<= 1
+	}
+	if cap(t.first) < size {
+		t.first, t.count = make([]int32, size), make([]int32, size)
+	}
+	t.first, t.count = t.first[:size], t.count[:size]
+	clear(t.first)
+	mask := uint64(size - 1)
 	for i, h := range hashes {
-		n := seen[h]
-		seen[h] = n + 1
-		if n > 0 {
-			h := xxh3.HashString128(hexID(h) + "#" + strconv.Itoa(n))
-			if logs[i].Line != nil {
-				logs[i].ID = putID(logs[i].Line, opt.HeadID, h)
-			} else {
-				logs[i].ID = hexID(h)
-			}
+		j := h.Lo & mask
+		for t.first[j] != 0 && hashes[t.first[j]-1] != h {
+			j = (j + 1) & mask
+		}
+		if t.first[j] == 0 {
+			t.first[j], t.count[j] = int32(i+1), 1
+			continue
+		}
+		n := t.count[j]
+		t.count[j]++
+		h := xxh3.HashString128(hexID(h) + "#" + strconv.Itoa(int(n)))
+		if logs[i].Line != nil {
+			logs[i].ID = putID(logs[i].Line, opt.HeadID, h)
+		} else {
+			logs[i].ID = hexID(h)
 		}
 	}
 }
 
-// seenPool keeps distinguishRepeats' maps: one per request was most of the
-// allocations left per request.
-var seenPool = sync.Pool{New: func() any { return make(map[xxh3.Uint128]int) }}
+// repeats is distinguishRepeats' table: first holds the index+1 of the
+// first document with a hash (0: an empty slot), count how many so far.
+type repeats struct{ first, count []int32 }
+
+var repeatsPool = sync.Pool{New: func() any { return new(repeats) }}
 
 // putID writes h in hex into line at at and returns it as a string that
 // shares line's bytes.

@@ -372,3 +372,67 @@ func FuzzPdataKV(f *testing.F) {
 		require.Equal(t, string(wv.b), string(v.b))
 	})
 }
+
+// TestKeyMemo: records whose attribute keys repeat the last record's (in
+// part, in another order, with repeats, empty or unplain keys among them)
+// render as the oracle renders them.
+func TestKeyMemo(t *testing.T) {
+	keys := []string{"a", "b", "c", "a.b", "", "q\"uote", "bad\xff", "long.key.name.of.some.length"}
+	kv := func(k string, v int) []byte {
+		var any []byte
+		any = protowire.AppendTag(any, 3, protowire.VarintType)
+		any = protowire.AppendVarint(any, uint64(v))
+		var b []byte // pdata's order: the value first
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendBytes(b, any)
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		return protowire.AppendString(b, k)
+	}
+	msg := func(num protowire.Number, parts ...[]byte) []byte {
+		var b []byte
+		for _, p := range parts {
+			b = protowire.AppendTag(b, num, protowire.BytesType)
+			b = protowire.AppendBytes(b, p)
+		}
+		return b
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for c := range 300 {
+		var recs [][]byte
+		prev := []int{0, 1, 2, 3}
+		for range 1 + r.IntN(12) {
+			// Mostly the last record's keys, sometimes changed.
+			ks := append([]int(nil), prev...)
+			switch r.IntN(6) {
+			case 0:
+				ks = append(ks, r.IntN(len(keys)))
+			case 1:
+				if len(ks) > 0 {
+					ks = ks[:r.IntN(len(ks))]
+				}
+			case 2:
+				if len(ks) > 0 {
+					ks[r.IntN(len(ks))] = r.IntN(len(keys))
+				}
+			}
+			prev = ks
+			var attrs [][]byte
+			for i, k := range ks {
+				attrs = append(attrs, kv(keys[k], i))
+			}
+			rec := protowire.AppendTag(nil, 1, protowire.Fixed64Type)
+			rec = protowire.AppendFixed64(rec, uint64(t0.UnixNano()))
+			recs = append(recs, append(rec, msg(6, attrs...)...))
+		}
+		b := msg(1, msg(2, msg(2, recs...)))
+		ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(b)
+		require.NoError(t, err)
+		want := oracleLogs(ld, opts)
+		got, err := logsWire(b, opts)
+		require.NoError(t, err)
+		require.Len(t, got, len(want))
+		for i := range want {
+			require.Equal(t, string(want[i].Body), string(got[i].Body), "case %d record %d", c, i)
+		}
+	}
+}
