@@ -12,12 +12,22 @@ import (
 // everything.
 type fixes struct {
 	set map[string]struct{}
+	n   int // adds, repeats included
+}
+
+// count is how many fixes were added so far, repeats included.
+func (f *fixes) count() int {
+	if f == nil {
+		return 0
+	}
+	return f.n
 }
 
 func (f *fixes) add(field, what string) {
 	if f == nil {
 		return
 	}
+	f.n++
 	if f.set == nil {
 		f.set = map[string]struct{}{}
 	}

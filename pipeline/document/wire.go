@@ -383,9 +383,9 @@ func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, 
 	b = append(b, '{')
 	ks := keySet{at: atKeys}
 	first := true
-	// matched counts the keys so far that are the memo's, in its order
-	// (-1: one was not, or no memo); learn is set while the keys after
-	// those go into the memo.
+	// matched counts the attributes so far whose keys are the memo's, in
+	// its order (-1: one was not, or no memo); learn is set while the
+	// ones after those go into the memo.
 	matched, learn := -1, false
 	if memo != nil {
 		matched, learn = 0, true
@@ -395,6 +395,21 @@ func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, 
 		tag = byte(num)<<3 | byte(protowire.BytesType)
 	}
 	for len(msg) > 0 {
+		if matched >= 0 && matched < memo.n {
+			// The last record's attribute, byte for byte: so is its
+			// output.
+			if e := &memo.e[matched]; e.out != nil && len(msg) >= len(e.wire) && string(msg[:len(e.wire)]) == string(e.wire) {
+				if !first {
+					b = append(b, ',')
+				}
+				first = false
+				b = append(b, e.out...)
+				msg = msg[len(e.wire):]
+				matched++
+				continue
+			}
+		}
+		field0 := msg
 		kb, v, n := pdataKV(msg, tag)
 		if n > 0 {
 			msg = msg[n:]
@@ -428,16 +443,21 @@ func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, 
 				return b, false
 			}
 		}
+		wire := field0[:len(field0)-len(msg)]
 		k := str(kb)
+		var e *memoEntry // the memo's entry for this attribute, if any
+		var start int    // where its output starts
 		if matched >= 0 {
-			if matched < memo.n && k == memo.key(matched) {
+			if matched < memo.n && k == memo.e[matched].key {
 				// Plain, and not among the keys before it, which
 				// were the memo's too.
+				e = &memo.e[matched]
 				matched++
 				if !first {
 					b = append(b, ',')
 				}
 				first = false
+				start = len(b)
 				b = append(b, '"')
 				b = append(b, k...)
 				b = append(b, '"', ':')
@@ -446,7 +466,7 @@ func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, 
 			// From here the keys differ from the last record's: they
 			// are checked, and remembered for the next record.
 			for i := range matched {
-				ks.seen(memo.key(i))
+				ks.seen(memo.e[i].key)
 			}
 			memo.n = matched
 			matched = -1
@@ -471,7 +491,7 @@ func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, 
 			}
 			if learn {
 				if isPlain && !atKeys && memo.n < maxMemoKeys {
-					memo.add(k)
+					e = memo.add(k)
 				} else {
 					learn = false
 				}
@@ -480,6 +500,7 @@ func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, 
 				b = append(b, ',')
 			}
 			first = false
+			start = len(b)
 			if isPlain && !atKeys {
 				b = append(b, '"')
 				b = append(b, k...)
@@ -490,6 +511,7 @@ func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, 
 			b = append(b, ':')
 		}
 	value:
+		fixed := fx.count()
 		switch v.typ { // the usual values without two calls' detour
 		case pcommon.ValueTypeStr:
 			b = appendString(b, str(v.b), fx, field)
@@ -499,6 +521,14 @@ func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, 
 			var ok bool
 			if b, ok = c.appendValue(b, v, fx, field, depth); !ok {
 				return b, false
+			}
+		}
+		if e != nil {
+			// A value written with nothing to fix is written alike
+			// whenever its bytes come again.
+			e.wire, e.out = nil, nil
+			if fx.count() == fixed {
+				e.wire, e.out = wire, b[start:len(b):len(b)]
 			}
 		}
 	}
@@ -531,37 +561,32 @@ func wServiceName(res []byte) (string, bool) {
 	return "", true
 }
 
-// keyMemo holds the attribute keys of the last log record, in order, as
-// long as they were plain and distinct. The records of one instrumentation
-// mostly repeat their keys in the same order: while a record's keys are the
-// memo's, each is known to need no escaping and to repeat none before it,
-// and is written without those checks (they were a fifth of the time spent
-// on attributes).
+// keyMemo holds the attributes of the last log record of a request, in
+// order, while their keys were plain and distinct. The records of one
+// instrumentation mostly repeat their keys in the same order, and many of
+// their values: while a record's keys are the memo's, each is known to need
+// no escaping and to repeat none before it, and is written without those
+// checks (they were a fifth of the time spent on attributes); an attribute
+// whose bytes are the memo's is written as it was. Everything it refers to
+// is the request's (its bytes, its documents), which outlive the memo.
 type keyMemo struct {
-	buf  []byte // the keys, one after another
-	ends []int  // where each ends in buf
-	n    int    // the keys in use
+	e []memoEntry
+	n int // the entries in use
 }
 
-// maxMemoKeys bounds the memo (and keySet's scan-free range).
+type memoEntry struct {
+	key string
+	// wire is the attribute's field and out its output (`"key":value`),
+	// when written with nothing to fix; nil otherwise.
+	wire, out []byte
+}
+
+// maxMemoKeys bounds the memo.
 const maxMemoKeys = 64
 
-func (m *keyMemo) key(i int) string {
-	from := 0
-	if i > 0 {
-		from = m.ends[i-1]
-	}
-	return str(m.buf[from:m.ends[i]])
-}
-
-// add remembers k as key n. Keys before n keep their bytes (a grown buf
-// leaves them in the old array), so strings taken from them stay valid.
-func (m *keyMemo) add(k string) {
-	from := 0
-	if m.n > 0 {
-		from = m.ends[m.n-1]
-	}
-	m.buf = append(m.buf[:from], k...)
-	m.ends = append(m.ends[:m.n], len(m.buf))
+// add makes k the key of entry n.
+func (m *keyMemo) add(k string) *memoEntry {
+	m.e = append(m.e[:m.n], memoEntry{key: k})
 	m.n++
+	return &m.e[m.n-1]
 }

@@ -378,10 +378,23 @@ func FuzzPdataKV(f *testing.F) {
 // render as the oracle renders them.
 func TestKeyMemo(t *testing.T) {
 	keys := []string{"a", "b", "c", "a.b", "", "q\"uote", "bad\xff", "long.key.name.of.some.length"}
+	values := [][]byte{
+		protowire.AppendVarint(protowire.AppendTag(nil, 3, protowire.VarintType), 7),
+		protowire.AppendVarint(protowire.AppendTag(nil, 3, protowire.VarintType), 300),
+		protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "plain"),
+		protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "bad\xff utf-8"),
+		protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "esc\"aped\n"),
+		protowire.AppendVarint(protowire.AppendTag(nil, 2, protowire.VarintType), 1),
+		protowire.AppendFixed64(protowire.AppendTag(nil, 4, protowire.Fixed64Type), math.Float64bits(0.1)),
+		// A map value {"m": "bad\xff"}.
+		protowire.AppendBytes(protowire.AppendTag(nil, 6, protowire.BytesType),
+			protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType),
+				protowire.AppendBytes(protowire.AppendTag(protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "m"), 2, protowire.BytesType),
+					protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "bad\xff")))),
+		nil, // empty
+	}
 	kv := func(k string, v int) []byte {
-		var any []byte
-		any = protowire.AppendTag(any, 3, protowire.VarintType)
-		any = protowire.AppendVarint(any, uint64(v))
+		any := values[v]
 		var b []byte // pdata's order: the value first
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
 		b = protowire.AppendBytes(b, any)
@@ -417,8 +430,13 @@ func TestKeyMemo(t *testing.T) {
 			}
 			prev = ks
 			var attrs [][]byte
-			for i, k := range ks {
-				attrs = append(attrs, kv(keys[k], i))
+			for _, k := range ks {
+				// Mostly the value the key had before.
+				v := (k * 7) % len(values)
+				if r.IntN(3) == 0 {
+					v = r.IntN(len(values))
+				}
+				attrs = append(attrs, kv(keys[k], v))
 			}
 			rec := protowire.AppendTag(nil, 1, protowire.Fixed64Type)
 			rec = protowire.AppendFixed64(rec, uint64(t0.UnixNano()))
