@@ -37,6 +37,20 @@ func (f *fixes) add(field, what string) {
 	f.set[field+": "+what] = struct{}{}
 }
 
+// resetTo makes f a copy of base (which may be nil), keeping f's map.
+func (f *fixes) resetTo(base *fixes) {
+	f.n = 0
+	clear(f.set)
+	if base != nil {
+		for k := range base.set {
+			if f.set == nil {
+				f.set = make(map[string]struct{}, len(base.set))
+			}
+			f.set[k] = struct{}{}
+		}
+	}
+}
+
 // clone returns a copy to which a document adds its own fixes.
 func (f *fixes) clone() *fixes {
 	c := &fixes{}

@@ -178,6 +178,12 @@ type logWriter struct {
 	resJSON   []byte // nil when the resource has no attributes
 	scopeJSON []byte
 	fx        *fixes
+	// svcMember is the serviceName member (with its leading comma),
+	// tail the members from resource to schemaUrl: the same in every
+	// document under them.
+	svcMember, tail []byte
+	// docFx is the fixes of the document being rendered.
+	docFx fixes
 
 	// memo holds the last record's attribute keys.
 	memo keyMemo
@@ -205,6 +211,11 @@ func (w *logWriter) resourceLogs(rl []byte) bool {
 		return false
 	}
 	resFx := &fixes{}
+	w.svcMember = w.svcMember[:0]
+	if w.service != "" {
+		w.svcMember = append(w.svcMember, `,"serviceName":`...)
+		w.svcMember = appendString(w.svcMember, w.service, resFx, "serviceName")
+	}
 	w.resJSON = nil
 	if hasField(res, 1) {
 		if w.resJSON, ok = w.appendMap(nil, res, 1, false, resFx, "resource", 0, false, nil); !ok {
@@ -247,6 +258,17 @@ func (w *logWriter) scopeLogs(sl []byte, resFx *fixes) bool {
 	if w.scopeJSON, ok = w.renderScope(scope, w.fx); !ok {
 		return false
 	}
+	w.tail = w.tail[:0]
+	if w.resJSON != nil {
+		w.tail = append(w.tail, `,"resource":`...)
+		w.tail = append(w.tail, w.resJSON...)
+	}
+	w.tail = append(w.tail, `,"instrumentationScope":`...)
+	w.tail = append(w.tail, w.scopeJSON...)
+	if w.schemaURL != "" {
+		w.tail = append(w.tail, `,"schemaUrl":`...)
+		w.tail = appendString(w.tail, w.schemaURL, w.fx, "schemaUrl")
+	}
 	for b := sl; len(b) > 0; {
 		f, n := next(b)
 		b = b[n:]
@@ -254,7 +276,7 @@ func (w *logWriter) scopeLogs(sl []byte, resFx *fixes) bool {
 			continue
 		}
 		head := w.opt.Head
-		dst := w.a.tail(len(head)+512+len(f.b)*3/2+len(w.resJSON)+len(w.scopeJSON), w.left)
+		dst := w.a.tail(len(head)+512+len(f.b)*3/2+len(w.svcMember)+len(w.tail), w.left)
 		dst = append(dst, head...)
 		d, ok := w.log(dst, f.b)
 		if !ok {
@@ -416,7 +438,8 @@ func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 		return Log{}, false
 	}
 	opt := w.opt
-	fx := w.fx.clone()
+	fx := &w.docFx
+	fx.resetTo(w.fx)
 	ts, observed := r.time, r.observed
 	if observed != 0 && !opt.validTime(observed) {
 		fx.add("observedTimestamp", "beyond the future limit; dropped")
@@ -432,70 +455,68 @@ func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 		}
 	}
 
-	o := newObj(dst, fx)
-	o.key("@timestamp")
-	mark := len(o.b)
-	o.b = w.appendTime(o.b, ts)
-	end := len(o.b)
-	o.key("time")
-	o.b = append(o.b, o.b[mark:end]...) // the same text
+	// The members' names are written with their punctuation, in one
+	// piece each: every document has them, in this order.
+	b := append(dst, `{"@timestamp":`...)
+	mark := len(b)
+	b = w.appendTime(b, ts)
+	end := len(b)
+	b = append(b, `,"time":`...)
+	b = append(b, b[mark:end]...) // the same text
 	if observed != 0 {
-		o.key("observedTimestamp")
-		o.b = w.appendTime(o.b, observed)
+		b = append(b, `,"observedTimestamp":`...)
+		b = w.appendTime(b, observed)
 	}
 	if len(r.traceID) > 0 && !zero(r.traceID) {
-		o.hex("traceId", r.traceID)
+		b = append(b, `,"traceId":"`...)
+		b = hex.AppendEncode(b, r.traceID)
+		b = append(b, '"')
 	}
 	if len(r.spanID) > 0 && !zero(r.spanID) {
-		o.hex("spanId", r.spanID)
+		b = append(b, `,"spanId":"`...)
+		b = hex.AppendEncode(b, r.spanID)
+		b = append(b, '"')
 	}
-	if w.service != "" {
-		o.str("serviceName", w.service)
-	}
-	o.key("severity")
-	sev := newObj(o.b, fx)
+	b = append(b, w.svcMember...)
+	b = append(b, `,"severity":{`...)
 	if len(r.severityText) > 0 {
-		sev.str("text", str(r.severityText))
+		b = append(b, `"text":`...)
+		b = appendString(b, str(r.severityText), fx, "text")
+		b = append(b, ',')
 	}
-	sev.int("number", int64(r.severity))
-	o.b = sev.close()
-	o.uint("flags", uint64(r.flags))
+	b = append(b, `"number":`...)
+	b = strconv.AppendInt(b, int64(r.severity), 10)
+	b = append(b, `},"flags":`...)
+	b = strconv.AppendUint(b, uint64(r.flags), 10)
 	if len(r.eventName) > 0 {
-		o.key("event")
-		ev := newObj(o.b, fx)
-		ev.str("name", str(r.eventName))
-		o.b = ev.close()
+		b = append(b, `,"event":{"name":`...)
+		b = appendString(b, str(r.eventName), fx, "name")
+		b = append(b, '}')
 	}
-	o.key("body")
+	b = append(b, `,"body":`...)
 	switch body.typ {
 	case pcommon.ValueTypeStr:
-		o.b = appendString(o.b, str(body.b), fx, "body")
+		b = appendString(b, str(body.b), fx, "body")
 	case pcommon.ValueTypeEmpty:
-		o.b = append(o.b, `""`...)
+		b = append(b, `""`...)
 	default:
 		// body is text: structured bodies are kept as their JSON.
 		inner, ok := w.appendValue(nil, body, fx, "body", 0)
 		if !ok {
 			return Log{}, false
 		}
-		o.b = appendString(o.b, str(inner), nil, "")
+		b = appendString(b, str(inner), nil, "")
 	}
 	if r.attrs {
-		o.key("attributes")
-		if o.b, ok = w.appendMap(o.b, rec[r.attrFrom:r.attrTo], 6, false, fx, "attributes", 0, false, &w.memo); !ok {
+		b = append(b, `,"attributes":`...)
+		if b, ok = w.appendMap(b, rec[r.attrFrom:r.attrTo], 6, false, fx, "attributes", 0, false, &w.memo); !ok {
 			return Log{}, false
 		}
 	}
-	if w.resJSON != nil {
-		o.key("resource")
-		o.b = append(o.b, w.resJSON...)
-	}
-	o.key("instrumentationScope")
-	o.b = append(o.b, w.scopeJSON...)
-	if w.schemaURL != "" {
-		o.str("schemaUrl", w.schemaURL)
-	}
-	o.uint("droppedAttributesCount", uint64(r.dropped))
+	b = append(b, w.tail...)
+	b = append(b, `,"droppedAttributesCount":`...)
+	b = strconv.AppendUint(b, uint64(r.dropped), 10)
+	o := obj{b: b, fix: fx}
 	fx.appendTo(&o)
 	return Log{Body: o.close(), Timestamp: ts}, true
 }
