@@ -203,15 +203,18 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 			r.failed(dlq.ErrorTypeDecode, err.Error(), 0, "", 1, time.Time{}, now)
 			return
 		}
-		// One allocation for the record's items: they live as long as
-		// it does.
+		// The record's items, in one allocation (they live as long as
+		// it does), handed over at once (see emit).
 		items := make([]item, len(docs))
+		size := 0
 		for i, d := range docs {
-			r.hold()
-			it := &items[i]
-			*it = item{rec: r, kind: kindLog, index: s.cfg.Indices.LogsDataStream, id: d.ID, doc: d.Body, line: d.Line}
-			s.emit(it)
+			items[i] = item{rec: r, kind: kindLog, index: s.cfg.Indices.LogsDataStream, id: d.ID, doc: d.Body, line: d.Line}
+			size += items[i].cost()
 		}
+		r.pending.Add(int32(len(items)))
+		r.account(size)
+		r.e.p.inSink.Add(int64(len(items)))
+		s.sink.addAll(items)
 	case signalSpans:
 		td, err := decodeSpans(enc, kr.Value)
 		if err != nil {
@@ -256,19 +259,23 @@ func (s *Service) emitTraces(out *emission) {
 	out.spans, out.edges = nil, nil
 }
 
+// cost is what an item holds in flight. cap, not len: the slack of a grown
+// buffer is memory held too. (A line is in a chunk, counted as its
+// documents.)
+func (it *item) cost() int {
+	if it.line != nil {
+		return len(it.line) + itemOverhead
+	}
+	return cap(it.doc) + len(it.id) + len(it.index) + itemOverhead
+}
+
 // itemOverhead approximates an item's own size and the sink's slot for it.
 const itemOverhead = 128
 
 // emit hands a document to the sink, with the reference on its record that
 // the caller took.
 func (s *Service) emit(it *item) {
-	// cap, not len: the slack of a grown buffer is memory held too. (A
-	// line is in a chunk, counted as its documents.)
-	if it.line != nil {
-		it.rec.account(len(it.line) + itemOverhead)
-	} else {
-		it.rec.account(cap(it.doc) + len(it.id) + len(it.index) + itemOverhead)
-	}
+	it.rec.account(it.cost())
 	it.rec.e.p.inSink.Add(1)
 	s.sink.add(it)
 }

@@ -9,19 +9,21 @@ import (
 	"github.com/vigil-dev/vigil/pipeline/dlq"
 )
 
-// itemDone is the sink's report of an indexed document.
-func (s *Service) itemDone(it *item, dup bool) {
+// itemsDone is the sink's report of indexed documents, all of one record
+// and kind.
+func (s *Service) itemsDone(run []*item, dup bool) {
+	it, n := run[0], len(run)
 	if c, ok := s.m.indexedDocs[it.kind]; ok && !dup {
-		c.Inc()
+		c.Add(float64(n))
 	} else {
 		outcome := "indexed"
 		if dup {
 			outcome = "duplicate"
 		}
-		s.m.documents.WithLabelValues(it.kind, outcome).Inc()
+		s.m.documents.WithLabelValues(it.kind, outcome).Add(float64(n))
 	}
-	it.rec.e.p.inSink.Add(-1)
-	it.rec.release()
+	it.rec.e.p.inSink.Add(-int64(n))
+	it.rec.releaseN(int32(n))
 }
 
 // itemFailed is the sink's report of a document that must be dead-lettered.

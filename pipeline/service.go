@@ -131,7 +131,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	if len(clients) > 1 {
 		s.sink.switched = s.sides.switched
 	}
-	s.sink.done = s.itemDone
+	s.sink.done = s.itemsDone
 	s.sink.failed = s.itemFailed
 	kopts, err := kafkaOpts(cfg.Kafka)
 	if err != nil {

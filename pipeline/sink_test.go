@@ -75,7 +75,14 @@ func runSink(t *testing.T, b bulkClient, cfg BulkConfig, n int, feed func(s *sin
 			close(o.settled)
 		}
 	}
-	s.done = func(it *item, dup bool) { o.mu.Lock(); o.done[it.id] = dup; check(); o.mu.Unlock() }
+	s.done = func(run []*item, dup bool) {
+		o.mu.Lock()
+		for _, it := range run {
+			o.done[it.id] = dup
+			check()
+		}
+		o.mu.Unlock()
+	}
 	s.failed = func(it *item, errType, _ string, _ int) {
 		o.mu.Lock()
 		o.failed[it.id] = errType

@@ -56,8 +56,11 @@ func (it *item) size() int {
 
 func (r *record) hold() { r.pending.Add(1) }
 
-func (r *record) release() {
-	if r.pending.Add(-1) == 0 {
+func (r *record) release() { r.releaseN(1) }
+
+// releaseN drops n references.
+func (r *record) releaseN(n int32) {
+	if r.pending.Add(-n) == 0 {
 		r.s.finish(r)
 	}
 }
