@@ -65,9 +65,23 @@
 // OpenSearch refuses bulks, fetching is paused (PauseFetchTopics) and it
 // resumes on its own. No poll is made while paused: franz-go drops what it
 // has buffered of paused topics on a poll, and it would be fetched and
-// decompressed again (TestPausedFetchesKept). Fetch sizes are bounded (fetch_max_bytes,
+// decompressed again (TestPausedFetchesKept). While the budget is full the
+// current bulk is sent without waiting out its linger: nothing can join it
+// until bulks complete. Fetch sizes are bounded (fetch_max_bytes,
 // fetch_max_partition_bytes, max_concurrent_fetches) and bulks are bounded by
-// bytes, documents, linger and concurrency. With the Go soft memory limit
+// bytes, documents, linger and concurrency.
+//
+// The large buffers go round rather than to the garbage collector: batches
+// are decompressed into buffers lent to franz-go (fetchBuffers; zstd by
+// kept decoders, without the frame checksum that the batch's CRC-32C
+// already covers), a log record's value is read where its batch was
+// decompressed until the record is finished (then recycled, the buffer
+// returns once its batch's records all are), and log documents are rendered
+// into chunks, each already as its line pair of a bulk request
+// (opensearch.CreateHead), which the bulk request sends from where they are
+// and which go back to a free list once their record is finished. A bulk
+// body is thus a list of pieces, with no copy and no 5 MiB buffer per bulk.
+// With the Go soft memory limit
 // `vigil pipeline` runs with (DefaultMemoryLimit) that keeps the process's
 // RSS within 128 MiB at any lag with the defaults: pipeline/e2e
 // TestOpenSearchCrashAtLag reads the real process's peak (VmHWM) through an
@@ -111,7 +125,7 @@
 // # Discard sink and profiling
 //
 // sink: discard batches and renders every bulk exactly as for OpenSearch
-// (gzipped with opensearch.gzip), then drops it and counts its documents as
+// (its pieces; gzipped with opensearch.gzip), then drops it and counts its documents as
 // indexed so that offsets commit: it measures the pipeline's own cost (make
 // bench) and loses data. With admin_token set, net/http/pprof is served
 // under /debug/pprof/ behind the token (docs/operations.md).

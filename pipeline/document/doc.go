@@ -33,6 +33,14 @@
 // documents. Attribute values nested deeper than 128 levels are refused
 // (ErrTooDeep): rendering them would exhaust the stack.
 //
+// Rendering takes the usual shapes in one step: an attribute in pdata's
+// layout (pdataKV), and, while a record's attribute keys repeat the last
+// record's in order (one instrumentation's records do), each key without
+// the escaping and duplicate checks, and each attribute whose bytes are the
+// last record's as the output it had then (keyMemo). With Options.Head
+// each document is rendered as its bulk line pair, the id written into the
+// action line, so that the pipeline sends it from where it is.
+//
 // # Service map
 //
 // A client span in one service whose child is a server span in another
