@@ -215,7 +215,7 @@ func DefaultConfig() Config {
 			DeleteAfter:      "7d",
 			InstallTemplates: true,
 		},
-		Bulk:             BulkConfig{MaxBytes: 5 << 20, MaxDocs: 5000, Linger: 200 * time.Millisecond, Concurrency: 2},
+		Bulk:             BulkConfig{MaxBytes: 5 << 20, MaxDocs: defaultBulkDocs, Linger: 200 * time.Millisecond, Concurrency: 2},
 		Retry:            RetryConfig{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, MaxItemRetries: 10},
 		Events:           events.DefaultConfig(),
 		TraceGroup:       TraceGroupConfig{Window: 10 * time.Second, MaxHeldSpans: 20000, MaxTraces: 20000, ServiceMap: true},
@@ -413,3 +413,6 @@ func (ix IndicesConfig) Validate() error {
 	}
 	return p.Err()
 }
+
+// defaultBulkDocs is bulk.max_docs' default.
+const defaultBulkDocs = 5000

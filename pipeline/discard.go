@@ -71,11 +71,23 @@ func (d *discardBulk) Bulk(_ context.Context, body [][]byte, n int) ([]opensearc
 	return created(n), nil
 }
 
-// created is n successful create results.
+// created is n successful create results. The sink only reads them: up
+// to a bulk's default size they are one shared slice.
 func created(n int) []opensearch.ItemResult {
+	if n <= len(createdResults) {
+		return createdResults[:n:n]
+	}
 	out := make([]opensearch.ItemResult, n)
 	for i := range out {
 		out[i] = opensearch.ItemResult{Status: 201, Class: opensearch.Done}
 	}
 	return out
 }
+
+var createdResults = func() []opensearch.ItemResult {
+	out := make([]opensearch.ItemResult, defaultBulkDocs)
+	for i := range out {
+		out[i] = opensearch.ItemResult{Status: 201, Class: opensearch.Done}
+	}
+	return out
+}()

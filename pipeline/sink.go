@@ -326,7 +326,6 @@ func (s *sink) send(ctx context.Context, items []*item) {
 				if it.first.IsZero() {
 					it.first = now
 				}
-				it.last = now
 				if it.attempts > s.retry.MaxItemRetries {
 					it.index = rejectedBy(it.index, r)
 					s.failed(it, dlq.ErrorTypeRetriesExhausted, r.ErrType+": "+r.Reason, r.Status)
@@ -339,7 +338,6 @@ func (s *sink) send(ctx context.Context, items []*item) {
 				if it.first.IsZero() {
 					it.first = now
 				}
-				it.last = now
 				it.index = rejectedBy(it.index, r)
 				s.failed(it, r.ErrType, r.Reason, r.Status)
 			}

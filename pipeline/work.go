@@ -123,8 +123,7 @@ type item struct {
 	// line, if set, is the document's whole bulk line pair (action,
 	// document, newline) with doc and id in it (document.Log.Line).
 	line []byte
-	// attempts counts retryable item failures; first and last are their
-	// times.
-	attempts    int
-	first, last time.Time
+	// attempts counts item failures; first is the first one's time.
+	attempts int
+	first    time.Time
 }

@@ -363,10 +363,17 @@ func (r *wlog) parse(rec []byte) bool {
 		// Attributes, most of a record's fields, are skipped inline
 		// (appendMap reads them); next is not inlined.
 		at := len(rec) - len(b)
-		if l, n := uvarint2(b[1:]); b[0] == 6<<3|byte(protowire.BytesType) && n > 0 && uint64(len(b)-1-n) >= l {
-			b = b[1+n+int(l):]
-			r.attr(at, len(rec)-len(b))
-			continue
+		if b[0] == 6<<3|byte(protowire.BytesType) {
+			// A run of them, as pdata writes them.
+			rest := b
+			for len(rest) >= 2 && rest[0] == 6<<3|byte(protowire.BytesType) && rest[1] < 0x80 && int(rest[1])+2 <= len(rest) {
+				rest = rest[2+int(rest[1]):]
+			}
+			if len(rest) < len(b) {
+				b = rest
+				r.attr(at, len(rec)-len(b))
+				continue
+			}
 		}
 		f, n := next(b)
 		if n == 0 {
