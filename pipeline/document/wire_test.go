@@ -157,6 +157,16 @@ func TestLogsWireMatchesOracle(t *testing.T) {
 	}
 }
 
+// wireMsg is the fields num of a message, one per part.
+func wireMsg(num protowire.Number, parts ...[]byte) []byte {
+	var b []byte
+	for _, p := range parts {
+		b = protowire.AppendTag(b, num, protowire.BytesType)
+		b = protowire.AppendBytes(b, p)
+	}
+	return b
+}
+
 // TestLogsWireDuplicateKeys: a payload whose attributes repeat a key (pdata
 // keeps both) renders the first, like the oracle.
 func TestLogsWireDuplicateKeys(t *testing.T) {
@@ -170,14 +180,7 @@ func TestLogsWireDuplicateKeys(t *testing.T) {
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
 		return protowire.AppendBytes(b, any)
 	}
-	msg := func(num protowire.Number, parts ...[]byte) []byte {
-		var b []byte
-		for _, p := range parts {
-			b = protowire.AppendTag(b, num, protowire.BytesType)
-			b = protowire.AppendBytes(b, p)
-		}
-		return b
-	}
+	msg := wireMsg
 	rec := protowire.AppendTag(nil, 1, protowire.Fixed64Type)
 	rec = protowire.AppendFixed64(rec, uint64(t0.UnixNano()))
 	rec = append(rec, msg(6, kv("k", "first"), kv("other", "x"), kv("k", "second"), kv("", "e1"), kv("", "e2"))...)
@@ -401,14 +404,7 @@ func TestKeyMemo(t *testing.T) {
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
 		return protowire.AppendString(b, k)
 	}
-	msg := func(num protowire.Number, parts ...[]byte) []byte {
-		var b []byte
-		for _, p := range parts {
-			b = protowire.AppendTag(b, num, protowire.BytesType)
-			b = protowire.AppendBytes(b, p)
-		}
-		return b
-	}
+	msg := wireMsg
 	r := rand.New(rand.NewPCG(3, 4))
 	for c := range 300 {
 		var recs [][]byte
