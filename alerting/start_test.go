@@ -2,7 +2,6 @@ package alerting
 
 import (
 	"context"
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -14,19 +13,19 @@ import (
 
 	"github.com/vigil-dev/vigil/alerting/failover"
 	"github.com/vigil-dev/vigil/internal/component"
+	"github.com/vigil-dev/vigil/internal/vigiltest"
 )
 
 // TestStartWaitsForKafka: the service is started before any broker listens
 // (as after a cluster-wide restart). Its start-up steps retry instead of
 // failing the process, and it becomes ready once Kafka is there.
 func TestStartWaitsForKafka(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := vigiltest.FreeAddr(t)
+	port, err := strconv.Atoi(vigiltest.Port(t, addr))
 	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
 
 	cfg := testConfig()
-	cfg.Kafka.Brokers = []string{"127.0.0.1:" + strconv.Itoa(port)}
+	cfg.Kafka.Brokers = []string{addr}
 	cfg.Failover.Targets = []failover.Policy{{Target: "db-1", Standby: "db-1-standby", CriticalFor: time.Minute, Failback: failover.FailbackManual}}
 	adm := newFakeAdmin()
 	logs := &lockedBuffer{}

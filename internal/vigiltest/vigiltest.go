@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -60,15 +62,52 @@ func RepoRoot(t testing.TB) string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// FreeAddr returns a 127.0.0.1 address whose port was free a moment ago.
+// FreeAddr returns a 127.0.0.1 address whose port was free a moment ago,
+// for a server the test starts. The port is from 20000 up to the kernel's
+// ephemeral range (ip_local_port_range): one the kernel hands out for :0
+// is also what it gives outgoing connections, and one could take it before
+// the server binds it (in pipeline/e2e a collector failed with "bind:
+// address already in use" so). Below 20000 are the test servers' own
+// (scripts/infra.sh), which may be down for a moment when a test restarts
+// one. No port is handed out twice by a process.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("vigiltest: free port: %v", err)
+	lo := ephemeralLow()
+	freeMu.Lock()
+	defer freeMu.Unlock()
+	for range 1000 {
+		p := 20000 + rand.IntN(lo-20000)
+		if freeHanded[p] {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		freeHanded[p] = true
+		return ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatalf("vigiltest: no free port from 20000 to %d", lo)
+	return ""
+}
+
+var (
+	freeMu     sync.Mutex
+	freeHanded = map[int]bool{}
+)
+
+// ephemeralLow is the first port of the kernel's ephemeral range.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if lo, err := strconv.Atoi(f[0]); err == nil && lo > 21000 {
+				return lo
+			}
+		}
+	}
+	return 32768
 }
 
 // Port returns the port of a host:port address.
