@@ -259,16 +259,6 @@ func (s *Service) emitTraces(out *emission) {
 	out.spans, out.edges = nil, nil
 }
 
-// cost is what an item holds in flight. cap, not len: the slack of a grown
-// buffer is memory held too. (A line is in a chunk, counted as its
-// documents.)
-func (it *item) cost() int {
-	if it.line != nil {
-		return len(it.line) + itemOverhead
-	}
-	return cap(it.doc) + len(it.id) + len(it.index) + itemOverhead
-}
-
 // itemOverhead approximates an item's own size and the sink's slot for it.
 const itemOverhead = 128
 

@@ -71,53 +71,46 @@ func newSink(cfg BulkConfig, retry RetryConfig, client bulkClient, m *metrics, l
 // actionOverhead approximates the bulk action line's size.
 const actionOverhead = 64
 
-// addAll queues a record's documents (as add, under one lock).
-func (s *sink) addAll(items []item) {
-	poke := false
+// add queues a document, sealing the current batch when it is full.
+func (s *sink) add(it *item) {
 	s.mu.Lock()
-	for i := range items {
-		it := &items[i]
-		n := it.size()
-		if len(s.cur) > 0 && s.curBytes+n > s.cfg.MaxBytes {
-			s.sealLocked()
-			poke = true
-		}
-		if len(s.cur) == 0 {
-			s.curStart = time.Now()
-		}
-		s.cur = append(s.cur, it)
-		s.curBytes += n
-		if len(s.cur) >= s.cfg.MaxDocs || s.curBytes >= s.cfg.MaxBytes {
-			s.sealLocked()
-			poke = true
-		}
-	}
+	sealed := s.addLocked(it)
 	s.mu.Unlock()
-	if poke {
+	if sealed {
 		s.poke()
 	}
 }
 
-// add queues a document, sealing the current batch when it is full.
-func (s *sink) add(it *item) {
+// addAll queues a record's documents, under one lock.
+func (s *sink) addAll(items []item) {
+	sealed := false
 	s.mu.Lock()
+	for i := range items {
+		sealed = s.addLocked(&items[i]) || sealed
+	}
+	s.mu.Unlock()
+	if sealed {
+		s.poke()
+	}
+}
+
+// addLocked queues it and reports whether a batch was sealed.
+func (s *sink) addLocked(it *item) (sealed bool) {
 	n := it.size()
 	if len(s.cur) > 0 && s.curBytes+n > s.cfg.MaxBytes {
 		s.sealLocked()
+		sealed = true
 	}
 	if len(s.cur) == 0 {
 		s.curStart = time.Now()
 	}
 	s.cur = append(s.cur, it)
 	s.curBytes += n
-	full := len(s.cur) >= s.cfg.MaxDocs || s.curBytes >= s.cfg.MaxBytes
-	if full {
+	if len(s.cur) >= s.cfg.MaxDocs || s.curBytes >= s.cfg.MaxBytes {
 		s.sealLocked()
+		sealed = true
 	}
-	s.mu.Unlock()
-	if full {
-		s.poke()
-	}
+	return sealed
 }
 
 func (s *sink) sealLocked() {

@@ -46,14 +46,6 @@ type record struct {
 	chunks [][]byte
 }
 
-// size is the item's share of a bulk body.
-func (it *item) size() int {
-	if it.line != nil {
-		return len(it.line)
-	}
-	return len(it.doc) + len(it.index) + len(it.id) + actionOverhead
-}
-
 func (r *record) hold() { r.pending.Add(1) }
 
 func (r *record) release() { r.releaseN(1) }
@@ -126,4 +118,22 @@ type item struct {
 	// attempts counts item failures; first is the first one's time.
 	attempts int
 	first    time.Time
+}
+
+// size is the item's share of a bulk body.
+func (it *item) size() int {
+	if it.line != nil {
+		return len(it.line)
+	}
+	return len(it.doc) + len(it.index) + len(it.id) + actionOverhead
+}
+
+// cost is what an item holds in flight. cap, not len: the slack of a grown
+// buffer is memory held too. (A line is in a chunk, counted as its
+// documents.)
+func (it *item) cost() int {
+	if it.line != nil {
+		return len(it.line) + itemOverhead
+	}
+	return cap(it.doc) + len(it.id) + len(it.index) + itemOverhead
 }
