@@ -9,9 +9,10 @@ import (
 )
 
 // fetchBuffers lends franz-go the buffers that fetched batches are
-// decompressed into (kgo.PoolDecompressBytes). handle copies what it keeps
-// of a record and recycles it, and a batch's buffer comes back here once
-// all its records are recycled. Without it every batch (a collector batch
+// decompressed into (kgo.PoolDecompressBytes). A record is recycled once
+// nothing reads its value any more (a log record when it is finished, a
+// span record once copied: see handle), and a batch's buffer comes back
+// here once all its records are recycled. Without it every batch (a collector batch
 // of 2048 logs is 2 MB) was a fresh allocation, zeroed, and lz4's was
 // decompressed into a scratch buffer and copied out once more
 // (docs/benchmarks.md).
@@ -43,7 +44,6 @@ func (p *fetchBuffers) PutDecompressBytes(b []byte) { p.free.put(b) }
 type decompressor struct {
 	fb    *fetchBuffers
 	other kgo.Decompressor
-	max   int
 	// zstd keeps idle decoders: batches are decompressed on the
 	// brokers' connection goroutines, a few at once at most.
 	zstd chan *zstd.Decoder
@@ -53,7 +53,7 @@ type decompressor struct {
 const maxDecompressedBatch = 1 << 30
 
 func newDecompressor(fb *fetchBuffers) *decompressor {
-	return &decompressor{fb: fb, other: kgo.DefaultDecompressor(fb), max: maxDecompressedBatch, zstd: make(chan *zstd.Decoder, 4)}
+	return &decompressor{fb: fb, other: kgo.DefaultDecompressor(fb), zstd: make(chan *zstd.Decoder, 4)}
 }
 
 func (d *decompressor) Decompress(src []byte, codec kgo.CompressionCodecType) ([]byte, error) {
@@ -67,7 +67,7 @@ func (d *decompressor) Decompress(src []byte, codec kgo.CompressionCodecType) ([
 		var err error
 		dec, err = zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderMaxMemory(uint64(d.max)),
+			zstd.WithDecoderMaxMemory(maxDecompressedBatch),
 			zstd.IgnoreChecksum(true))
 		if err != nil {
 			return nil, fmt.Errorf("zstd decoder: %w", err)

@@ -1,7 +1,7 @@
 package pipeline
 
-// freeList keeps a few large buffers (bulk bodies, decompressed fetch
-// batches) for reuse. Unlike a sync.Pool it is not emptied by garbage
+// freeList keeps a few large buffers (document chunks, decompressed fetch
+// batches, bulk lines) for reuse. Unlike a sync.Pool it is not emptied by garbage
 // collections, which under the pipeline's 64 MiB memory limit run several
 // times a second: the buffers went with them, and each was allocated and
 // zeroed again (docs/benchmarks.md). It holds at most as many as it was

@@ -60,6 +60,9 @@ type Service struct {
 	// Buffers of log records indexed in full, for the next records: the
 	// chunks their documents were written into (the largest allocation
 	// per record, zeroed each time and pacing the garbage collector).
+	// Enough for the in-flight budget's worth (16 x 1 MiB): the heap
+	// they take is what 5 MiB bulk bodies took before documents were
+	// sent from their chunks (sink.body).
 	chunks *freeList
 
 	// logHead is the bulk action line log documents are rendered after,

@@ -62,8 +62,8 @@ func newSink(cfg BulkConfig, retry RetryConfig, client bulkClient, m *metrics, l
 		cfg: cfg, retry: retry, client: client, m: m, log: log,
 		wake: make(chan struct{}, 1),
 		sem:  make(chan struct{}, cfg.Concurrency),
-		// One: a kept 5 MiB body is heap under the soft memory limit
-		// (see fetchBuffers in New); one saves most allocations.
+		// One: it holds the lines of documents not rendered in place
+		// (spans, service map), heap under the soft memory limit.
 		bodies: newFreeList(1),
 	}
 }

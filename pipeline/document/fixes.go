@@ -54,12 +54,7 @@ func (f *fixes) resetTo(base *fixes) {
 // clone returns a copy to which a document adds its own fixes.
 func (f *fixes) clone() *fixes {
 	c := &fixes{}
-	if f != nil && len(f.set) > 0 {
-		c.set = make(map[string]struct{}, len(f.set))
-		for k := range f.set {
-			c.set[k] = struct{}{}
-		}
-	}
+	c.resetTo(f)
 	return c
 }
 

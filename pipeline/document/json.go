@@ -2,7 +2,6 @@ package document
 
 import (
 	"encoding/base64"
-	"encoding/hex"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -63,15 +62,6 @@ func (o *obj) uint(k string, v uint64) {
 func (o *obj) raw(k string, v []byte) {
 	o.key(k)
 	o.b = append(o.b, v...)
-}
-
-// hex writes v as a lowercase hex string (trace and span ids, as their
-// String methods do, without the intermediate string).
-func (o *obj) hex(k string, v []byte) {
-	o.key(k)
-	o.b = append(o.b, '"')
-	o.b = hex.AppendEncode(o.b, v)
-	o.b = append(o.b, '"')
 }
 
 func (o *obj) close() []byte { return append(o.b, '}') }

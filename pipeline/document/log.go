@@ -185,7 +185,7 @@ type logWriter struct {
 	// docFx is the fixes of the document being rendered.
 	docFx fixes
 
-	// memo holds the last record's attribute keys.
+	// memo holds the last record's attributes (keyMemo).
 	memo keyMemo
 
 	// sec's date and time of day, quoted (appendTime).

@@ -1,6 +1,7 @@
 package document
 
 import (
+	"encoding/hex"
 	"strconv"
 
 	"github.com/zeebo/xxh3"
@@ -152,3 +153,12 @@ func oracleDistinguishRepeats(logs []Log) {
 
 // contentID is a document's id computed from its bytes.
 func contentID(doc []byte) string { return hexID(xxh3.Hash128(doc)) }
+
+// hex writes v as a lowercase hex string (trace and span ids, as their
+// String methods do, without the intermediate string).
+func (o *obj) hex(k string, v []byte) {
+	o.key(k)
+	o.b = append(o.b, '"')
+	o.b = hex.AppendEncode(o.b, v)
+	o.b = append(o.b, '"')
+}
