@@ -20,6 +20,8 @@ emit VIGIL_TEST_OPENSEARCH_STANDBY "http://127.0.0.1:${VIGIL_OPENSEARCH_STANDBY_
 emit VIGIL_TEST_PROMETHEUS "http://127.0.0.1:${VIGIL_PROMETHEUS_PORT:-9090}"
 emit VIGIL_TEST_PROMETHEUS_TARGETS "$CACHE/prometheus/targets"
 emit VIGIL_INFRA "$REPO/scripts/infra.sh"
+# The throwaway CA and certificates of the secured listeners (infra.sh issue_cert).
+emit VIGIL_TEST_TLS_DIR "$CACHE/tls"
 # Prepend once: re-running eval must not keep growing PATH.
 case ":$PATH:" in
   *":$CACHE/bin:"*) emit PATH "$PATH" ;;

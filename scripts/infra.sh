@@ -279,6 +279,46 @@ check_port_free() {
   fi
 }
 
+# -------------------------------------------------------------------- tls --
+
+# A throwaway certificate authority for the secured listeners (Kafka
+# SASL_SSL and mTLS, the TLS proxy in front of OpenSearch, OTLP over TLS).
+# Generated into the cache on first use and never committed (delete
+# $CACHE/tls for a new one). Every certificate is for 127.0.0.1 and localhost.
+TLS_DIR="$CACHE/tls"
+
+ensure_ca() {
+  [[ -s $TLS_DIR/ca.crt && -s $TLS_DIR/ca.key ]] && return 0
+  command -v openssl >/dev/null || apt_install openssl
+  mkdir -p "$TLS_DIR"
+  log "tls: generating a throwaway CA in $TLS_DIR"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Vigil test CA" \
+    -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    >/dev/null 2>&1 || die "tls: openssl could not create the CA"
+  chmod 600 "$TLS_DIR/ca.key"
+}
+
+# issue_cert NAME CN: NAME.crt and NAME.key signed by the throwaway CA,
+# usable as a server certificate (SAN 127.0.0.1, localhost) and as a client
+# certificate (mTLS). Kept across starts; regenerated when the CA changed.
+issue_cert() {
+  local name=$1 cn=$2 crt="$TLS_DIR/$1.crt" key="$TLS_DIR/$1.key"
+  ensure_ca
+  if [[ -s $crt && -s $key ]] && openssl verify -CAfile "$TLS_DIR/ca.crt" "$crt" >/dev/null 2>&1; then
+    return 0
+  fi
+  log "tls: issuing $name ($cn)"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$cn" -keyout "$key" -out "$TLS_DIR/$name.csr" \
+    >/dev/null 2>&1 || die "tls: openssl could not create a key for $name"
+  openssl x509 -req -in "$TLS_DIR/$name.csr" -CA "$TLS_DIR/ca.crt" -CAkey "$TLS_DIR/ca.key" \
+    -CAcreateserial -days 3650 -out "$crt" \
+    -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n') \
+    >/dev/null 2>&1 || die "tls: openssl could not sign $name"
+  rm -f "$TLS_DIR/$name.csr"
+  chmod 644 "$key" # read by servers running as other users (OpenSearch's, nginx's)
+}
+
 # ------------------------------------------------------------------ kafka --
 
 KAFKA_HOME="$CACHE/kafka"
