@@ -273,15 +273,15 @@ func TestDuplicateKeysAfterDotReplacement(t *testing.T) {
 		for i := range n {
 			sp.Attributes().PutInt(fmt.Sprintf("k%d", i), int64(i))
 		}
-		sp.Attributes().PutStr("a.b", "first")
-		sp.Attributes().PutStr("a@b", "second")
+		sp.Attributes().PutStr("http.method", "first") // known: a field
+		sp.Attributes().PutStr("http@method", "second")
 		spans, errs := Spans(td, opts)
 		require.Empty(t, errs)
 		doc := spans[0].Render(nil)
 		var m map[string]any
 		require.NoError(t, json.Unmarshal(doc, &m))
-		require.Equal(t, "first", m["span.attributes.a@b"])
-		require.Equal(t, 1, strings.Count(string(doc), `"span.attributes.a@b"`), "a repeated key would be rejected by OpenSearch")
+		require.Equal(t, "first", m["span.attributes.http@method"])
+		require.Equal(t, 1, strings.Count(string(doc), `"span.attributes.http@method"`), "a repeated key would be rejected by OpenSearch")
 		require.Contains(t, string(doc), "span.attributes: duplicate attribute key dropped")
 	}
 }

@@ -177,7 +177,10 @@ type logWriter struct {
 	schemaURL string
 	resJSON   []byte // nil when the resource has no attributes
 	scopeJSON []byte
-	fx        *fixes
+	// resFull and scopeFull are the whole resource and scope attributes
+	// when long values were cut from resJSON and scopeJSON (long.go).
+	resFull, scopeFull []byte
+	fx                 *fixes
 	// svcMember is the serviceName member (with its leading comma),
 	// tail the members from resource to schemaUrl: the same in every
 	// document under them.
@@ -222,6 +225,7 @@ func (w *logWriter) resourceLogs(rl []byte) bool {
 			return false
 		}
 	}
+	w.resJSON, w.resFull = cutFlat(w.resJSON, 0, resFx, "resource")
 	for b := rl; len(b) > 0; {
 		f, n := next(b)
 		b = b[n:]
@@ -329,12 +333,15 @@ func (w *logWriter) renderScope(scope []byte, fx *fixes) ([]byte, bool) {
 	sc := newObj(nil, fx)
 	sc.str("name", str(name))
 	sc.str("version", str(version))
+	w.scopeFull = nil
 	if attrs {
 		sc.key("attributes")
+		from := len(sc.b)
 		var ok bool
 		if sc.b, ok = w.appendMap(sc.b, scope, 3, false, fx, "instrumentationScope.attributes", 0, false, nil); !ok {
 			return nil, false
 		}
+		sc.b, w.scopeFull = cutFlat(sc.b, from, fx, "instrumentationScope.attributes")
 	}
 	sc.uint("droppedAttributesCount", dropped)
 	return sc.close(), true
@@ -514,15 +521,22 @@ func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 		}
 		b = appendString(b, str(inner), nil, "")
 	}
+	var attrsFull []byte
 	if r.attrs {
 		b = append(b, `,"attributes":`...)
+		from := len(b)
 		if b, ok = w.appendMap(b, rec[r.attrFrom:r.attrTo], 6, false, fx, "attributes", 0, false, &w.memo); !ok {
 			return Log{}, false
+		}
+		if b, attrsFull = cutFlat(b, from, fx, "attributes"); attrsFull != nil {
+			// The memo's outputs point into the bytes just rewritten.
+			w.memo.n = 0
 		}
 	}
 	b = append(b, w.tail...)
 	b = append(b, `,"droppedAttributesCount":`...)
 	b = strconv.AppendUint(b, uint64(r.dropped), 10)
+	b = appendLogFull(b, attrsFull, w.resFull, w.scopeFull)
 	o := obj{b: b, fix: fx}
 	fx.appendTo(&o)
 	return Log{Body: o.close(), Timestamp: ts}, true

@@ -25,6 +25,7 @@ func oracleLogs(ld plog.Logs, opt Options) []Log {
 		// once (fixes are recorded per document below).
 		resFx := &fixes{}
 		resJSON := appendMap(nil, res.Attributes(), resFx, "resource", 0, false)
+		resJSON, resFull := cutFlat(resJSON, 0, resFx, "resource")
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			sl := sls.At(j)
@@ -32,7 +33,7 @@ func oracleLogs(ld plog.Logs, opt Options) []Log {
 			for k := 0; k < lrs.Len(); k++ {
 				lr := lrs.At(k)
 				dst := a.tail(oracleEstimate(lr, len(resJSON)), left)
-				d := oracleBuildLog(dst, lr, sl.Scope(), rl.SchemaUrl(), service, res, resJSON, resFx, opt)
+				d := oracleBuildLog(dst, lr, sl.Scope(), rl.SchemaUrl(), service, res, resJSON, resFull, resFx, opt)
 				d.Body = a.keep(d.Body)
 				out = append(out, d)
 				left--
@@ -53,7 +54,7 @@ func oracleEstimate(lr plog.LogRecord, resJSON int) int {
 	return n
 }
 
-func oracleBuildLog(dst []byte, lr plog.LogRecord, scope pcommon.InstrumentationScope, schemaURL, service string, res pcommon.Resource, resJSON []byte, resFx *fixes, opt Options) Log {
+func oracleBuildLog(dst []byte, lr plog.LogRecord, scope pcommon.InstrumentationScope, schemaURL, service string, res pcommon.Resource, resJSON, resFull []byte, resFx *fixes, opt Options) Log {
 	fx := resFx.clone()
 	ts := uint64(lr.Timestamp())
 	observed := uint64(lr.ObservedTimestamp())
@@ -111,9 +112,12 @@ func oracleBuildLog(dst []byte, lr plog.LogRecord, scope pcommon.Instrumentation
 		// body is text: structured bodies are kept as their JSON.
 		o.b = appendString(o.b, string(appendValue(nil, body, fx, "body", 0)), nil, "")
 	}
+	var attrsFull, scopeFull []byte
 	if lr.Attributes().Len() > 0 {
 		o.key("attributes")
+		from := len(o.b)
 		o.b = appendMap(o.b, lr.Attributes(), fx, "attributes", 0, false)
+		o.b, attrsFull = cutFlat(o.b, from, fx, "attributes")
 	}
 	if res.Attributes().Len() > 0 {
 		o.key("resource")
@@ -125,7 +129,9 @@ func oracleBuildLog(dst []byte, lr plog.LogRecord, scope pcommon.Instrumentation
 	sc.str("version", scope.Version())
 	if scope.Attributes().Len() > 0 {
 		sc.key("attributes")
+		from := len(sc.b)
 		sc.b = appendMap(sc.b, scope.Attributes(), fx, "instrumentationScope.attributes", 0, false)
+		sc.b, scopeFull = cutFlat(sc.b, from, fx, "instrumentationScope.attributes")
 	}
 	sc.uint("droppedAttributesCount", uint64(scope.DroppedAttributesCount()))
 	o.b = sc.close()
@@ -133,6 +139,7 @@ func oracleBuildLog(dst []byte, lr plog.LogRecord, scope pcommon.Instrumentation
 		o.str("schemaUrl", schemaURL)
 	}
 	o.uint("droppedAttributesCount", uint64(lr.DroppedAttributesCount()))
+	o.b = appendLogFull(o.b, attrsFull, resFull, scopeFull)
 	fx.appendTo(&o)
 	doc := o.close()
 	return Log{ID: contentID(doc), Body: doc, Timestamp: ts}

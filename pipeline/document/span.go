@@ -99,12 +99,13 @@ func Spans(td ptrace.Traces, opt Options) (spans []*Span, errs []error) {
 		service := serviceName(res)
 		// Rendered once per resource; its fixes are copied into each span.
 		resFx := &fixes{}
-		resAttrs := flatAttrs(nil, "resource.attributes.", res, resFx, "resource.attributes")
+		var resSink attrSink
+		resAttrs := flatAttrs(nil, "resource.attributes.", res, resFx, "resource.attributes", &resSink)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
 			for k := 0; k < ss.Spans().Len(); k++ {
-				sp, err := buildSpan(ss.Spans().At(k), ss.Scope(), service, resAttrs, resFx, opt)
+				sp, err := buildSpan(ss.Spans().At(k), ss.Scope(), service, resAttrs, resSink.full, resFx, opt)
 				if err != nil {
 					errs = append(errs, err)
 					continue
@@ -116,7 +117,7 @@ func Spans(td ptrace.Traces, opt Options) (spans []*Span, errs []error) {
 	return spans, errs
 }
 
-func buildSpan(sp ptrace.Span, scope pcommon.InstrumentationScope, service string, resAttrs []byte, resFx *fixes, opt Options) (*Span, error) {
+func buildSpan(sp ptrace.Span, scope pcommon.InstrumentationScope, service string, resAttrs, resFull []byte, resFx *fixes, opt Options) (*Span, error) {
 	if sp.TraceID().IsEmpty() || sp.SpanID().IsEmpty() {
 		return nil, fmt.Errorf("%w: span %q has an empty trace id or span id", ErrInvalidSpan, toValidUTF8(sp.Name()))
 	}
@@ -170,8 +171,16 @@ func buildSpan(sp ptrace.Span, scope pcommon.InstrumentationScope, service strin
 	if v := scope.Version(); v != "" {
 		o.str("instrumentationScope.version", v)
 	}
-	o.b = flatAttrs(o.b, "instrumentationScope.attributes.", scope.Attributes(), fx, "instrumentationScope.attributes")
-	o.b = flatAttrs(o.b, "span.attributes.", sp.Attributes(), fx, "span.attributes")
+	var sink attrSink
+	o.b = flatAttrs(o.b, "instrumentationScope.attributes.", scope.Attributes(), fx, "instrumentationScope.attributes", &sink)
+	sink.known = knownSpanAttributes
+	o.b = flatAttrs(o.b, "span.attributes.", sp.Attributes(), fx, "span.attributes", &sink)
+	if len(sink.over) > 0 {
+		o.key(overflowField)
+		o.b = append(o.b, '{')
+		o.b = append(o.b, sink.over[1:]...)
+		o.b = append(o.b, '}')
+	}
 	o.b = append(o.b, resAttrs...)
 
 	o.key("events")
@@ -213,16 +222,43 @@ func buildSpan(sp ptrace.Span, scope pcommon.InstrumentationScope, service strin
 		o.b = l.close()
 	}
 	o.b = append(o.b, ']')
+	if full := append(sink.full, resFull...); len(full) > 0 {
+		o.key("vigil.full")
+		o.b = append(o.b, '{')
+		o.b = append(o.b, full[1:]...)
+		o.b = append(o.b, '}')
+	}
 	fx.appendTo(&o)
 	s.body = o.b
 	return s, nil
 }
 
+// overflowField is the flat_object that holds the span attributes whose
+// keys are not in knownSpanAttributes (see "Span attributes" in doc.go).
+const overflowField = "span.attributes.overflow"
+
+// attrSink is what flatAttrs writes besides the top-level members.
+type attrSink struct {
+	// known, when set, are the keys written as members of their own;
+	// the others go to over. Nil: every key is a member.
+	known map[string]struct{}
+	// over holds the overflow object's members, each with a leading
+	// comma: the original key (dots kept) and the value.
+	over []byte
+	// full holds vigil.full's members, each with a leading comma: the
+	// field's name in the document and the whole value of a string cut
+	// to MaxKeywordValue bytes (long.go).
+	full []byte
+}
+
 // flatAttrs appends each attribute as a top-level member named prefix+key
-// (dots in the key written as "@"), with a leading comma, and returns b.
+// (dots in the key written as "@"), with a leading comma, and returns b;
+// with s.known, an attribute whose key is not known goes to s.over instead.
 // Values are scalars (see appendScalar), so the keyword dynamic template
-// accepts every one of them whatever type an earlier document used.
-func flatAttrs(b []byte, prefix string, m pcommon.Map, fx *fixes, field string) []byte {
+// accepts every one of them whatever type an earlier document used. A
+// value longer than MaxKeywordValue bytes is written cut, and whole in
+// s.full.
+func flatAttrs(b []byte, prefix string, m pcommon.Map, fx *fixes, field string, s *attrSink) []byte {
 	ks := keySet{at: true}
 	for k, v := range m.All() {
 		k = sanitizeKey(k, fx, field)
@@ -230,10 +266,30 @@ func flatAttrs(b []byte, prefix string, m pcommon.Map, fx *fixes, field string) 
 			fx.add(field, "duplicate attribute key dropped")
 			continue
 		}
-		b = append(b, ',')
-		b = appendKey(b, prefix, k, true)
-		b = append(b, ':')
-		b = appendScalar(b, v, fx, field)
+		dst, name := &b, prefix
+		if s.known != nil {
+			if _, known := s.known[k]; !known {
+				dst, name = &s.over, overflowField+"."
+			}
+		}
+		*dst = append(*dst, ',')
+		if dst == &b {
+			*dst = appendKey(*dst, prefix, k, true)
+		} else {
+			*dst = appendKey(*dst, "", k, false)
+		}
+		*dst = append(*dst, ':')
+		start := len(*dst)
+		*dst = appendScalar(*dst, v, fx, field)
+		if len(*dst)-start > MaxKeywordValue+2 && (*dst)[start] == '"' {
+			whole := append([]byte(nil), (*dst)[start:]...)
+			*dst, _ = cutString((*dst)[:start], whole, MaxKeywordValue)
+			fx.add(field, "values longer than 1024 bytes indexed by their first 1024 bytes; whole in vigil.full")
+			s.full = append(s.full, ',')
+			s.full = appendKey(s.full, name, k, dst == &b)
+			s.full = append(s.full, ':')
+			s.full = append(s.full, whole...)
+		}
 	}
 	return b
 }

@@ -9,7 +9,7 @@ import (
 // this build ships. Raise it whenever a template or policy changes: Install
 // upgrades a cluster holding an older version and never touches a newer one
 // (so a rolled-back pipeline does not downgrade what a newer one installed).
-const TemplateVersion = 1
+const TemplateVersion = 2
 
 // Names are the indices the pipeline writes. Each template and policy name
 // is derived from them, so that two pipelines (or two tests) with different
@@ -85,6 +85,11 @@ func indexSettings(s Settings, rolloverAlias string) m {
 	return m{"index": idx}
 }
 
+// fullValues maps vigil.full, the whole values of attributes that are
+// indexed by their prefix (see document's long.go): kept in _source, not
+// indexed, so it adds no fields and no terms.
+var fullValues = m{"type": "object", "enabled": false}
+
 // keywordTemplate maps every field under path to keyword.
 func keywordTemplate(name, path string) m {
 	return m{name: m{"path_match": path, "mapping": kw(1024)}}
@@ -99,9 +104,13 @@ func keywordTemplate(name, path string) m {
 // alike, so an attribute that is a number in one span and a string in the
 // next never rejects a document — the failure a typed dynamic mapping would
 // turn into a DLQ entry. Dynamic templates (rather than dynamic: false) keep
-// every attribute searchable in Dashboards, as with Data Prepper; the number
-// of distinct attribute keys is bounded by index.mapping.total_fields.limit
-// and rollover starts each index afresh. The catch-all strings_as_keyword
+// every attribute searchable in Dashboards, as with Data Prepper. Span
+// attribute keys outside a known set (semantic conventions) are written
+// into the span.attributes.overflow flat_object instead, one field however
+// many keys, so that a flood of distinct keys cannot reach
+// index.mapping.total_fields.limit and have every later span with a new
+// key refused. A string longer than ignore_above is written cut to its
+// prefix, which stays searchable, and whole in vigil.full (enabled: false). The catch-all strings_as_keyword
 // template keeps any other new string field from becoming text+keyword.
 func SpanTemplate(n Names, s Settings, ism bool) m {
 	alias := ""
@@ -148,7 +157,12 @@ func SpanTemplate(n Names, s Settings, ism bool) m {
 			"traceState":             kw(1024),
 			"droppedAttributesCount": m{"type": "long"},
 		}},
-		"vigil": m{"properties": m{"sanitized": kw(1024)}},
+		// Span attributes whose keys are not among the known ones
+		// (document.knownSpanAttributes): one field however many keys.
+		"span": m{"properties": m{"attributes": m{"properties": m{
+			"overflow": m{"type": "flat_object"},
+		}}}},
+		"vigil": m{"properties": m{"sanitized": kw(1024), "full": fullValues}},
 	}
 	return m{
 		"index_patterns": []string{n.SpanAlias + "-*"},
@@ -243,7 +257,7 @@ func LogsTemplate(n Names, s Settings) m {
 					}},
 					"schemaUrl":              kw(1024),
 					"droppedAttributesCount": m{"type": "long"},
-					"vigil":                  m{"properties": m{"sanitized": kw(1024)}},
+					"vigil":                  m{"properties": m{"sanitized": kw(1024), "full": fullValues}},
 				},
 			},
 		},
