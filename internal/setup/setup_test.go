@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +91,7 @@ func TestRunTwice(t *testing.T) {
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		require.True(t, strings.Contains(l, ": unchanged") || strings.Contains(l, ": skipped") || strings.HasPrefix(l, "nothing changed"), "second run: %q", l)
 	}
-	require.Contains(t, out, "opensearch index template "+p+"-health-events-template: unchanged (version 1)\n")
+	require.Contains(t, out, "opensearch index template "+p+"-health-events-template: unchanged (version "+strconv.Itoa(opensearch.TemplateVersion)+")\n")
 	require.Contains(t, out, "dashboards dashboard vigil-pipeline-and-incidents: unchanged\n")
 	require.Equal(t, 1, dash.Imports(), "second run imported")
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,11 +92,11 @@ func TestInstallIdempotentAndNeverDowngrades(t *testing.T) {
 	reported = nil
 	require.NoError(t, in.Install(ctx), "second install must be a no-op")
 	require.Equal(t, []string{
-		"index template " + n.SpanTemplate() + ": unchanged (version 1) false",
-		"index template " + n.ServiceMapTemplate() + ": unchanged (version 1) false",
-		"index template " + n.LogsTemplate() + ": unchanged (version 1) false",
-		"index template " + n.EventsTemplate() + ": unchanged (version 1) false",
-		"index template " + n.DLQTemplate() + ": unchanged (version 1) false",
+		"index template " + n.SpanTemplate() + ": unchanged (version " + strconv.Itoa(TemplateVersion) + ") false",
+		"index template " + n.ServiceMapTemplate() + ": unchanged (version " + strconv.Itoa(TemplateVersion) + ") false",
+		"index template " + n.LogsTemplate() + ": unchanged (version " + strconv.Itoa(TemplateVersion) + ") false",
+		"index template " + n.EventsTemplate() + ": unchanged (version " + strconv.Itoa(TemplateVersion) + ") false",
+		"index template " + n.DLQTemplate() + ": unchanged (version " + strconv.Itoa(TemplateVersion) + ") false",
 		"ism policies: skipped: index-management plugin not installed false",
 		"alias " + n.SpanAlias + ": unchanged (exists) false",
 	}, reported)
