@@ -188,6 +188,19 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 			r.failed("internal_error", fmt.Sprint(p), 0, "", 1, time.Time{}, time.Now())
 		}
 	}()
+	if len(kr.Value) == 0 {
+		// Not what the collector writes (it never sends an empty
+		// request), but nothing to index either: finished, so that its
+		// offset is committed, and counted rather than dead-lettered
+		// (replaying it could not help) or skipped unseen.
+		reason := emptyZeroLength
+		if kr.Value == nil {
+			reason = emptyNull
+		}
+		s.m.emptyRecords.WithLabelValues(signal, reason).Inc()
+		s.log.Debug("record holds no data; nothing to index", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset, "reason", reason)
+		return
+	}
 	opt := document.Options{Now: now, MaxFutureSkew: s.cfg.MaxFutureSkew, RecordTime: kr.Timestamp}
 	switch signal {
 	case signalLogs:
@@ -269,6 +282,12 @@ func (s *Service) emit(it *item) {
 	it.rec.e.p.inSink.Add(1)
 	s.sink.add(it)
 }
+
+// The reasons of vigil_pipeline_empty_records_total.
+const (
+	emptyNull       = "null"  // no value: a Kafka tombstone
+	emptyZeroLength = "empty" // a value of zero bytes
+)
 
 // errEmpty marks a payload that decoded to nothing: a non-empty record
 // that holds no data is not what the collector writes.

@@ -20,6 +20,7 @@ type metrics struct {
 	active         *prometheus.GaugeVec   // cluster, side
 	switches       *prometheus.CounterVec // to, result
 	discarded      prometheus.Counter
+	emptyRecords   *prometheus.CounterVec // signal, reason
 	// indexedDocs caches documents{kind,outcome="indexed"} per kind: it is
 	// counted once per document, the hottest label lookup there is.
 	indexedDocs map[string]prometheus.Counter
@@ -90,6 +91,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_pipeline_discarded_bytes_total",
 			Help: "Bulk body bytes the discard sink dropped, as they would have gone on the wire (gzipped when opensearch.gzip is set).",
 		}),
+		emptyRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_pipeline_empty_records_total",
+			Help: "Kafka records finished without a document because they hold no data, by signal (logs, spans) and reason (null: no value, a tombstone; empty: a zero-length value).",
+		}, []string{"signal", "reason"}),
+	}
+	for _, sig := range []string{signalLogs, signalSpans} {
+		for _, reason := range []string{emptyNull, emptyZeroLength} {
+			m.emptyRecords.WithLabelValues(sig, reason) // present at 0 from the start
+		}
 	}
 	m.indexedDocs = map[string]prometheus.Counter{}
 	for _, k := range []string{kindLog, kindSpan, kindServiceMap} {
@@ -97,7 +107,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.documents, m.bulkDuration, m.bulkBytes, m.bulkFailures, m.lag, m.latency,
-			m.paused, m.heldSpans, m.forcedReleases, m.opensearchUp, m.commits, m.active, m.switches, m.discarded)
+			m.paused, m.heldSpans, m.forcedReleases, m.opensearchUp, m.commits, m.active, m.switches, m.discarded, m.emptyRecords)
 	}
 	return m
 }

@@ -217,7 +217,9 @@ func spansPayload(root bool) []byte {
 	return b
 }
 
-// wideSpan has more attributes than a small total_fields limit allows: a
+// wideSpan has more resource attributes than a small total_fields limit
+// allows (span attributes cannot: keys outside a known set go to one
+// flat_object field): a
 // document OpenSearch rejects permanently (illegal_argument_exception).
 func wideSpan() []byte {
 	td := ptrace.NewTraces()
@@ -230,7 +232,7 @@ func wideSpan() []byte {
 	sp.SetStartTimestamp(pcommon.NewTimestampFromTime(t0))
 	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(t0))
 	for i := range 300 {
-		sp.Attributes().PutStr(fmt.Sprintf("attr%d", i), "x")
+		rs.Resource().Attributes().PutStr(fmt.Sprintf("attr%d", i), "x")
 	}
 	b, _ := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
 	return b
@@ -268,6 +270,10 @@ func TestServiceEndToEnd(t *testing.T) {
 	e.produce(cfg.Kafka.Spans.Topic, 0, spansPayload(false)) // children first
 	e.produce(cfg.Kafka.Spans.Topic, 1, garbage)
 	e.produce(cfg.Kafka.Spans.Topic, 1, wide)
+	// Records without data: counted, finished, never dead-lettered.
+	e.produce(cfg.Kafka.Logs.Topic, 1, nil)
+	e.produce(cfg.Kafka.Logs.Topic, 1, []byte{})
+	e.produce(cfg.Kafka.Spans.Topic, 0, nil)
 
 	reg := prometheus.NewRegistry()
 	stop := e.run(cfg, reg)
@@ -329,9 +335,12 @@ func TestServiceEndToEnd(t *testing.T) {
 		return ok
 	})
 	require.NoError(t, stop())
-	require.Equal(t, 2.0, metricValue(t, reg, "vigil_pipeline_records_total", "signal", "logs", "outcome", "indexed"))
+	require.Equal(t, 4.0, metricValue(t, reg, "vigil_pipeline_records_total", "signal", "logs", "outcome", "indexed"))
 	require.Equal(t, 2.0, metricValue(t, reg, "vigil_pipeline_records_total", "signal", "spans", "outcome", "dead_lettered"))
-	require.Equal(t, 2.0, metricValue(t, reg, "vigil_pipeline_records_total", "signal", "spans", "outcome", "indexed"))
+	require.Equal(t, 3.0, metricValue(t, reg, "vigil_pipeline_records_total", "signal", "spans", "outcome", "indexed"))
+	require.Equal(t, 1.0, metricValue(t, reg, "vigil_pipeline_empty_records_total", "signal", "logs", "reason", "null"))
+	require.Equal(t, 1.0, metricValue(t, reg, "vigil_pipeline_empty_records_total", "signal", "logs", "reason", "empty"))
+	require.Equal(t, 1.0, metricValue(t, reg, "vigil_pipeline_empty_records_total", "signal", "spans", "reason", "null"))
 	require.Equal(t, 1.0, metricValue(t, reg, "vigil_pipeline_opensearch_up", "cluster", "primary"))
 
 	// Redelivery: a new group reads every record again. Deterministic ids
@@ -341,8 +350,8 @@ func TestServiceEndToEnd(t *testing.T) {
 	reg2 := prometheus.NewRegistry()
 	stop2 := e.run(cfg2, reg2)
 	eventually(t, "second run to finish every record", func() bool {
-		return metricValue(t, reg2, "vigil_pipeline_records_total", "signal", "logs", "outcome", "indexed") == 2 &&
-			metricValue(t, reg2, "vigil_pipeline_records_total", "signal", "spans", "outcome", "indexed") == 2 &&
+		return metricValue(t, reg2, "vigil_pipeline_records_total", "signal", "logs", "outcome", "indexed") == 4 &&
+			metricValue(t, reg2, "vigil_pipeline_records_total", "signal", "spans", "outcome", "indexed") == 3 &&
 			metricValue(t, reg2, "vigil_pipeline_records_total", "signal", "spans", "outcome", "dead_lettered") == 2
 	})
 	require.NoError(t, stop2())

@@ -17,6 +17,30 @@
 // so every attribute is a scalar. traceGroup and traceGroupFields come from
 // the trace's root span and are filled in by the pipeline (see Span.Render).
 //
+// # Span attributes
+//
+// Data Prepper makes every span attribute key a field. Keys are the
+// applications' to invent (a tenant id, a header name, a feature flag in a
+// key), and an index's fields are bounded (index.mapping.total_fields.limit,
+// 5000): once a flood of distinct keys has reached it, every span with one
+// more new key is refused and dead-lettered until the next rollover. The
+// pipeline cannot know the live mapping's field count cheaply, so the split
+// is fixed: keys in knownSpanAttributes (known.go: OpenTelemetry's semantic
+// conventions, current and older names, what Trace Analytics users filter
+// on) are fields of their own as with Data Prepper, "span.attributes.<key>";
+// every other key goes into one flat_object field, span.attributes.overflow,
+// as {"<key>": value} with its dots kept (searchable as
+// span.attributes.overflow.<key>). That bounds the span index's attribute
+// fields by the list whatever the data, and a key's place never depends on
+// the data. Resource, scope, event and link attribute keys stay fields of
+// their own: they come from deployments and instrumentations, not requests.
+//
+// # Long values
+//
+// A string an index takes as one term is indexed by its prefix, and kept
+// whole in the document's "vigil.full" object (not indexed); see long.go.
+// Each cut is listed in vigil.sanitized.
+//
 // # Logs
 //
 // Log documents follow the SS4O logs schema (ss4o_logs-*): @timestamp,
