@@ -537,6 +537,12 @@ func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 	b = append(b, `,"droppedAttributesCount":`...)
 	b = strconv.AppendUint(b, uint64(r.dropped), 10)
 	b = appendLogFull(b, attrsFull, w.resFull, w.scopeFull)
+	if unsafe.SliceData(b) != unsafe.SliceData(dst) {
+		// The document outgrew the arena's tail (vigil.full can double
+		// it) and moved: the memo's outputs of this record point into
+		// the tail, which the next document overwrites.
+		w.memo.n = 0
+	}
 	o := obj{b: b, fix: fx}
 	fx.appendTo(&o)
 	return Log{Body: o.close(), Timestamp: ts}, true

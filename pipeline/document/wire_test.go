@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,6 +107,14 @@ func randomMap(r *rand.Rand, m pcommon.Map, depth, n int) {
 	}
 }
 
+// longStrings are longer than MaxFlatValue, with escapes, multi-byte and
+// invalid UTF-8 around the cut.
+var longStrings = []string{
+	strings.Repeat("x", MaxFlatValue+1),
+	strings.Repeat("at \"frame\"\n\t✓ ", 700),
+	strings.Repeat("ü", MaxFlatValue/2) + "bad \xc3\x28" + strings.Repeat("\x01", 100),
+}
+
 func randomValue(r *rand.Rand, v pcommon.Value, depth int) {
 	max := 9
 	if depth > 10 {
@@ -115,6 +124,10 @@ func randomValue(r *rand.Rand, v pcommon.Value, depth int) {
 	case 0:
 		// empty
 	case 1, 7:
+		if r.IntN(40) == 0 {
+			v.SetStr(longStrings[r.IntN(len(longStrings))]) // cut in flat_object fields (long.go)
+			return
+		}
 		v.SetStr(pick(r, "", "plain", "quote\" back\\ \n\t\x01", "ünï ✓", "bad \xc3\x28", "a.b.c"))
 	case 2:
 		v.SetInt(r.Int64() - math.MaxInt64/2)
