@@ -101,11 +101,14 @@ func Spans(td ptrace.Traces, opt Options) (spans []*Span, errs []error) {
 		resFx := &fixes{}
 		var resSink attrSink
 		resAttrs := flatAttrs(nil, "resource.attributes.", res, resFx, "resource.attributes", &resSink)
+		// One sink for the spans: its buffers are copied into each
+		// document, so they are reused.
+		var sink attrSink
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
 			for k := 0; k < ss.Spans().Len(); k++ {
-				sp, err := buildSpan(ss.Spans().At(k), ss.Scope(), service, resAttrs, resSink.full, resFx, opt)
+				sp, err := buildSpan(ss.Spans().At(k), ss.Scope(), service, resAttrs, resSink.full, resFx, opt, &sink)
 				if err != nil {
 					errs = append(errs, err)
 					continue
@@ -117,7 +120,7 @@ func Spans(td ptrace.Traces, opt Options) (spans []*Span, errs []error) {
 	return spans, errs
 }
 
-func buildSpan(sp ptrace.Span, scope pcommon.InstrumentationScope, service string, resAttrs, resFull []byte, resFx *fixes, opt Options) (*Span, error) {
+func buildSpan(sp ptrace.Span, scope pcommon.InstrumentationScope, service string, resAttrs, resFull []byte, resFx *fixes, opt Options, sink *attrSink) (*Span, error) {
 	if sp.TraceID().IsEmpty() || sp.SpanID().IsEmpty() {
 		return nil, fmt.Errorf("%w: span %q has an empty trace id or span id", ErrInvalidSpan, toValidUTF8(sp.Name()))
 	}
@@ -171,10 +174,10 @@ func buildSpan(sp ptrace.Span, scope pcommon.InstrumentationScope, service strin
 	if v := scope.Version(); v != "" {
 		o.str("instrumentationScope.version", v)
 	}
-	var sink attrSink
-	o.b = flatAttrs(o.b, "instrumentationScope.attributes.", scope.Attributes(), fx, "instrumentationScope.attributes", &sink)
+	sink.known, sink.over, sink.full = nil, sink.over[:0], sink.full[:0]
+	o.b = flatAttrs(o.b, "instrumentationScope.attributes.", scope.Attributes(), fx, "instrumentationScope.attributes", sink)
 	sink.known = knownSpanAttributes
-	o.b = flatAttrs(o.b, "span.attributes.", sp.Attributes(), fx, "span.attributes", &sink)
+	o.b = flatAttrs(o.b, "span.attributes.", sp.Attributes(), fx, "span.attributes", sink)
 	if len(sink.over) > 0 {
 		o.key(overflowField)
 		o.b = append(o.b, '{')
@@ -222,10 +225,10 @@ func buildSpan(sp ptrace.Span, scope pcommon.InstrumentationScope, service strin
 		o.b = l.close()
 	}
 	o.b = append(o.b, ']')
-	if full := append(sink.full, resFull...); len(full) > 0 {
+	if sink.full = append(sink.full, resFull...); len(sink.full) > 0 {
 		o.key("vigil.full")
 		o.b = append(o.b, '{')
-		o.b = append(o.b, full[1:]...)
+		o.b = append(o.b, sink.full[1:]...)
 		o.b = append(o.b, '}')
 	}
 	fx.appendTo(&o)
