@@ -176,6 +176,10 @@ func TestSpanAttributeKeysCannotFillTheMapping(t *testing.T) {
 	wide.SetStartTimestamp(pcommon.NewTimestampFromTime(t0))
 	wide.SetEndTimestamp(pcommon.NewTimestampFromTime(t0))
 	wide.Attributes().PutStr("http.request.method", "GET")
+	// A key that is another one's prefix: an object and a value at one
+	// path, which typed fields could not hold.
+	wide.Attributes().PutStr("app", "x")
+	wide.Attributes().PutStr("app.id", "y")
 	for i := range 10000 {
 		wide.Attributes().PutStr(fmt.Sprintf("wide.key%05d", i), fmt.Sprintf("v%d", i))
 	}
@@ -202,6 +206,8 @@ func TestSpanAttributeKeysCannotFillTheMapping(t *testing.T) {
 	require.Len(t, search(t, c, n.SpanAlias, `{"term":{"span.attributes.overflow.wide.key09999":"v9999"}}`), 1)
 	require.Len(t, search(t, c, n.SpanAlias, `{"term":{"span.attributes.http@request@method":"GET"}}`), 1, "a known key is a field of its own")
 	require.Len(t, search(t, c, n.SpanAlias, `{"term":{"span.attributes.overflow.tenant_5999.requests":"5999"}}`), 1)
+	require.Len(t, search(t, c, n.SpanAlias, `{"term":{"span.attributes.overflow.app.id":"y"}}`), 1)
+	require.Len(t, search(t, c, n.SpanAlias, `{"term":{"span.attributes.overflow.app":"x"}}`), 1)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
