@@ -29,7 +29,7 @@ var knownSpanAttributes = keySetOf(
 	"net.peer.name", "net.peer.ip", "net.peer.port", "net.host.name",
 	"net.host.ip", "net.host.port", "net.transport", "net.sock.peer.addr",
 	"net.sock.peer.port", "net.sock.host.addr", "net.protocol.name",
-	"net.protocol.version", "peer.service",
+	"net.protocol.version", "peer.service", "service.peer.name", "service.peer.namespace",
 	// Databases.
 	"db.system", "db.system.name", "db.name", "db.namespace", "db.statement",
 	"db.query.text", "db.query.summary", "db.operation", "db.operation.name",

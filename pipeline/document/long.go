@@ -17,25 +17,31 @@ import "unicode/utf8"
 //     place, and the whole object is written as vigil.full.attributes
 //     (.resource, .instrumentationScope.attributes);
 //   - span, resource and scope attributes of spans (keyword, ignore_above
-//     1024): a string longer than MaxKeywordValue bytes is cut to
-//     MaxKeywordValue bytes, so that its prefix stays searchable, and the
-//     whole value is vigil.full["span.attributes.<key>"] (the field's name
-//     in the document).
+//     1024, and the span.attributes.overflow flat_object): a string longer
+//     than MaxKeywordValue bytes is cut to MaxKeywordValue bytes, so that
+//     its prefix stays searchable, and the whole value is
+//     vigil.full["span.attributes.<key>"] (the field's name in the
+//     document; "span.attributes.overflow.<key>" for the overflow).
 //
 // Each cut is listed in vigil.sanitized. The log body is a text field
 // (tokens of at most 255 characters) and is never cut. Sizes are counted in
 // the JSON-escaped bytes of the value, which are never fewer than its UTF-8
 // bytes nor its characters, and a cut never splits an escape or a UTF-8
-// sequence; so a cut flat_object value stays below Lucene's limit even with
-// its path (flat_object indexes "path=value" too) and a cut keyword value
-// within ignore_above.
+// sequence; so a cut keyword value stays within ignore_above, and a cut
+// flat_object value (at most 3 bytes per byte once invalid UTF-8 is
+// replaced) leaves Lucene's limit 8 KB for its path, as flat_object
+// indexes "path=value" too. Keys are never cut (two cut alike would repeat
+// a key, which OpenSearch refuses). Event and link attributes of spans are
+// keyword fields of nested documents, written whole: over ignore_above
+// they are kept but not searchable, never refused.
 const (
-	// MaxFlatValue bounds a string in a flat_object field (log
-	// attributes, resource, scope attributes, span attribute overflow is
-	// cut at MaxKeywordValue instead).
+	// MaxFlatValue bounds a string in a log document's flat_object
+	// fields (attributes, resource, scope attributes).
 	MaxFlatValue = 8192
-	// MaxKeywordValue bounds a span attribute's string: the keyword
-	// mapping's ignore_above, beyond which a value is not searchable.
+	// MaxKeywordValue bounds a span document's attribute strings: the
+	// keyword mapping's ignore_above, beyond which a value would not be
+	// searchable at all (the overflow is bounded alike, so that a span's
+	// attributes behave alike wherever their keys go).
 	MaxKeywordValue = 1024
 )
 
