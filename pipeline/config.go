@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -129,6 +130,13 @@ type IndicesConfig struct {
 	RefreshInterval string `yaml:"refresh_interval"`
 	// TotalFieldsLimit is index.mapping.total_fields.limit. Default 5000.
 	TotalFieldsLimit int `yaml:"total_fields_limit"`
+	// SpanAttributeFields are span attribute keys written as fields of
+	// their own ("span.attributes.<key>", aggregatable keywords) besides
+	// the semantic conventions' (pipeline/document/known.go); every other
+	// key goes into the span.attributes.overflow flat_object, so that
+	// distinct keys cannot fill the mapping (docs/operations.md). At most
+	// half of total_fields_limit. Default none.
+	SpanAttributeFields []string `yaml:"span_attribute_fields"`
 	// RolloverSize and RolloverAge trigger ISM rollover. Defaults "10gb", "1d".
 	RolloverSize string `yaml:"rollover_size"`
 	RolloverAge  string `yaml:"rollover_age"`
@@ -405,6 +413,19 @@ func (ix IndicesConfig) Validate() error {
 	}
 	if ix.TotalFieldsLimit < 100 {
 		p.Addf("total_fields_limit", "must be >= 100 (got %d)", ix.TotalFieldsLimit)
+	}
+	if n := len(ix.SpanAttributeFields); n > ix.TotalFieldsLimit/2 {
+		p.Addf("span_attribute_fields", "must list at most %d keys, half of total_fields_limit: each is a field of the span index (got %d)", ix.TotalFieldsLimit/2, n)
+	}
+	seen := map[string]bool{}
+	for i, k := range ix.SpanAttributeFields {
+		switch {
+		case k == "":
+			p.Addf(fmt.Sprintf("span_attribute_fields[%d]", i), "must not be empty")
+		case seen[k]:
+			p.Addf(fmt.Sprintf("span_attribute_fields[%d]", i), "repeats %q", k)
+		}
+		seen[k] = true
 	}
 	for _, x := range []struct{ path, v string }{{"rollover_size", ix.RolloverSize}, {"rollover_age", ix.RolloverAge}, {"delete_after", ix.DeleteAfter}} {
 		if x.v == "" {

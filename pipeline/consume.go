@@ -201,7 +201,7 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 		s.log.Debug("record holds no data; nothing to index", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset, "reason", reason)
 		return
 	}
-	opt := document.Options{Now: now, MaxFutureSkew: s.cfg.MaxFutureSkew, RecordTime: kr.Timestamp}
+	opt := document.Options{Now: now, MaxFutureSkew: s.cfg.MaxFutureSkew, RecordTime: kr.Timestamp, SpanFields: s.spanFields}
 	switch signal {
 	case signalLogs:
 		opt.Head, opt.HeadID = s.logHead, s.logHeadID

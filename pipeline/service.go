@@ -69,6 +69,9 @@ type Service struct {
 	// their id at logHeadID (document.Options.Head).
 	logHead   []byte
 	logHeadID int
+	// spanFields are the span attribute keys that are fields of their
+	// own (indices.span_attribute_fields and the known ones).
+	spanFields map[string]struct{}
 
 	installed atomic.Bool
 	// consuming is set once cl is (a switch commits through it).
@@ -112,6 +115,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(cfg.TraceGroup, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost,
 		chunks: newFreeList(16)}
 	s.logHead, s.logHeadID = opensearch.CreateHead(cfg.Indices.LogsDataStream, document.IDLen)
+	s.spanFields = document.SpanFields(cfg.Indices.SpanAttributeFields)
 	s.up = make([]atomic.Bool, len(clients))
 	if cfg.Sink == SinkOpenSearch {
 		for _, c := range clients {

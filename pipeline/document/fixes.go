@@ -109,6 +109,10 @@ type Options struct {
 	// be sent from where it is, with no copy and no id allocated.
 	Head   []byte
 	HeadID int
+	// SpanFields are the span attribute keys written as fields of their
+	// own (SpanFields); the others go into span.attributes.overflow.
+	// Nil: the known ones (known.go).
+	SpanFields map[string]struct{}
 }
 
 // maxDateNanos is the last instant OpenSearch's date_nanos type can hold

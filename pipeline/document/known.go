@@ -88,6 +88,22 @@ var knownSpanAttributes = keySetOf(
 	"span.kind", "component", "sampling.priority",
 )
 
+// SpanFields returns the span attribute keys written as fields of their
+// own: the known ones and extra (Options.SpanFields).
+func SpanFields(extra []string) map[string]struct{} {
+	if len(extra) == 0 {
+		return knownSpanAttributes
+	}
+	m := make(map[string]struct{}, len(knownSpanAttributes)+len(extra))
+	for k := range knownSpanAttributes {
+		m[k] = struct{}{}
+	}
+	for _, k := range extra {
+		m[k] = struct{}{}
+	}
+	return m
+}
+
 func keySetOf(keys ...string) map[string]struct{} {
 	m := make(map[string]struct{}, len(keys))
 	for _, k := range keys {

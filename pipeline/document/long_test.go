@@ -123,3 +123,24 @@ func TestSpanAttributes(t *testing.T) {
 	}, m["vigil.full"])
 	require.Contains(t, m["vigil.sanitized"], "span.attributes: values longer than 1024 bytes indexed by their first 1024 bytes; whole in vigil.full")
 }
+
+// TestSpanFieldsConfigured: keys given in Options.SpanFields are fields of
+// their own too; the known ones stay fields.
+func TestSpanFieldsConfigured(t *testing.T) {
+	td := ptrace.NewTraces()
+	sp := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	sp.SetTraceID(pcommon.TraceID{1})
+	sp.SetSpanID(pcommon.SpanID{1})
+	sp.Attributes().PutStr("http.route", "/pay")
+	sp.Attributes().PutStr("app.tenant", "acme")
+	sp.Attributes().PutStr("app.other", "x")
+	o := opts
+	o.SpanFields = SpanFields([]string{"app.tenant"})
+	spans, errs := Spans(td, o)
+	require.Empty(t, errs)
+	m := decode(t, spans[0].Render(nil))
+	require.Equal(t, "/pay", m["span.attributes.http@route"])
+	require.Equal(t, "acme", m["span.attributes.app@tenant"])
+	require.Equal(t, map[string]any{"app.other": "x"}, m["span.attributes.overflow"])
+	require.NotContains(t, SpanFields(nil), "app.tenant", "the known set is not changed")
+}

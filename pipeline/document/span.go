@@ -176,7 +176,10 @@ func buildSpan(sp ptrace.Span, scope pcommon.InstrumentationScope, service strin
 	}
 	sink.known, sink.over, sink.full = nil, sink.over[:0], sink.full[:0]
 	o.b = flatAttrs(o.b, "instrumentationScope.attributes.", scope.Attributes(), fx, "instrumentationScope.attributes", sink)
-	sink.known = knownSpanAttributes
+	sink.known = opt.SpanFields
+	if sink.known == nil {
+		sink.known = knownSpanAttributes
+	}
 	o.b = flatAttrs(o.b, "span.attributes.", sp.Attributes(), fx, "span.attributes", sink)
 	if len(sink.over) > 0 {
 		o.key(overflowField)
