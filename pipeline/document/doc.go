@@ -25,9 +25,11 @@
 // 5000): once a flood of distinct keys has reached it, every span with one
 // more new key is refused and dead-lettered until the next rollover. The
 // pipeline cannot know the live mapping's field count cheaply, so the split
-// is fixed: keys in knownSpanAttributes (known.go: OpenTelemetry's semantic
-// conventions, current and older names, what Trace Analytics users filter
-// on) are fields of their own as with Data Prepper, "span.attributes.<key>";
+// is fixed by configuration, not data: keys in knownSpanAttributes (known.go:
+// OpenTelemetry's semantic conventions, current and older names, what Trace
+// Analytics users filter on) and in Options.SpanFields (the pipeline's
+// indices.span_attribute_fields) are fields of their own as with Data
+// Prepper, "span.attributes.<key>";
 // every other key goes into one flat_object field, span.attributes.overflow,
 // as {"<key>": value} with its dots kept (searchable as
 // span.attributes.overflow.<key>). That bounds the span index's attribute

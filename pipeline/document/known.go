@@ -89,7 +89,8 @@ var knownSpanAttributes = keySetOf(
 )
 
 // SpanFields returns the span attribute keys written as fields of their
-// own: the known ones and extra (Options.SpanFields).
+// own: the known ones and extra (Options.SpanFields). The map is shared and
+// must not be changed.
 func SpanFields(extra []string) map[string]struct{} {
 	if len(extra) == 0 {
 		return knownSpanAttributes
