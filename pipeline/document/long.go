@@ -1,6 +1,9 @@
 package document
 
-import "unicode/utf8"
+import (
+	"bytes"
+	"unicode/utf8"
+)
 
 // Long values. OpenSearch indexes a keyword (and every leaf of a
 // flat_object) as one Lucene term, and refuses a whole document holding a
@@ -160,9 +163,10 @@ func appendLogFull(b, attrs, res, scope []byte) []byte {
 // (written at b[from:]), in place: it returns b with the cut object at
 // from, and the whole object (a copy) when anything was cut, nil
 // otherwise. An object of at most MaxFlatValue bytes holds no long string
-// and is returned as it is, at the cost of one comparison.
+// and is returned as it is, at the cost of one comparison; a larger one
+// is copied only when it holds one (longString).
 func cutFlat(b []byte, from int, fx *fixes, field string) ([]byte, []byte) {
-	if len(b)-from <= MaxFlatValue {
+	if len(b)-from <= MaxFlatValue || !longString(b[from:], MaxFlatValue) {
 		return b, nil
 	}
 	whole := append([]byte(nil), b[from:]...)
@@ -172,4 +176,36 @@ func cutFlat(b []byte, from int, fx *fixes, field string) ([]byte, []byte) {
 	}
 	fx.add(field, "values longer than 8192 bytes indexed by their first 8192 bytes; whole in vigil.full")
 	return out, whole
+}
+
+// longString reports whether the JSON v holds a string (key or value)
+// longer than limit escaped bytes. It finds the quotes with IndexByte, so
+// that a large object of short values (many attributes) costs little more
+// than a pass over its bytes; a quote is escaped when an odd run of
+// backslashes precedes it.
+func longString(v []byte, limit int) bool {
+	open := -1
+	for i := 0; i < len(v); {
+		j := bytes.IndexByte(v[i:], '"')
+		if j < 0 {
+			return false
+		}
+		q := i + j
+		i = q + 1
+		n := 0
+		for k := q - 1; k >= 0 && v[k] == '\\'; k-- {
+			n++
+		}
+		switch {
+		case n%2 == 1: // inside a string
+		case open < 0:
+			open = q
+		default:
+			if q-open-1 > limit {
+				return true
+			}
+			open = -1
+		}
+	}
+	return false
 }

@@ -37,6 +37,23 @@ func TestCutJSON(t *testing.T) {
 	}
 }
 
+func TestLongString(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{`{"a":"xy"}`, false},
+		{`{"a":"xyz"}`, true},
+		{`{"abc":1}`, true}, // keys count too (cutJSON then leaves them)
+		{`{"a":"\"\""}`, true},
+		{`{"a":"\\","b":"x"}`, false}, // an escaped backslash, then the closing quote
+		{`{"a":"\"x"}`, true},
+		{`[1,2,"ab"]`, false},
+	} {
+		require.Equal(t, tc.want, longString([]byte(tc.in), 2), tc.in)
+	}
+}
+
 func decode(t *testing.T, doc []byte) map[string]any {
 	t.Helper()
 	var m map[string]any
