@@ -148,6 +148,19 @@ admin_token: {env: VIGIL_SECRET_API_TOKEN}
 		{name: "pipeline", done: "connection refused", args: func() []string {
 			return []string{"pipeline", "--config", pipeline}
 		}},
+		// Past OpenSearch (no templates to install) to the Kafka consumer,
+		// whose dial failures the pipeline does not log today: the case
+		// runs until the consumer has started, then the usual 3 s.
+		{name: "pipeline-kafka", done: "pipeline started", args: func() []string {
+			return []string{"pipeline", "--config", write("pipeline-kafka.yaml", fmt.Sprintf(`
+admin: {listen_address: %q}
+log: {level: debug}
+kafka:%s
+opensearch: %s
+indices: {install_templates: false}
+admin_token: {env: VIGIL_SECRET_API_TOKEN}
+`, vigiltest.FreeAddr(t), kafka, opensearchCfg))}
+		}},
 		{name: "detector", done: "connection refused", args: func() []string {
 			return []string{"detector", "--config", write("detector.yaml", fmt.Sprintf(`
 admin: {listen_address: %q}
