@@ -212,3 +212,46 @@ func materializeSecretFiles(t *testing.T, spec corev1.PodSpec, body, dir string)
 	}
 	return strings.ReplaceAll(body, tlsDir, dir)
 }
+
+// TestOTLPAuthSwitch: otlpAuth.enabled with an inline token stores it in the
+// chart's Secret, mounts it into the collector and keeps it out of every
+// ConfigMap; the switch without a certificate Secret or a token is refused.
+func TestOTLPAuthSwitch(t *testing.T) {
+	c := loadChart(t)
+	const token = "otlp-token-value-0123"
+	out, err := render(c, map[string]any{"otlpAuth": map[string]any{"enabled": true, "token": token, "tlsSecret": "otlp-cert"}}, capabilities(false))
+	require.NoError(t, err)
+	ms := decode(t, out)
+	s := find[*corev1.Secret](t, ms, "Secret", release)
+	require.Equal(t, token, string(s.Data["otlp-token"]))
+	col := find[*appsv1.Deployment](t, ms, "Deployment", release+"-collector")
+	require.Equal(t, map[string]string{"otlp-tls": "otlp-cert", "otlp-token": release}, secretVolumes(col.Spec.Template.Spec))
+	require.Equal(t, release+"/otlp-token", mountedSecretFiles(col.Spec.Template.Spec)[tlsDir+"/otlp-token/token"])
+	requireSecretFilesMounted(t, ms)
+	for _, m := range ms {
+		if cm, ok := m.obj.(*corev1.ConfigMap); ok {
+			for _, v := range cm.Data {
+				require.NotContains(t, v, token, "ConfigMap %s holds the token", cm.Name)
+			}
+		}
+	}
+	// Without the switch nothing changes: no extension, no mounts.
+	out, err = render(c, map[string]any{}, capabilities(false))
+	require.NoError(t, err)
+	require.NotContains(t, out[chartDir+"/templates/collector.yaml"], "bearertokenauth")
+	require.NotContains(t, out[chartDir+"/templates/collector.yaml"], tlsDir)
+
+	for _, tc := range []struct {
+		name string
+		vals map[string]any
+		want string
+	}{
+		{"no certificate", map[string]any{"enabled": true, "token": token}, "/otlpAuth/tlsSecret"},
+		{"no token", map[string]any{"enabled": true, "tlsSecret": "otlp-cert"}, "/otlpAuth/token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := render(c, map[string]any{"otlpAuth": tc.vals}, capabilities(false))
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
