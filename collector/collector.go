@@ -121,13 +121,18 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // Check validates the OpenTelemetry configuration as the collector would at
-// start (unknown keys, bad values, unknown components), without starting it.
+// start (unknown keys, bad values, unknown components), without starting it,
+// and that the receivers' certificate files and the bearer token files exist
+// and are readable.
 func Check(ctx context.Context, cfg Config) error {
 	col, err := otelcol.NewCollector(settings(cfg))
 	if err != nil {
 		return fmt.Errorf("collector: %w", err)
 	}
 	if err := col.DryRun(ctx); err != nil {
+		return fmt.Errorf("collector: %w", err)
+	}
+	if err := checkFiles(ctx, cfg); err != nil {
 		return fmt.Errorf("collector: %w", err)
 	}
 	return nil

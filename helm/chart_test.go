@@ -598,6 +598,7 @@ func TestConfigCheck(t *testing.T) {
 				file := filepath.Base(ctr.Args[2])
 				body, ok := cm.Data[file]
 				require.True(t, ok, "ConfigMap %s has no %s", cm.Name, file)
+				body = materializeSecretFiles(t, p.spec, body, t.TempDir())
 				path := filepath.Join(t.TempDir(), file)
 				require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
 

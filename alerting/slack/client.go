@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -288,7 +289,7 @@ func (c *Client) send(ctx context.Context, m Message) (Ref, error) {
 		if len(m.Blocks) > 0 {
 			msg.Blocks = &slack.Blocks{BlockSet: m.Blocks}
 		}
-		return Ref{Channel: m.Channel}, slack.PostWebhookCustomHTTPContext(ctx, u, c.httpc, msg)
+		return Ref{Channel: m.Channel}, redactWebhook(slack.PostWebhookCustomHTTPContext(ctx, u, c.httpc, msg))
 	}
 	opts := c.options(m)
 	if m.ThreadTS != "" {
@@ -499,4 +500,21 @@ func errCode(err error) string {
 		return sc.Status
 	}
 	return "error"
+}
+
+// redactWebhook removes the webhook URL from a transport error. An incoming
+// webhook's URL is its credential (anyone holding it can post), and net/http
+// puts the whole URL in its errors ("Post \"https://hooks.slack.com/services/
+// T…/B…/secret\": dial tcp: …"), which the retry loop logs. The result keeps
+// the cause (a *net.OpError stays reachable for classify) and the host.
+func redactWebhook(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	host := "webhook"
+	if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+		host = u.Scheme + "://" + u.Host + "/…"
+	}
+	return fmt.Errorf("post webhook: %w", &url.Error{Op: ue.Op, URL: host, Err: ue.Err})
 }

@@ -1,10 +1,12 @@
 package slack
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -282,4 +284,37 @@ func TestConfigValidate(t *testing.T) {
 		require.Contains(t, err.Error(), want)
 	}
 	require.NoError(t, DefaultConfig().Validate())
+}
+
+// TestWebhookURLNeverLogged: an incoming webhook's URL is a credential, and a
+// post that cannot connect must not log it (net/http puts the URL in its
+// error), yet still count as not sent and be retried.
+func TestWebhookURLNeverLogged(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens: connection refused
+	const secret = "T0SECRET/B0SECRET/xyzzy0123456789"
+	cfg := DefaultConfig()
+	cfg.Webhooks = map[string]config.Secret{"alerts": {Value: "http://" + addr + "/services/" + secret}}
+	var logs bytes.Buffer
+	c, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	require.NoError(t, err)
+	waits := 0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.SetRetryWait(func(context.Context, time.Duration) error {
+		if waits++; waits == 3 {
+			cancel()
+			return context.Canceled
+		}
+		return nil
+	})
+	_, err = c.Post(ctx, Message{Channel: "alerts", Text: "hello"})
+	require.Error(t, err)
+	require.Equal(t, 3, waits, "a refused connection is retried")
+	require.Contains(t, logs.String(), "connection refused")
+	require.Contains(t, logs.String(), "http://"+addr+"/…", "the host stays for the operator")
+	require.NotContains(t, logs.String(), "SECRET")
+	require.NotContains(t, err.Error(), "SECRET")
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-dev/vigil/internal/config/configtest"
+	"github.com/vigil-dev/vigil/internal/vigiltest"
 	"github.com/vigil-dev/vigil/pipeline"
 )
 
@@ -114,4 +115,36 @@ func TestMemoryLimitDefaults(t *testing.T) {
 		err = pc.Validate()
 	}
 	require.ErrorContains(t, err, "memory_limit: must be >= 0")
+}
+
+// TestShippedAuthConfig: configs/collector-auth.yaml merged after the
+// shipped collector.yaml is valid when its certificate and token files exist,
+// and --check names each missing one by its YAML path.
+func TestShippedAuthConfig(t *testing.T) {
+	t.Setenv("VIGIL_COLLECTOR_QUEUE_DIR", t.TempDir())
+	pki := vigiltest.NewPKI(t)
+	token := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(token, []byte("s3cret\n"), 0o600))
+	args := []string{"collector", "--config", "../../configs/collector.yaml", "--config", "../../configs/collector-auth.yaml", "--check"}
+
+	t.Setenv("VIGIL_OTLP_TOKEN_FILE", token)
+	t.Setenv("VIGIL_OTLP_TLS_CERT_FILE", pki.CertFile)
+	t.Setenv("VIGIL_OTLP_TLS_KEY_FILE", pki.KeyFile)
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitOK, run(args, &stdout, &stderr), "stderr:\n%s", stderr.String())
+
+	missing := filepath.Join(t.TempDir(), "missing")
+	t.Setenv("VIGIL_OTLP_TOKEN_FILE", missing)
+	t.Setenv("VIGIL_OTLP_TLS_KEY_FILE", missing)
+	stdout.Reset()
+	stderr.Reset()
+	require.Equal(t, exitBadArgs, run(args, &stdout, &stderr))
+	for _, want := range []string{
+		"extensions.bearertokenauth.filename: file " + missing + " does not exist",
+		"receivers.otlp.protocols.grpc.tls.key_file: file " + missing + " does not exist",
+		"receivers.otlp.protocols.http.tls.key_file: file " + missing + " does not exist",
+	} {
+		require.Contains(t, stderr.String(), want)
+	}
+	require.NotContains(t, stderr.String(), "tls.cert_file")
 }

@@ -2,11 +2,14 @@ package admin
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -27,6 +30,68 @@ type Config struct {
 	// ShutdownGrace is how long /readyz reports 503 before the server closes,
 	// so that load balancers stop routing first. Default 0.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// TLS serves the endpoints over HTTPS. Default off (plain HTTP).
+	TLS TLSConfig `yaml:"tls"`
+}
+
+// TLSConfig is the admin server's certificate and, optionally, the CA that
+// client certificates must chain to. TLS is on when CertFile is set.
+type TLSConfig struct {
+	// CertFile is the server certificate chain (PEM). Default "" (plain HTTP).
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is CertFile's private key (PEM). Required with CertFile.
+	KeyFile string `yaml:"key_file"`
+	// ClientCAFile, when set, makes the server require a client certificate
+	// signed by one of these CAs (PEM bundle), so only holders of such a
+	// certificate (a Prometheus with its own client cert, say) can scrape.
+	// Default "" (no client certificate asked for).
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Enabled reports whether the server speaks TLS.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" }
+
+// Validate reports every problem, including certificate files that are
+// missing or unreadable, so --check finds them before a start does.
+func (t TLSConfig) Validate() error {
+	var p config.Problems
+	if t.CertFile == "" && (t.KeyFile != "" || t.ClientCAFile != "") {
+		p.Addf("cert_file", "must be set when key_file or client_ca_file is")
+	}
+	if t.CertFile != "" && t.KeyFile == "" {
+		p.Addf("key_file", "must be set when cert_file is")
+	}
+	p.Merge("cert_file", config.CheckReadable(t.CertFile))
+	p.Merge("key_file", config.CheckReadable(t.KeyFile))
+	p.Merge("client_ca_file", config.CheckReadable(t.ClientCAFile))
+	if p.Err() == nil && t.Enabled() {
+		if _, err := t.config(); err != nil {
+			p.Addf("", "%v", err)
+		}
+	}
+	return p.Err()
+}
+
+// config loads the files into a server tls.Config.
+func (t TLSConfig) config() (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("cert_file/key_file: %w", err)
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("client_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client_ca_file: no PEM certificates in %s", t.ClientCAFile)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
 }
 
 // DefaultConfig returns the defaults.
@@ -41,6 +106,7 @@ func (c Config) Validate() error {
 	if c.ShutdownGrace < 0 {
 		p.Addf("shutdown_grace", "must be >= 0 (got %s)", c.ShutdownGrace)
 	}
+	p.Merge("tls", c.TLS.Validate())
 	return p.Err()
 }
 
@@ -157,9 +223,19 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	ln, scheme := s.ln, "http"
+	if s.cfg.TLS.Enabled() {
+		// Files are read at start (not at New) so that New does no I/O;
+		// Validate has already reported unreadable ones.
+		cfg, err := s.cfg.TLS.config()
+		if err != nil {
+			return fmt.Errorf("admin: tls: %w", err)
+		}
+		ln, scheme = tls.NewListener(s.ln, cfg), "https"
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.ln) }()
-	s.log.Info("admin server listening", "address", s.Addr())
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("admin server listening", "address", s.Addr(), "scheme", scheme)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("admin: serve: %w", err)

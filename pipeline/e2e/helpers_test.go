@@ -123,12 +123,20 @@ func (s *stack) deleteIndices() {
 type collector struct {
 	proc *vigiltest.Process
 	grpc string
+	http string
 }
 
 func (s *stack) startCollector() *collector {
+	s.t.Helper()
+	return s.startCollectorWith(nil)
+}
+
+// startCollectorWith starts the collector with env added and configs merged
+// after the shipped file (e.g. configs/collector-auth.yaml).
+func (s *stack) startCollectorWith(extraEnv []string, configs ...string) *collector {
 	t := s.t
 	t.Helper()
-	c := &collector{grpc: vigiltest.FreeAddr(t)}
+	c := &collector{grpc: vigiltest.FreeAddr(t), http: vigiltest.FreeAddr(t)}
 	admin := vigiltest.FreeAddr(t)
 	env := []string{
 		"VIGIL_KAFKA_BROKERS=" + s.broker,
@@ -136,13 +144,17 @@ func (s *stack) startCollector() *collector {
 		"VIGIL_SPANS_TOPIC=" + s.spansTopic,
 		"VIGIL_COLLECTOR_QUEUE_DIR=" + filepath.Join(s.dir, "collector-queue"),
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + c.grpc,
-		"VIGIL_OTLP_HTTP_ENDPOINT=" + vigiltest.FreeAddr(t),
+		"VIGIL_OTLP_HTTP_ENDPOINT=" + c.http,
 		"VIGIL_COLLECTOR_ADMIN=" + admin,
 		"VIGIL_COLLECTOR_HEALTH_ENDPOINT=" + vigiltest.FreeAddr(t),
 		"VIGIL_COLLECTOR_METRICS_ENDPOINT=" + vigiltest.FreeAddr(t),
 		"VIGIL_COLLECTOR_TELEMETRY_PORT=" + vigiltest.Port(t, vigiltest.FreeAddr(t)),
 	}
-	c.proc = vigiltest.Start(t, env, "collector", "--config", "configs/collector.yaml")
+	args := []string{"collector", "--config", "configs/collector.yaml"}
+	for _, f := range configs {
+		args = append(args, "--config", f)
+	}
+	c.proc = vigiltest.Start(t, append(env, extraEnv...), args...)
 	c.proc.WaitReady(admin, 90*time.Second)
 	return c
 }

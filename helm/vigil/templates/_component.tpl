@@ -1,7 +1,8 @@
 {{/*
 ConfigMap, Deployment and Service of a Vigil component that reads a
 standalone file (pipeline, detector, alerting):
-(dict "root" $ "component" "pipeline" "env" "<env YAML>" "replicas" true|false "recreate" true|false)
+(dict "root" $ "component" "pipeline" "env" "<env YAML>" "replicas" true|false "recreate" true|false
+"tls" (dict "kafka" true "opensearch" true)), tls naming the Secret mounts (vigil.tls.sources)
 */}}
 {{- define "vigil.component" -}}
 {{- $root := .root }}
@@ -81,9 +82,11 @@ spec:
             {{- include "vigil.containerSecurityContext" $root | nindent 12 }}
           resources:
             {{- toYaml $vals.resources | nindent 12 }}
+          {{- $tls := merge (dict "root" $root) (.tls | default dict) }}
           volumeMounts:
             - {name: config, mountPath: /etc/vigil, readOnly: true}
             - {name: tmp, mountPath: /tmp}
+            {{- with include "vigil.tls.volumeMounts" $tls }}{{ . | nindent 12 }}{{ end }}
       volumes:
         - name: config
           configMap:
@@ -91,6 +94,7 @@ spec:
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
+        {{- with include "vigil.tls.volumes" $tls }}{{ . | nindent 8 }}{{ end }}
       {{- with $vals.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}

@@ -14,20 +14,35 @@ ${NAME} expansions of environment variables set from Secrets.
 {{- if include "vigil.secret.opensearchPassword" . }}
 {{- $_ := set $os "password" (dict "env" "VIGIL_OPENSEARCH_PASSWORD") }}
 {{- end }}
+{{- with include "vigil.config.opensearchTLS" . }}
+{{- $_ := set $os "tls" (fromYaml .) }}
+{{- end }}
 {{- $derived := dict "kafka" (dict "brokers" .Values.kafka.brokers) "opensearch" $os }}
 {{- with include "vigil.config.kafkaSASL" . }}
 {{- $_ := set $derived.kafka "sasl" (fromYaml .) }}
 {{- end }}
+{{- with include "vigil.config.kafkaTLS" . }}
+{{- $_ := set $derived.kafka "tls" (fromYaml .) }}
+{{- end }}
 {{- if include "vigil.secret.apiToken" . }}
 {{- $_ := set $derived "admin_token" (dict "env" "VIGIL_API_TOKEN") }}
 {{- end }}
-{{- toYaml (mustMergeOverwrite $derived (deepCopy .Values.pipeline.config)) }}
+{{- $cfg := mustMergeOverwrite (deepCopy $derived) (deepCopy .Values.pipeline.config) }}
+{{- /* An empty file setting in the map (configs/pipeline.yaml has
+ca_file: "") does not undo a mounted Secret. */}}
+{{- range $k, $v := (dig "opensearch" "tls" dict $derived) }}
+{{- if not (get $cfg.opensearch.tls $k) }}{{ $_ := set $cfg.opensearch.tls $k $v }}{{ end }}
+{{- end }}
+{{- toYaml $cfg }}
 {{- end }}
 
 {{- define "vigil.config.detector" -}}
 {{- $derived := dict "kafka" (dict "brokers" .Values.kafka.brokers) "prometheus" (dict "url" .Values.prometheus.url) }}
 {{- with include "vigil.config.kafkaSASL" . }}
 {{- $_ := set $derived.kafka "sasl" (fromYaml .) }}
+{{- end }}
+{{- with include "vigil.config.kafkaTLS" . }}
+{{- $_ := set $derived.kafka "tls" (fromYaml .) }}
 {{- end }}
 {{- if include "vigil.secret.apiToken" . }}
 {{- $_ := set $derived "webhooks" (dict "token" (dict "env" "VIGIL_API_TOKEN")) }}
@@ -46,6 +61,9 @@ ${NAME} expansions of environment variables set from Secrets.
 {{- $derived := dict "kafka" (dict "brokers" .Values.kafka.brokers) }}
 {{- with include "vigil.config.kafkaSASL" . }}
 {{- $_ := set $derived.kafka "sasl" (fromYaml .) }}
+{{- end }}
+{{- with include "vigil.config.kafkaTLS" . }}
+{{- $_ := set $derived.kafka "tls" (fromYaml .) }}
 {{- end }}
 {{- if include "vigil.secret.slackToken" . }}
 {{- $_ := set $derived "slack" (dict "bot_token" (dict "env" "VIGIL_SLACK_TOKEN")) }}
@@ -76,7 +94,15 @@ ${NAME} expansions of environment variables set from Secrets.
 {{- if and $sasl.mechanism (include "vigil.secret.kafkaUsername" $) (not (hasKey $exp "auth")) }}
 {{- $_ := set $exp "auth" (dict "sasl" (dict "mechanism" $sasl.mechanism "username" "${env:VIGIL_KAFKA_SASL_USERNAME}" "password" "${env:VIGIL_KAFKA_SASL_PASSWORD}")) }}
 {{- end }}
+{{- with include "vigil.config.kafkaExporterTLS" $ }}
+{{- if not (hasKey $exp "tls") }}
+{{- $_ := set $exp "tls" (fromYaml .) }}
 {{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if .Values.otlpAuth.enabled }}
+{{- include "vigil.config.otlpAuth" (dict "root" . "cfg" $cfg) }}
 {{- end }}
 {{- $_ := set $cfg "vigil" (include "vigil.config.collectorVigil" (dict "root" . "port" .Values.collector.adminPort) | fromYaml) }}
 {{- toYaml $cfg }}
@@ -93,6 +119,9 @@ ${NAME} expansions of environment variables set from Secrets.
 {{- $filelog := dig "receivers" "filelog" nil $cfg }}
 {{- if and (kindIs "map" $filelog) (not (hasKey $filelog "exclude")) }}
 {{- $_ := set $filelog "exclude" (list (printf "%s/%s_%s-*/*/*.log" .Values.collector.agent.logsPath .Release.Namespace (include "vigil.componentName" (dict "root" . "component" "agent")))) }}
+{{- end }}
+{{- if .Values.otlpAuth.enabled }}
+{{- include "vigil.config.otlpAuthClient" (dict "root" . "cfg" $cfg) }}
 {{- end }}
 {{- $_ := set $cfg "vigil" (include "vigil.config.collectorVigil" (dict "root" . "port" .Values.collector.agent.adminPort) | fromYaml) }}
 {{- toYaml $cfg }}
@@ -144,6 +173,9 @@ and, with opensearch.dashboardsUrl, Dashboards for the saved objects.
 {{- with include "vigil.config.kafkaSASL" . }}
 {{- $_ := set $kafka "sasl" (fromYaml .) }}
 {{- end }}
+{{- with include "vigil.config.kafkaTLS" . }}
+{{- $_ := set $kafka "tls" (fromYaml .) }}
+{{- end }}
 {{- /* OpenSearch and indices exactly as the pipeline has them, so setup
 installs the templates the pipeline would. */}}
 {{- $pipeline := include "vigil.config.pipeline" . | fromYaml }}
@@ -153,6 +185,7 @@ installs the templates the pipeline would. */}}
 {{- with $pipeline.opensearch.username }}{{ $_ := set $dash "username" . }}{{ end }}
 {{- with $pipeline.opensearch.password }}{{ $_ := set $dash "password" . }}{{ end }}
 {{- with .Values.setup.dashboards.tenant }}{{ $_ := set $dash "tenant" . }}{{ end }}
+{{- with dig "tls" "ca_file" "" $pipeline.opensearch }}{{ $_ := set $dash "tls" (dict "ca_file" .) }}{{ end }}
 {{- $_ := set $cfg "dashboards" $dash }}
 {{- end }}
 {{- toYaml (mustMergeOverwrite $cfg (deepCopy .Values.setup.config)) }}
