@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
 	"go.opentelemetry.io/collector/otelcol"
+	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/internal/build"
 	vcomponent "github.com/vigil-dev/vigil/internal/component"
@@ -144,6 +145,7 @@ func settings(cfg Config) otelcol.CollectorSettings {
 		// The vigil process owns signals: the first drains every component,
 		// the second aborts.
 		DisableGracefulShutdown: true,
+		LoggingOptions:          []zap.Option{calmKafkaLogs()},
 		ConfigProviderSettings: otelcol.ConfigProviderSettings{
 			ResolverSettings: confmap.ResolverSettings{
 				URIs:               cfg.Config,
