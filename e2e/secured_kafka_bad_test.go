@@ -69,16 +69,17 @@ func TestSecuredKafkaBadCredentials(t *testing.T) {
 
 	cases := []struct {
 		name, broker, kafka, cause string
+		cliCause                   string // in the one-shot commands' error
 	}{
 		{"wrong password", s.SASLSSL,
 			fmt.Sprintf("  sasl: {mechanism: SCRAM-SHA-512, username: %s, password: not-the-password}\n  tls: {enabled: true, ca_file: %q}\n", s.User, s.CAFile),
-			"SASL SCRAM-SHA-512 authentication failed"},
+			"SASL SCRAM-SHA-512 authentication failed", "SASL_AUTHENTICATION_FAILED"},
 		{"unknown CA", s.SASLSSL,
 			fmt.Sprintf("  sasl: {mechanism: SCRAM-SHA-512, username: %s, password: {file: %q}}\n  tls: {enabled: true, ca_file: %q}\n", s.User, s.PasswordFile, otherCA),
-			"x509: certificate signed by unknown authority"},
+			"x509: certificate signed by unknown authority", "x509: certificate signed by unknown authority"},
 		{"refused client certificate", s.MTLS,
 			fmt.Sprintf("  tls: {enabled: true, ca_file: %q, cert_file: %q, key_file: %q}\n", s.CAFile, strangerCrt, strangerKey),
-			"tls: bad certificate"},
+			"tls: bad certificate", "tls: bad certificate"},
 	}
 	components := []struct {
 		name, config string
@@ -156,6 +157,24 @@ default_route: {name: default, channel: C0BAD}
 			require.NotContains(t, out, "goroutine ", "no stack traces")
 			require.NotContains(t, out, "panic", "no panic")
 			require.False(t, p.Exited(), "still running, retrying; output:\n%s", out)
+		})
+	}
+	// The one-shot commands fail at once, naming the broker and the cause.
+	for _, tc := range cases {
+		t.Run(tc.name+"/setup+dlq", func(t *testing.T) {
+			base := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+			kafka := fmt.Sprintf("kafka:\n  brokers: [%q]\n%s", tc.broker, tc.kafka)
+			setup, pipeline := base+"-setup.yaml", base+"-pipeline.yaml"
+			require.NoError(t, os.WriteFile(setup, []byte(kafka+
+				"topics: [{name: bad-cli-topic, partitions: 1, replication_factor: -1}]\nindices: {install_templates: false}\n"), 0o644))
+			require.NoError(t, os.WriteFile(pipeline, []byte(kafka+"  dlq_topic: bad-cli-dlq\n"), 0o644))
+			for _, args := range [][]string{{"setup", "--config", setup}, {"dlq", "list", "--config", pipeline}} {
+				out, code := (&securedRun{t: t}).vigil(args...)
+				require.Equal(t, 1, code, "vigil %v:\n%s", args, out)
+				require.Contains(t, out, "kafka "+tc.broker, "names the broker")
+				require.Contains(t, out, tc.cliCause, "names the cause")
+				require.NotContains(t, out, "goroutine ", "no stack traces")
+			}
 		})
 	}
 }
