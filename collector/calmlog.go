@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,8 +27,12 @@ const (
 // after 10 s, then after twice as long each time up to 5 min. None of these
 // lines carries a stack trace: the message says what is wrong, the stack
 // only where the exporter noticed.
-func calmKafkaLogs() zap.Option {
-	st := &calmState{seen: map[calmKey]*calmSeen{}, now: time.Now}
+//
+// franz-go names a seed broker only by its index ("seed_0"); such lines get
+// the exporter's brokers (from brokers(), by exporter id) as a field, so
+// the line says which cluster refused.
+func calmKafkaLogs(brokers func() map[string][]string) zap.Option {
+	st := &calmState{seen: map[calmKey]*calmSeen{}, now: time.Now, brokers: sync.OnceValue(brokers)}
 	return zap.WrapCore(func(c zapcore.Core) zapcore.Core { return &calmCore{Core: c, st: st, id: st.ids.Add(1)} })
 }
 
@@ -41,10 +47,11 @@ type calmSeen struct {
 }
 
 type calmState struct {
-	ids  atomic.Uint64
-	now  func() time.Time
-	mu   sync.Mutex
-	seen map[calmKey]*calmSeen
+	ids     atomic.Uint64
+	now     func() time.Time
+	brokers func() map[string][]string
+	mu      sync.Mutex
+	seen    map[calmKey]*calmSeen
 }
 
 // admit says whether to write a Kafka failure line and at which level.
@@ -67,12 +74,29 @@ func (s *calmState) admit(k calmKey, lvl zapcore.Level) (zapcore.Level, bool) {
 
 type calmCore struct {
 	zapcore.Core
-	st *calmState
-	id uint64
+	st       *calmState
+	id       uint64
+	exporter string // otelcol.component.id, once a With has set it
 }
 
 func (c *calmCore) With(fields []zapcore.Field) zapcore.Core {
-	return &calmCore{Core: c.Core.With(fields), st: c.st, id: c.st.ids.Add(1)}
+	exporter := c.exporter
+	for _, f := range fields {
+		if f.Key == "otelcol.component.id" {
+			exporter = fieldString(f)
+		}
+	}
+	return &calmCore{Core: c.Core.With(fields), st: c.st, id: c.st.ids.Add(1), exporter: exporter}
+}
+
+func fieldString(f zapcore.Field) string {
+	if f.Type == zapcore.StringType {
+		return f.String
+	}
+	if s, ok := f.Interface.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return fmt.Sprint(f.Interface)
 }
 
 func (c *calmCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -88,8 +112,32 @@ func (c *calmCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 }
 
 // Write drops the stack trace zap adds to Error lines.
+// and names the exporter's brokers when the line has no address.
 func (c *calmCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	e.Stack = ""
+	if slices.ContainsFunc(fields, func(f zapcore.Field) bool { return f.Key == "addr" }) {
+		return c.Core.Write(e, fields)
+	}
+	exporter := c.exporter
+	for _, f := range fields {
+		if f.Key == "otelcol.component.id" {
+			exporter = fieldString(f)
+		}
+	}
+	all := c.st.brokers()
+	bs := all[exporter]
+	if exporter == "" {
+		// The component's attributes may be added outside this core: name
+		// every Kafka exporter's brokers (usually one cluster).
+		for _, v := range all {
+			bs = append(bs, v...)
+		}
+		slices.Sort(bs)
+		bs = slices.Compact(bs)
+	}
+	if len(bs) > 0 {
+		fields = append(slices.Clip(fields), zap.String("brokers", strings.Join(bs, ",")))
+	}
 	return c.Core.Write(e, fields)
 }
 

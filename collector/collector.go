@@ -145,7 +145,7 @@ func settings(cfg Config) otelcol.CollectorSettings {
 		// The vigil process owns signals: the first drains every component,
 		// the second aborts.
 		DisableGracefulShutdown: true,
-		LoggingOptions:          []zap.Option{calmKafkaLogs()},
+		LoggingOptions:          []zap.Option{calmKafkaLogs(func() map[string][]string { return kafkaBrokers(cfg) })},
 		ConfigProviderSettings: otelcol.ConfigProviderSettings{
 			ResolverSettings: confmap.ResolverSettings{
 				URIs:               cfg.Config,
@@ -201,4 +201,32 @@ func (g *remoteGatherer) Gather() ([]*dto.MetricFamily, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// kafkaBrokers returns the brokers of each Kafka exporter in the
+// configuration, by exporter id, for log lines that name only a seed index.
+// The configuration is resolved again for this, once, when the first such
+// line is logged; nothing if it cannot be.
+func kafkaBrokers(cfg Config) map[string][]string {
+	out := map[string][]string{}
+	r, err := confmap.NewResolver(settings(Config{Config: cfg.Config}).ConfigProviderSettings.ResolverSettings)
+	if err != nil {
+		return out
+	}
+	conf, err := r.Resolve(context.Background())
+	if err != nil {
+		return out
+	}
+	exps, err := conf.Sub("exporters")
+	if err != nil {
+		return out
+	}
+	for id, v := range exps.ToStringMap() {
+		m, _ := v.(map[string]any)
+		bs, _ := m["brokers"].([]any)
+		for _, b := range bs {
+			out[id] = append(out[id], fmt.Sprint(b))
+		}
+	}
+	return out
 }
