@@ -70,16 +70,20 @@ func TestSecuredKafkaBadCredentials(t *testing.T) {
 	cases := []struct {
 		name, broker, kafka, cause string
 		cliCause                   string // in the one-shot commands' error
+		collector, collectorCause  string // the exporter's auth/tls; its client's words
 	}{
 		{"wrong password", s.SASLSSL,
 			fmt.Sprintf("  sasl: {mechanism: SCRAM-SHA-512, username: %s, password: not-the-password}\n  tls: {enabled: true, ca_file: %q}\n", s.User, s.CAFile),
-			"SASL SCRAM-SHA-512 authentication failed", "SASL_AUTHENTICATION_FAILED"},
+			"SASL SCRAM-SHA-512 authentication failed", "SASL_AUTHENTICATION_FAILED",
+			saslAuth(s).collector, "SASL_AUTHENTICATION_FAILED"},
 		{"unknown CA", s.SASLSSL,
 			fmt.Sprintf("  sasl: {mechanism: SCRAM-SHA-512, username: %s, password: {file: %q}}\n  tls: {enabled: true, ca_file: %q}\n", s.User, s.PasswordFile, otherCA),
-			"x509: certificate signed by unknown authority", "x509: certificate signed by unknown authority"},
+			"x509: certificate signed by unknown authority", "x509: certificate signed by unknown authority",
+			strings.ReplaceAll(saslAuth(s).collector, s.CAFile, otherCA), "x509: certificate signed by unknown authority"},
 		{"refused client certificate", s.MTLS,
 			fmt.Sprintf("  tls: {enabled: true, ca_file: %q, cert_file: %q, key_file: %q}\n", s.CAFile, strangerCrt, strangerKey),
-			"tls: bad certificate", "tls: bad certificate"},
+			"tls: bad certificate", "tls: bad certificate",
+			fmt.Sprintf("    tls: {ca_file: %q, cert_file: %q, key_file: %q}\n", s.CAFile, strangerCrt, strangerKey), "remote error: tls:"},
 	}
 	components := []struct {
 		name, config string
@@ -175,6 +179,35 @@ default_route: {name: default, channel: C0BAD}
 				require.Contains(t, out, tc.cliCause, "names the cause")
 				require.NotContains(t, out, "goroutine ", "no stack traces")
 			}
+		})
+	}
+	// The collector's contrib Kafka exporter: its client logs each failure
+	// once (then spaced out), with the brokers and the cause, never a
+	// stack trace.
+	for _, tc := range cases {
+		t.Run(tc.name+"/collector", func(t *testing.T) {
+			t.Parallel()
+			r := &securedRun{t: t, dir: t.TempDir(), secured: s, logsTopic: "bad-collector-logs", spansTopic: "bad-collector-spans",
+				auth: kafkaAuth{broker: tc.broker, collector: tc.collector}}
+			r.secured.Password = "not-the-password"
+			if tc.name != "wrong password" {
+				r.secured.Password = s.Password
+			}
+			p := r.collector()
+			r.telemetrygen("logs", "--logs", "5", "--rate", "0")
+			franz := regexp.MustCompile(`(?m)^\S+\t(error|warn)\tfranz\t.*$`)
+			require.NoError(t, vigiltest.Eventually(time.Minute, func() error {
+				if len(franz.FindAllString(p.Output(), -1)) < 2 {
+					return fmt.Errorf("no repeated report yet")
+				}
+				return nil
+			}), "output:\n%s", p.Output())
+			out := p.Output()
+			first := franz.FindString(out)
+			require.Contains(t, first, tc.broker, "names the broker")
+			require.Contains(t, first, tc.collectorCause, "names the cause")
+			require.NotRegexp(t, `(?m)^\t/`, out, "no stack traces")
+			require.False(t, p.Exited(), "still running, retrying")
 		})
 	}
 }
