@@ -38,7 +38,11 @@ ${NAME} expansions of environment variables set from Secrets.
 {{/* kafka.sasl of a component using internal/kafka.Conn, when configured. */}}
 {{- define "vigil.config.kafkaSASL" -}}
 {{- if and .Values.kafka.sasl.mechanism (include "vigil.secret.kafkaUsername" .) }}
-{{- toYaml (dict "mechanism" .Values.kafka.sasl.mechanism "username" (dict "env" "VIGIL_KAFKA_SASL_USERNAME") "password" (dict "env" "VIGIL_KAFKA_SASL_PASSWORD")) }}
+{{- $sasl := dict "mechanism" .Values.kafka.sasl.mechanism "username" (dict "env" "VIGIL_KAFKA_SASL_USERNAME") "password" (dict "env" "VIGIL_KAFKA_SASL_PASSWORD") }}
+{{- if .Values.kafka.sasl.allowPlaintext }}
+{{- $_ := set $sasl "allow_plaintext" true }}
+{{- end }}
+{{- toYaml $sasl }}
 {{- end }}
 {{- end }}
 
