@@ -2,9 +2,13 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,7 +135,53 @@ func Check(ctx context.Context, cfg Config) error {
 	if err := col.DryRun(ctx); err != nil {
 		return fmt.Errorf("collector: %w", err)
 	}
-	return nil
+	return checkTLSFiles(ctx, cfg)
+}
+
+// checkTLSFiles reports every tls.ca_file, cert_file and key_file in the
+// resolved configuration (Kafka exporters, OTLP receivers, ...) that cannot
+// be read, by its path: the collector itself would only fail when the
+// component starts.
+func checkTLSFiles(ctx context.Context, cfg Config) error {
+	r, err := confmap.NewResolver(settings(Config{Config: cfg.Config}).ConfigProviderSettings.ResolverSettings)
+	if err != nil {
+		return fmt.Errorf("collector: %w", err)
+	}
+	conf, err := r.Resolve(ctx)
+	if err != nil {
+		return fmt.Errorf("collector: %w", err)
+	}
+	var p config.Problems
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			sub := config.Join(path, k)
+			if k == "tls" {
+				if t, ok := m[k].(map[string]any); ok {
+					for _, f := range []string{"ca_file", "cert_file", "key_file"} {
+						file, _ := t[f].(string)
+						if file == "" {
+							continue
+						}
+						if _, err := os.ReadFile(file); err != nil {
+							var pe *os.PathError
+							if errors.As(err, &pe) {
+								err = pe.Err
+							}
+							p.Addf(config.Join(sub, f), "cannot read %s: %v", file, err)
+						}
+					}
+				}
+			}
+			walk(sub, m[k])
+		}
+	}
+	walk("", conf.ToStringMap())
+	return p.Err()
 }
 
 func settings(cfg Config) otelcol.CollectorSettings {
