@@ -119,6 +119,11 @@ func (s *Service) Gatherer() prometheus.Gatherer {
 // Run runs the collector until ctx ends, then shuts it down: receivers stop
 // first and the exporters' queues drain (or stay persisted on file_storage).
 func (s *Service) Run(ctx context.Context) error {
+	// The one rule the collector itself does not know: refuse to send
+	// Kafka credentials in clear (Check reports it too).
+	if err := checkConfig(ctx, s.cfg, false); err != nil {
+		return err
+	}
 	if err := s.col.Run(ctx); err != nil {
 		return fmt.Errorf("collector: %w", err)
 	}
@@ -135,14 +140,15 @@ func Check(ctx context.Context, cfg Config) error {
 	if err := col.DryRun(ctx); err != nil {
 		return fmt.Errorf("collector: %w", err)
 	}
-	return checkTLSFiles(ctx, cfg)
+	return checkConfig(ctx, cfg, true)
 }
 
-// checkTLSFiles reports every tls.ca_file, cert_file and key_file in the
-// resolved configuration (Kafka exporters, OTLP receivers, ...) that cannot
-// be read, by its path: the collector itself would only fail when the
-// component starts.
-func checkTLSFiles(ctx context.Context, cfg Config) error {
+// checkConfig reports, by path, what the collector's own validation lets
+// through: a component with auth.sasl but no tls (a Kafka exporter would
+// send its credentials in clear; tls: {insecure: true} says that is meant),
+// and, with files, every tls.ca_file, cert_file and key_file that cannot be
+// read (the collector would only fail when the component starts).
+func checkConfig(ctx context.Context, cfg Config, files bool) error {
 	r, err := confmap.NewResolver(settings(Config{Config: cfg.Config}).ConfigProviderSettings.ResolverSettings)
 	if err != nil {
 		return fmt.Errorf("collector: %w", err)
@@ -158,9 +164,14 @@ func checkTLSFiles(ctx context.Context, cfg Config) error {
 		if !ok {
 			return
 		}
+		if auth, ok := m["auth"].(map[string]any); ok && auth["sasl"] != nil {
+			if _, ok := m["tls"]; !ok {
+				p.Addf(config.Join(path, "auth.sasl"), "SASL without TLS sends credentials in clear; set tls (tls: {ca_file: ...}), or tls: {insecure: true} to accept that")
+			}
+		}
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			sub := config.Join(path, k)
-			if k == "tls" {
+			if k == "tls" && files {
 				if t, ok := m[k].(map[string]any); ok {
 					for _, f := range []string{"ca_file", "cert_file", "key_file"} {
 						file, _ := t[f].(string)

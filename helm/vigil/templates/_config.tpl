@@ -79,6 +79,10 @@ ${NAME} expansions of environment variables set from Secrets.
 {{- end }}
 {{- if and $sasl.mechanism (include "vigil.secret.kafkaUsername" $) (not (hasKey $exp "auth")) }}
 {{- $_ := set $exp "auth" (dict "sasl" (dict "mechanism" $sasl.mechanism "username" "${env:VIGIL_KAFKA_SASL_USERNAME}" "password" "${env:VIGIL_KAFKA_SASL_PASSWORD}")) }}
+{{- if and $sasl.allowPlaintext (not (hasKey $exp "tls")) }}
+{{- /* The collector refuses SASL without tls; insecure: true is the opt-in. */}}
+{{- $_ := set $exp "tls" (dict "insecure" true) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
