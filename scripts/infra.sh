@@ -799,6 +799,15 @@ install_server() {
 start_server() {
   local name=$1
   if is_running "$name"; then
+    # A broker started before the secured listeners existed (or with other
+    # ports) never opens them: restart it with the current configuration
+    # rather than wait for a probe that cannot succeed.
+    if [[ $name == kafka ]] && ! grep -qF "SASL_SSL://$HOST:$KAFKA_SASL_SSL_PORT,MTLS://$HOST:$KAFKA_MTLS_PORT" "$KAFKA_HOME/server.properties" 2>/dev/null; then
+      log "kafka: running without the secured listeners on $KAFKA_SASL_SSL_PORT/$KAFKA_MTLS_PORT; restarting it"
+      stop_server kafka TERM
+      start_kafka
+      return 0
+    fi
     # Still probe: a running server may not be ready yet (e.g. another
     # caller's start timed out, or it is recovering after a kill).
     READY_QUIET=1 ready_probe "$name"
