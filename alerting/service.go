@@ -60,6 +60,7 @@ func New(cfg Config, deps component.Deps, opts ...Option) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("alerting: kafka: %w", err)
 	}
+	kopts = append(kopts, cfg.Kafka.Watch(log))
 	s := &Service{cfg: cfg, log: log, m: newMetrics(deps.Registerer), kopts: kopts}
 	for _, o := range opts {
 		o(s)

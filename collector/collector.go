@@ -3,8 +3,10 @@ package collector
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
 	"go.opentelemetry.io/collector/otelcol"
+	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/internal/build"
 	vcomponent "github.com/vigil-dev/vigil/internal/component"
@@ -114,6 +117,11 @@ func (s *Service) Gatherer() prometheus.Gatherer {
 // Run runs the collector until ctx ends, then shuts it down: receivers stop
 // first and the exporters' queues drain (or stay persisted on file_storage).
 func (s *Service) Run(ctx context.Context) error {
+	// The one rule the collector itself does not know: refuse to send
+	// Kafka credentials in clear (Check reports it too).
+	if err := checkConfig(ctx, s.cfg, false); err != nil {
+		return err
+	}
 	if err := s.col.Run(ctx); err != nil {
 		return fmt.Errorf("collector: %w", err)
 	}
@@ -132,10 +140,61 @@ func Check(ctx context.Context, cfg Config) error {
 	if err := col.DryRun(ctx); err != nil {
 		return fmt.Errorf("collector: %w", err)
 	}
-	if err := checkFiles(ctx, cfg); err != nil {
+	return checkConfig(ctx, cfg, true)
+}
+
+// checkConfig reports, by path, what the collector's own validation lets
+// through: a component with auth.sasl but no tls (a Kafka exporter would
+// send its credentials in clear; tls: {insecure: true} says that is meant),
+// and, with files, every tls.ca_file, cert_file and key_file that cannot be
+// read (the collector would only fail when the component starts).
+// tlsFileKeys are the file settings of a tls block (configtls.ServerConfig
+// and ClientConfig). The collector's own dry run reads none of them, so
+// without checkConfig a wrong Secret mount is found only at start.
+var tlsFileKeys = []string{"cert_file", "key_file", "ca_file", "client_ca_file"}
+
+func checkConfig(ctx context.Context, cfg Config, files bool) error {
+	r, err := confmap.NewResolver(settings(Config{Config: cfg.Config}).ConfigProviderSettings.ResolverSettings)
+	if err != nil {
 		return fmt.Errorf("collector: %w", err)
 	}
-	return nil
+	conf, err := r.Resolve(ctx)
+	if err != nil {
+		return fmt.Errorf("collector: %w", err)
+	}
+	var p config.Problems
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		if auth, ok := m["auth"].(map[string]any); ok && auth["sasl"] != nil {
+			if _, ok := m["tls"]; !ok {
+				p.Addf(config.Join(path, "auth.sasl"), "SASL without TLS sends credentials in clear; set tls (tls: {ca_file: ...}), or tls: {insecure: true} to accept that")
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			sub := config.Join(path, k)
+			if k == "tls" && files {
+				if t, ok := m[k].(map[string]any); ok {
+					for _, f := range tlsFileKeys {
+						file, _ := t[f].(string)
+						p.Merge(config.Join(sub, f), config.CheckReadable(file))
+					}
+				}
+			}
+			if files && path == "extensions" && strings.HasPrefix(k, "bearertokenauth") {
+				if ext, ok := m[k].(map[string]any); ok {
+					file, _ := ext["filename"].(string)
+					p.Merge(config.Join(sub, "filename"), config.CheckReadable(file))
+				}
+			}
+			walk(sub, m[k])
+		}
+	}
+	walk("", conf.ToStringMap())
+	return p.Err()
 }
 
 func settings(cfg Config) otelcol.CollectorSettings {
@@ -149,6 +208,7 @@ func settings(cfg Config) otelcol.CollectorSettings {
 		// The vigil process owns signals: the first drains every component,
 		// the second aborts.
 		DisableGracefulShutdown: true,
+		LoggingOptions:          []zap.Option{calmKafkaLogs(func() map[string][]string { return kafkaBrokers(cfg) })},
 		ConfigProviderSettings: otelcol.ConfigProviderSettings{
 			ResolverSettings: confmap.ResolverSettings{
 				URIs:               cfg.Config,
@@ -204,4 +264,32 @@ func (g *remoteGatherer) Gather() ([]*dto.MetricFamily, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// kafkaBrokers returns the brokers of each Kafka exporter in the
+// configuration, by exporter id, for log lines that name only a seed index.
+// The configuration is resolved again for this, once, when the first such
+// line is logged; nothing if it cannot be.
+func kafkaBrokers(cfg Config) map[string][]string {
+	out := map[string][]string{}
+	r, err := confmap.NewResolver(settings(Config{Config: cfg.Config}).ConfigProviderSettings.ResolverSettings)
+	if err != nil {
+		return out
+	}
+	conf, err := r.Resolve(context.Background())
+	if err != nil {
+		return out
+	}
+	exps, err := conf.Sub("exporters")
+	if err != nil {
+		return out
+	}
+	for id, v := range exps.ToStringMap() {
+		m, _ := v.(map[string]any)
+		bs, _ := m["brokers"].([]any)
+		for _, b := range bs {
+			out[id] = append(out[id], fmt.Sprint(b))
+		}
+	}
+	return out
 }

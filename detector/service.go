@@ -101,6 +101,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("detector: %w", err)
 	}
+	kopts = append(kopts, cfg.Kafka.Watch(log))
 	s := &Service{cfg: cfg, log: log, m: m, source: "vigil-detector/" + instance, querier: v1.NewAPI(pc), promTransport: rt, now: time.Now, kafkaOpts: kopts}
 	if cfg.Webhooks.Enabled {
 		if s.token, err = cfg.Webhooks.Token.Resolve(); err != nil {
@@ -122,13 +123,18 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("detector starting", "source", s.source, "targets", len(s.cfg.Targets), "topic", s.cfg.Kafka.Topic)
 	backoff := time.Second
+	// Doubles while topics cannot be created (wrong credentials, say), so
+	// a failure that lasts is retried, and logged, calmly.
+	topicBackoff := time.Second
 	for ctx.Err() == nil {
 		if s.cfg.Kafka.CreateTopics {
 			if err := s.ensureTopics(ctx); err != nil {
-				s.log.Warn("creating topics failed; retrying", "err", err, "backoff", backoff)
-				sleep(ctx, backoff)
+				s.log.Warn("creating topics failed; retrying", "err", err, "backoff", topicBackoff)
+				sleep(ctx, topicBackoff)
+				topicBackoff = min(2*topicBackoff, 30*time.Second)
 				continue
 			}
+			topicBackoff = time.Second
 		}
 		err := s.member(ctx)
 		if ctx.Err() != nil {

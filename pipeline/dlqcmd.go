@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/vigil-dev/vigil/pipeline/dlq"
@@ -23,7 +25,16 @@ func ListDLQ(ctx context.Context, cfg Config, from, to time.Time, w io.Writer) e
 	if err != nil {
 		return err
 	}
-	return dlq.List(ctx, src, from, to, w)
+	return withBrokers(cfg, dlq.List(ctx, src, from, to, w))
+}
+
+// withBrokers names the cluster in err: a refused password or certificate
+// says why, not where.
+func withBrokers(cfg Config, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("kafka %s: %w", strings.Join(cfg.Kafka.Brokers, ","), err)
 }
 
 // ReplayDLQ re-publishes DLQ records to their source topics, for
@@ -34,5 +45,5 @@ func ReplayDLQ(ctx context.Context, cfg Config, opts ReplayOptions, w io.Writer)
 	if err != nil {
 		return err
 	}
-	return dlq.Replay(ctx, src, opts, w)
+	return withBrokers(cfg, dlq.Replay(ctx, src, opts, w))
 }

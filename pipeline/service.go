@@ -144,6 +144,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	kopts = append(kopts, cfg.Kafka.Watch(log))
 	// Few: what a free list keeps is heap that the 64 MiB soft limit
 	// counts, and keeping a fetch's worth (16 buffers) made the
 	// collector run so often that indexing into OpenSearch slowed by

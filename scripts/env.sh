@@ -22,6 +22,13 @@ emit VIGIL_TEST_PROMETHEUS_TARGETS "$CACHE/prometheus/targets"
 emit VIGIL_INFRA "$REPO/scripts/infra.sh"
 # The throwaway CA and certificates of the secured listeners (infra.sh issue_cert).
 emit VIGIL_TEST_TLS_DIR "$CACHE/tls"
+# Kafka's secured listeners (infra.sh write_kafka_config): SASL_SSL with
+# SCRAM-SHA-512, and SSL requiring a client certificate (kafka-client.crt/.key
+# in VIGIL_TEST_TLS_DIR). Both present the CA's kafka-broker certificate.
+emit VIGIL_TEST_KAFKA_SASL_SSL "127.0.0.1:${VIGIL_KAFKA_SASL_SSL_PORT:-9094}"
+emit VIGIL_TEST_KAFKA_MTLS "127.0.0.1:${VIGIL_KAFKA_MTLS_PORT:-9095}"
+emit VIGIL_TEST_KAFKA_SCRAM_USER vigil
+emit VIGIL_TEST_KAFKA_SCRAM_PASSWORD_FILE "$CACHE/kafka/scram.password"
 # Prepend once: re-running eval must not keep growing PATH.
 case ":$PATH:" in
   *":$CACHE/bin:"*) emit PATH "$PATH" ;;

@@ -24,6 +24,9 @@
 #   dl/                      downloaded archives (OpenSearch zip)
 #   kafka/libs/              Kafka jars resolved from Maven Central
 #   kafka/server.properties  generated on every start
+#   kafka/scram.password     the SCRAM-SHA-512 user's password (user "vigil"), generated once
+#   kafka/broker-keystore.pem  the broker's key + certificate (PEM keystore)
+#   tls/                     throwaway CA (ca.crt) and certificates: kafka-broker, kafka-client
 #   opensearch-<ver>/        unpacked OpenSearch distribution (read-only use)
 #   opensearch/<name>/       per-instance config/ and tmp/
 #   prometheus/prometheus.yml  generated on every start (see below)
@@ -46,6 +49,7 @@
 # Environment (defaults in brackets):
 #   VIGIL_CACHE [<repo>/.cache]
 #   VIGIL_KAFKA_PORT [9092]  VIGIL_KAFKA_CONTROLLER_PORT [9093]
+#   VIGIL_KAFKA_SASL_SSL_PORT [9094]  VIGIL_KAFKA_MTLS_PORT [9095]
 #   VIGIL_OPENSEARCH_PORT [9200]  VIGIL_OPENSEARCH_TRANSPORT_PORT [9300]
 #   VIGIL_OPENSEARCH_STANDBY_PORT [9201]  VIGIL_OPENSEARCH_STANDBY_TRANSPORT_PORT [9301]
 #   VIGIL_PROMETHEUS_PORT [9090]
@@ -66,6 +70,10 @@ DL="$CACHE/dl"
 
 KAFKA_PORT="${VIGIL_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${VIGIL_KAFKA_CONTROLLER_PORT:-9093}"
+# The secured listeners beside PLAINTEXT: SASL_SSL with SCRAM-SHA-512, and
+# SSL that requires a client certificate (mTLS). See write_kafka_config.
+KAFKA_SASL_SSL_PORT="${VIGIL_KAFKA_SASL_SSL_PORT:-9094}"
+KAFKA_MTLS_PORT="${VIGIL_KAFKA_MTLS_PORT:-9095}"
 OPENSEARCH_PORT="${VIGIL_OPENSEARCH_PORT:-9200}"
 OPENSEARCH_TRANSPORT_PORT="${VIGIL_OPENSEARCH_TRANSPORT_PORT:-9300}"
 OPENSEARCH_STANDBY_PORT="${VIGIL_OPENSEARCH_STANDBY_PORT:-9201}"
@@ -360,12 +368,27 @@ write_kafka_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT,SASL_SSL://$HOST:$KAFKA_SASL_SSL_PORT,MTLS://$HOST:$KAFKA_MTLS_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_SSL://$HOST:$KAFKA_SASL_SSL_PORT,MTLS://$HOST:$KAFKA_MTLS_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$DATA/kafka
+
+# Secured listeners (clients only; brokers and controller talk PLAINTEXT).
+# The certificates are PEM files from the throwaway CA in $TLS_DIR.
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_HOME/broker-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.crt
+ssl.endpoint.identification.algorithm=https
+# SASL_SSL: SCRAM-SHA-512 users live in the cluster metadata (added at
+# format time, or by ensure_kafka_scram_user for older data dirs).
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+# MTLS: a client must present a certificate signed by the CA.
+listener.name.mtls.ssl.client.auth=required
 
 # Single node: every internal topic must live with one replica.
 offsets.topic.replication.factor=1
@@ -407,6 +430,43 @@ EOF
 EOF
 }
 
+# The secured listeners' material: the broker's certificate (a PEM keystore
+# is key + certificate in one file), a client certificate for the mTLS
+# listener, and the SCRAM user's password, generated once into the cache.
+KAFKA_SCRAM_USER=vigil
+KAFKA_SCRAM_PASSWORD_FILE="$KAFKA_HOME/scram.password"
+kafka_tls() {
+  issue_cert kafka-broker localhost
+  issue_cert kafka-client vigil-kafka-client
+  mkdir -p "$KAFKA_HOME"
+  (umask 077 && cat "$TLS_DIR/kafka-broker.key" "$TLS_DIR/kafka-broker.crt" >"$KAFKA_HOME/broker-keystore.pem")
+  if [[ ! -s $KAFKA_SCRAM_PASSWORD_FILE ]]; then
+    (umask 077 && openssl rand -hex 24 >"$KAFKA_SCRAM_PASSWORD_FILE") ||
+      die "kafka: openssl could not generate the SCRAM password"
+  fi
+}
+
+# What the data dir's SCRAM user was created with, so a new password (or a
+# data dir formatted before the secured listeners existed) is noticed.
+kafka_scram_stamp() {
+  printf '%s:%s' "$KAFKA_SCRAM_USER" "$(<"$KAFKA_SCRAM_PASSWORD_FILE")" | sha256sum | cut -c1-64
+}
+
+# ensure_kafka_scram_user: once the broker serves, (re)create the SCRAM user
+# through the admin API on the PLAINTEXT listener when the data dir does not
+# have it with the current password. Fresh data dirs get it at format time.
+ensure_kafka_scram_user() {
+  local stamp="$DATA/kafka/.vigil-scram"
+  [[ -f $stamp && $(<"$stamp") == "$(kafka_scram_stamp)" ]] && return 0
+  log "kafka: adding SCRAM-SHA-512 user $KAFKA_SCRAM_USER"
+  "$(kafka_java)" -Xmx128m -cp "$KAFKA_HOME/libs/*" -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.xml" \
+    kafka.admin.ConfigCommand --bootstrap-server "$HOST:$KAFKA_PORT" --alter \
+    --add-config "SCRAM-SHA-512=[password=$(<"$KAFKA_SCRAM_PASSWORD_FILE")]" \
+    --entity-type users --entity-name "$KAFKA_SCRAM_USER" >>"$LOGS/kafka.log" 2>&1 ||
+    fail_with_log kafka "could not add the SCRAM user"
+  kafka_scram_stamp >"$stamp"
+}
+
 # Storage is formatted once; after that the same log dir (and so every
 # produced record) is reused across stop/start/kill.
 format_kafka_storage() {
@@ -419,7 +479,9 @@ format_kafka_storage() {
   log "kafka: formatting storage (cluster id $cid)"
   "$java" -cp "$KAFKA_HOME/libs/*" -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.xml" \
     kafka.tools.StorageTool format -t "$cid" -c "$KAFKA_HOME/server.properties" \
+    --add-scram "SCRAM-SHA-512=[name=$KAFKA_SCRAM_USER,password=$(<"$KAFKA_SCRAM_PASSWORD_FILE")]" \
     >>"$LOGS/kafka.log" 2>&1 || fail_with_log kafka "storage format failed"
+  kafka_scram_stamp >"$DATA/kafka/.vigil-scram"
 }
 
 # A metadata round trip proves the broker is serving, not just listening.
@@ -430,18 +492,20 @@ kafka_probe() {
     "$(kafka_java)" -Xmx128m -cp "$KAFKA_HOME/libs/*" \
       -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.xml" \
       org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$KAFKA_PORT" --list >/dev/null 2>&1
-  fi
+  fi && port_open "$KAFKA_SASL_SSL_PORT" && port_open "$KAFKA_MTLS_PORT"
 }
 
 start_kafka() {
   install_kafka
+  kafka_tls
   write_kafka_config
   format_kafka_storage
-  log "kafka: starting on $HOST:$KAFKA_PORT (Kafka $KAFKA_VERSION)"
+  log "kafka: starting on $HOST:$KAFKA_PORT, SASL_SSL $KAFKA_SASL_SSL_PORT, mTLS $KAFKA_MTLS_PORT (Kafka $KAFKA_VERSION)"
   spawn kafka "$(kafka_java)" -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$KAFKA_HOME/log4j2.xml" \
     -cp "$KAFKA_HOME/libs/*" kafka.Kafka "$KAFKA_HOME/server.properties"
   ready_probe kafka
+  ensure_kafka_scram_user
 }
 
 # ------------------------------------------------------------- opensearch --
@@ -735,6 +799,15 @@ install_server() {
 start_server() {
   local name=$1
   if is_running "$name"; then
+    # A broker started before the secured listeners existed (or with other
+    # ports) never opens them: restart it with the current configuration
+    # rather than wait for a probe that cannot succeed.
+    if [[ $name == kafka ]] && ! grep -qF "SASL_SSL://$HOST:$KAFKA_SASL_SSL_PORT,MTLS://$HOST:$KAFKA_MTLS_PORT" "$KAFKA_HOME/server.properties" 2>/dev/null; then
+      log "kafka: running without the secured listeners on $KAFKA_SASL_SSL_PORT/$KAFKA_MTLS_PORT; restarting it"
+      stop_server kafka TERM
+      start_kafka
+      return 0
+    fi
     # Still probe: a running server may not be ready yet (e.g. another
     # caller's start timed out, or it is recovering after a kill).
     READY_QUIET=1 ready_probe "$name"

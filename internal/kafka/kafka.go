@@ -6,6 +6,7 @@ package kafka
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -43,6 +44,10 @@ type SASL struct {
 	// Username and Password come from the environment or a file.
 	Username config.Secret `yaml:"username"`
 	Password config.Secret `yaml:"password"`
+	// AllowPlaintext accepts SASL over a connection without TLS. PLAIN then
+	// sends the password in clear and SCRAM exposes the session to anyone
+	// on the path, so it must be asked for. Default false.
+	AllowPlaintext bool `yaml:"allow_plaintext"`
 }
 
 // TLS is security.protocol=SSL and its trust settings.
@@ -86,14 +91,22 @@ func (c Conn) Validate() error {
 		if !c.SASL.Password.IsSet() {
 			p.Addf("sasl.password", "must be set for mechanism %s", c.SASL.Mechanism)
 		}
+		if !c.TLS.Enabled && !c.SASL.AllowPlaintext {
+			p.Addf("sasl", "SASL without TLS sends credentials in clear; set kafka.tls.enabled: true, or kafka.sasl.allow_plaintext: true to accept that")
+		}
 	default:
 		p.Addf("sasl.mechanism", "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (got %q)", c.SASL.Mechanism)
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		p.Addf("tls", "cert_file and key_file go together")
 	}
-	if !c.TLS.Enabled && (c.TLS.CAFile != "" || c.TLS.CertFile != "") {
+	if !c.TLS.Enabled && (c.TLS.CAFile != "" || c.TLS.CertFile != "" || c.TLS.KeyFile != "") {
 		p.Addf("tls.enabled", "must be true when tls files are set")
+	}
+	// The files are read now so that --check, not the first connection,
+	// tells of a missing or unreadable certificate.
+	if c.TLS.Enabled || c.TLS.CAFile != "" || c.TLS.CertFile != "" || c.TLS.KeyFile != "" {
+		_, _ = c.TLS.load(&p)
 	}
 	return p.Err()
 }
@@ -145,24 +158,61 @@ func (s SASL) mechanism() (sasl.Mechanism, error) {
 }
 
 func (t TLS) config() (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in for tests
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("kafka: tls.ca_file: %w", err)
+	var p config.Problems
+	cfg, ok := t.load(&p)
+	if !ok {
+		var pe *config.ProblemsError
+		if errors.As(p.Err(), &pe) {
+			msgs := make([]string, len(pe.Problems))
+			for i, q := range pe.Problems {
+				msgs[i] = q.String()
+			}
+			return nil, fmt.Errorf("kafka: %s", strings.Join(msgs, "; "))
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafka: tls.ca_file: no PEM certificates in %s", t.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("kafka: tls client certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
+}
+
+// load reads the CA bundle and the client certificate, adding a problem at
+// the setting's path (tls.ca_file, tls.cert_file, tls.key_file) for each
+// file that is missing, unreadable or not PEM of the right kind.
+func (t TLS) load(p *config.Problems) (*tls.Config, bool) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in for tests
+	ok := true
+	read := func(path, file string) []byte {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			p.Addf(path, "cannot read %s: %v", file, err)
+			ok = false
+		}
+		return b
+	}
+	if t.CAFile != "" {
+		if pem := read("tls.ca_file", t.CAFile); pem != nil {
+			pool := x509.NewCertPool()
+			if pool.AppendCertsFromPEM(pem) {
+				cfg.RootCAs = pool
+			} else {
+				p.Addf("tls.ca_file", "no PEM certificates in %s", t.CAFile)
+				ok = false
+			}
+		}
+	}
+	if t.CertFile != "" && t.KeyFile != "" {
+		certPEM, keyPEM := read("tls.cert_file", t.CertFile), read("tls.key_file", t.KeyFile)
+		if certPEM != nil && keyPEM != nil {
+			cert, err := tls.X509KeyPair(certPEM, keyPEM)
+			if err != nil {
+				p.Addf("tls.cert_file", "client certificate %s with key %s: %v", t.CertFile, t.KeyFile, err)
+				ok = false
+			} else {
+				cfg.Certificates = []tls.Certificate{cert}
+			}
+		}
+	}
+	return cfg, ok
 }

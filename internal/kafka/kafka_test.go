@@ -26,6 +26,29 @@ func TestValidate(t *testing.T) {
 		{name: "unknown mechanism", mod: func(c *Conn) { c.SASL.Mechanism = "GSSAPI" }, wants: []string{`sasl.mechanism: must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (got "GSSAPI")`}},
 		{name: "half a client cert", mod: func(c *Conn) { c.TLS = TLS{Enabled: true, CertFile: "c.pem"} }, wants: []string{"tls: cert_file and key_file go together"}},
 		{name: "tls files while disabled", mod: func(c *Conn) { c.TLS.CAFile = "ca.pem" }, wants: []string{"tls.enabled: must be true when tls files are set"}},
+		{name: "sasl without tls", mod: func(c *Conn) {
+			c.SASL = SASL{Mechanism: "SCRAM-SHA-512", Username: config.Secret{Value: "u"}, Password: config.Secret{Value: "p"}}
+		}, wants: []string{"sasl: SASL without TLS sends credentials in clear; set kafka.tls.enabled: true, or kafka.sasl.allow_plaintext: true to accept that"}},
+		{name: "sasl without tls, accepted", mod: func(c *Conn) {
+			c.SASL = SASL{Mechanism: "PLAIN", Username: config.Secret{Value: "u"}, Password: config.Secret{Value: "p"}, AllowPlaintext: true}
+		}},
+		{name: "sasl with tls", mod: func(c *Conn) {
+			c.SASL = SASL{Mechanism: "SCRAM-SHA-512", Username: config.Secret{Value: "u"}, Password: config.Secret{Value: "p"}}
+			c.TLS.Enabled = true
+		}},
+		{name: "missing certificate files", mod: func(c *Conn) {
+			c.TLS = TLS{Enabled: true, CAFile: "/nonexistent/ca.pem", CertFile: "/nonexistent/c.pem", KeyFile: "/nonexistent/c.key"}
+		}, wants: []string{
+			"tls.ca_file: cannot read /nonexistent/ca.pem: no such file or directory",
+			"tls.cert_file: cannot read /nonexistent/c.pem: no such file or directory",
+			"tls.key_file: cannot read /nonexistent/c.key: no such file or directory",
+		}},
+		{name: "certificate files that are not PEM", mod: func(c *Conn) {
+			c.TLS = TLS{Enabled: true, CAFile: "kafka.go", CertFile: "kafka.go", KeyFile: "kafka.go"}
+		}, wants: []string{"tls.ca_file: no PEM certificates in kafka.go", "tls.cert_file: client certificate kafka.go with key kafka.go: tls: failed to find any PEM data"}},
+		{name: "a directory for a file", mod: func(c *Conn) {
+			c.TLS = TLS{Enabled: true, CAFile: "."}
+		}, wants: []string{"tls.ca_file: cannot read .: is a directory"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConn("vigil-test")
@@ -69,7 +92,8 @@ func TestSASL(t *testing.T) {
 			t.Setenv("VIGIL_TEST_KAFKA_PASS", tc.pass)
 			c := DefaultConn("vigil-test")
 			c.Brokers = cluster.ListenAddrs()
-			c.SASL = SASL{Mechanism: tc.mechanism, Username: config.Secret{Env: "VIGIL_TEST_KAFKA_USER"}, Password: config.Secret{Env: "VIGIL_TEST_KAFKA_PASS"}}
+			// kfake serves no TLS, hence the opt-in.
+			c.SASL = SASL{Mechanism: tc.mechanism, Username: config.Secret{Env: "VIGIL_TEST_KAFKA_USER"}, Password: config.Secret{Env: "VIGIL_TEST_KAFKA_PASS"}, AllowPlaintext: true}
 			require.NoError(t, c.Validate())
 			opts, err := c.Opts()
 			require.NoError(t, err)
@@ -97,5 +121,5 @@ func TestOptsMissingSecret(t *testing.T) {
 	c = DefaultConn("vigil-test")
 	c.TLS = TLS{Enabled: true, CAFile: "/nonexistent/ca.pem"}
 	_, err = c.Opts()
-	require.ErrorContains(t, err, "kafka: tls.ca_file:")
+	require.ErrorContains(t, err, "kafka: tls.ca_file: cannot read /nonexistent/ca.pem: no such file or directory")
 }

@@ -142,8 +142,9 @@ func Run(ctx context.Context, c Config, dryRun bool, w io.Writer) error {
 		ch, err := runDashboards(ctx, c.Dashboards, dryRun)
 		changes, errs = append(changes, ch...), append(errs, err)
 	}
-	report(w, changes, dryRun)
-	return errors.Join(errs...)
+	err = errors.Join(errs...)
+	report(w, changes, dryRun, err != nil)
+	return err
 }
 
 func runKafka(ctx context.Context, c Config, dryRun bool) ([]Change, error) {
@@ -156,7 +157,13 @@ func runKafka(ctx context.Context, c Config, dryRun bool) ([]Change, error) {
 		return nil, fmt.Errorf("setup: kafka client: %w", err)
 	}
 	defer cl.Close()
-	return EnsureTopics(ctx, kadm.NewClient(cl), c.Topics, dryRun)
+	ch, err := EnsureTopics(ctx, kadm.NewClient(cl), c.Topics, dryRun)
+	if err != nil {
+		// Name the cluster: a refused password or certificate says why,
+		// not where.
+		err = fmt.Errorf("kafka %s: %w", strings.Join(c.Kafka.Brokers, ","), err)
+	}
+	return ch, err
 }
 
 // runOpenSearch runs the pipeline's own installer, so that setup and the
@@ -209,7 +216,9 @@ func runDashboards(ctx context.Context, c DashboardsConfig, dryRun bool) ([]Chan
 	return changes, nil
 }
 
-func report(w io.Writer, changes []Change, dryRun bool) {
+// report lists the changes; failed says a step failed, so "nothing changed"
+// must not read as "everything is set up".
+func report(w io.Writer, changes []Change, dryRun, failed bool) {
 	changed := 0
 	for _, ch := range changes {
 		if ch.Changed() {
@@ -220,6 +229,8 @@ func report(w io.Writer, changes []Change, dryRun bool) {
 	switch {
 	case dryRun:
 		fmt.Fprintf(w, "dry run: %d change(s) would be made\n", changed)
+	case failed:
+		fmt.Fprintf(w, "%d change(s) made before a failure\n", changed)
 	case changed == 0:
 		fmt.Fprintln(w, "nothing changed: everything was already set up")
 	default:

@@ -53,7 +53,11 @@ ca_file: "") does not undo a mounted Secret. */}}
 {{/* kafka.sasl of a component using internal/kafka.Conn, when configured. */}}
 {{- define "vigil.config.kafkaSASL" -}}
 {{- if and .Values.kafka.sasl.mechanism (include "vigil.secret.kafkaUsername" .) }}
-{{- toYaml (dict "mechanism" .Values.kafka.sasl.mechanism "username" (dict "env" "VIGIL_KAFKA_SASL_USERNAME") "password" (dict "env" "VIGIL_KAFKA_SASL_PASSWORD")) }}
+{{- $sasl := dict "mechanism" .Values.kafka.sasl.mechanism "username" (dict "env" "VIGIL_KAFKA_SASL_USERNAME") "password" (dict "env" "VIGIL_KAFKA_SASL_PASSWORD") }}
+{{- if .Values.kafka.sasl.allowPlaintext }}
+{{- $_ := set $sasl "allow_plaintext" true }}
+{{- end }}
+{{- toYaml $sasl }}
 {{- end }}
 {{- end }}
 
@@ -93,6 +97,10 @@ ca_file: "") does not undo a mounted Secret. */}}
 {{- end }}
 {{- if and $sasl.mechanism (include "vigil.secret.kafkaUsername" $) (not (hasKey $exp "auth")) }}
 {{- $_ := set $exp "auth" (dict "sasl" (dict "mechanism" $sasl.mechanism "username" "${env:VIGIL_KAFKA_SASL_USERNAME}" "password" "${env:VIGIL_KAFKA_SASL_PASSWORD}")) }}
+{{- if and $sasl.allowPlaintext (not (hasKey $exp "tls")) }}
+{{- /* The collector refuses SASL without tls; insecure: true is the opt-in. */}}
+{{- $_ := set $exp "tls" (dict "insecure" true) }}
+{{- end }}
 {{- end }}
 {{- with include "vigil.config.kafkaExporterTLS" $ }}
 {{- if not (hasKey $exp "tls") }}
