@@ -180,13 +180,14 @@ func (t TLS) load(p *config.Problems) (*tls.Config, bool) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in for tests
 	ok := true
 	read := func(path, file string) []byte {
+		if err := config.CheckReadable(file); err != nil {
+			p.Addf(path, "%v", err)
+			ok = false
+			return nil
+		}
 		b, err := os.ReadFile(file)
 		if err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			p.Addf(path, "cannot read %s: %v", file, err)
+			p.Addf(path, "file %s: %v", file, err)
 			ok = false
 		}
 		return b

@@ -39,16 +39,16 @@ func TestValidate(t *testing.T) {
 		{name: "missing certificate files", mod: func(c *Conn) {
 			c.TLS = TLS{Enabled: true, CAFile: "/nonexistent/ca.pem", CertFile: "/nonexistent/c.pem", KeyFile: "/nonexistent/c.key"}
 		}, wants: []string{
-			"tls.ca_file: cannot read /nonexistent/ca.pem: no such file or directory",
-			"tls.cert_file: cannot read /nonexistent/c.pem: no such file or directory",
-			"tls.key_file: cannot read /nonexistent/c.key: no such file or directory",
+			"tls.ca_file: file /nonexistent/ca.pem does not exist",
+			"tls.cert_file: file /nonexistent/c.pem does not exist",
+			"tls.key_file: file /nonexistent/c.key does not exist",
 		}},
 		{name: "certificate files that are not PEM", mod: func(c *Conn) {
 			c.TLS = TLS{Enabled: true, CAFile: "kafka.go", CertFile: "kafka.go", KeyFile: "kafka.go"}
 		}, wants: []string{"tls.ca_file: no PEM certificates in kafka.go", "tls.cert_file: client certificate kafka.go with key kafka.go: tls: failed to find any PEM data"}},
 		{name: "a directory for a file", mod: func(c *Conn) {
 			c.TLS = TLS{Enabled: true, CAFile: "."}
-		}, wants: []string{"tls.ca_file: cannot read .: is a directory"}},
+		}, wants: []string{"tls.ca_file: . is a directory, not a file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConn("vigil-test")
@@ -121,5 +121,5 @@ func TestOptsMissingSecret(t *testing.T) {
 	c = DefaultConn("vigil-test")
 	c.TLS = TLS{Enabled: true, CAFile: "/nonexistent/ca.pem"}
 	_, err = c.Opts()
-	require.ErrorContains(t, err, "kafka: tls.ca_file: cannot read /nonexistent/ca.pem: no such file or directory")
+	require.ErrorContains(t, err, "kafka: tls.ca_file: file /nonexistent/ca.pem does not exist")
 }
