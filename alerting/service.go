@@ -347,7 +347,9 @@ func (s *Service) runActive(ctx, work context.Context, st Store) error {
 		defer stop()
 	}
 	s.active.Store(true)
-	defer s.active.Store(false)
+	s.m.active.Set(1)
+	defer func() { s.active.Store(false); s.m.active.Set(0) }()
+	s.log.Info("alerting active", "source", s.source)
 
 	topics := []string{s.cfg.Kafka.HealthTopic}
 	if s.cfg.Kafka.FailoverTopic != "" {

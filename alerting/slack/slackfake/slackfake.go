@@ -37,6 +37,8 @@ const (
 	// InvalidBlocks answers ok=false invalid_blocks when the request has
 	// blocks; nothing is posted.
 	InvalidBlocks
+	// InternalError answers 500; nothing is posted.
+	InternalError
 )
 
 // MissingChannel is a channel every method answers channel_not_found for.
@@ -195,6 +197,9 @@ func (s *Server) handle(method string, h handler) http.HandlerFunc {
 			return
 		case Unavailable:
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		case InternalError:
+			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
 		case PostedThenUnavailable:
 			h(httptestDiscard{}, r, form)
