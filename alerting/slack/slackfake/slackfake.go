@@ -39,6 +39,9 @@ const (
 	InvalidBlocks
 	// InternalError answers 500; nothing is posted.
 	InternalError
+	// MissingScope answers ok=false missing_scope, as for a token without
+	// the method's scope.
+	MissingScope
 )
 
 // MissingChannel is a channel every method answers channel_not_found for.
@@ -200,6 +203,9 @@ func (s *Server) handle(method string, h handler) http.HandlerFunc {
 			return
 		case InternalError:
 			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		case MissingScope:
+			writeJSON(w, map[string]any{"ok": false, "error": "missing_scope"})
 			return
 		case PostedThenUnavailable:
 			h(httptestDiscard{}, r, form)
