@@ -32,11 +32,15 @@ type Service struct {
 	sc     *slack.Client
 	engine *Engine
 	ctrl   *Controller // nil without failover targets
-	// ready: the process takes part (the state is loaded when active, or
-	// it waits its turn as standby); active: this replica is the active one
-	// and its state is loaded, so the silences API may serve.
-	ready  atomic.Bool
-	active atomic.Bool
+	// ready: started (topics ensured). active: this replica is the active
+	// one and its state is loaded, so the silences API may serve. standby:
+	// in the election group without the leader partition. Readiness is
+	// ready and (active or standby): a replica becoming active is not ready
+	// until its state is loaded, and a standby is, so that rolling updates
+	// go on.
+	ready   atomic.Bool
+	active  atomic.Bool
+	standby atomic.Bool
 	store  Store
 	kopts  []kgo.Opt // connection options, then WithKafkaOptions
 	source string
@@ -84,8 +88,8 @@ func New(cfg Config, deps component.Deps, opts ...Option) (*Service, error) {
 	}
 	if deps.Admin != nil {
 		deps.Admin.AddCheck("alerting", func() error {
-			if !s.ready.Load() {
-				return errors.New("alerting not started yet")
+			if !s.ready.Load() || !(s.active.Load() || s.standby.Load()) {
+				return errors.New("alerting state not loaded yet, and not a standby in the election")
 			}
 			return nil
 		})
@@ -141,6 +145,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.ready.Store(true)
 		return s.runActive(ctx, ctx, s.store)
 	}
+	defer s.standby.Store(false)
 	if s.cfg.Kafka.CreateStateTopic {
 		if err := s.retryStart(ctx, "ensure topics", func() error { return s.ensureTopics(ctx) }); err != nil {
 			return startErr(ctx, err)
@@ -256,7 +261,30 @@ func (s *Service) member(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("alerting: group client: %w", err)
 	}
-	s.log.Info("alerting joined the election", "group", s.cfg.Kafka.Group, "leader_topic", leaderTopic, "session_timeout", s.cfg.Kafka.SessionTimeout)
+	s.log.Info("alerting joining the election", "group", s.cfg.Kafka.Group, "leader_topic", leaderTopic, "session_timeout", s.cfg.Kafka.SessionTimeout)
+	// Standby is being in the group (a generation) without a term.
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-mctx.Done():
+				s.standby.Store(false)
+				return
+			case <-tick.C:
+			}
+			_, gen := cl.GroupMetadata()
+			mu.Lock()
+			owner := cur != nil
+			mu.Unlock()
+			if was := s.standby.Swap(gen > 0 && !owner); !was && gen > 0 && !owner {
+				s.log.Info("alerting standing by: another replica is active")
+			}
+		}
+	}()
+	defer func() { <-watchDone }()
 	for mctx.Err() == nil {
 		// Records on the leader topic are fencing markers; only the
 		// assignment matters.
