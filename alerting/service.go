@@ -41,9 +41,9 @@ type Service struct {
 	ready   atomic.Bool
 	active  atomic.Bool
 	standby atomic.Bool
-	store  Store
-	kopts  []kgo.Opt // connection options, then WithKafkaOptions
-	source string
+	store   Store
+	kopts   []kgo.Opt // connection options, then WithKafkaOptions
+	source  string
 }
 
 // Option adjusts a Service.
