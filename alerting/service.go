@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,8 +124,10 @@ func (s *Service) Active() bool { return s.active.Load() }
 // configuration Slack refuses (a channel name no channel has).
 func (s *Service) Run(ctx context.Context) error {
 	channels := []string{s.cfg.DefaultRoute.Channel}
-	for _, r := range s.cfg.Routes {
+	paths := []string{"default_route.channel"}
+	for i, r := range s.cfg.Routes {
 		channels = append(channels, r.Channel)
+		paths = append(paths, fmt.Sprintf("routes[%d].channel", i))
 	}
 	var unresolved error
 	err := s.retryStart(ctx, "resolve slack channels", func() error {
@@ -135,11 +138,21 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return err
 	})
-	if err == nil {
+	if err == nil && unresolved != nil {
+		// Name the configuration keys that hold the channels at fault.
+		var at []string
+		for i, ch := range channels {
+			if strings.Contains(unresolved.Error(), fmt.Sprintf("%q", strings.TrimPrefix(ch, "#"))) {
+				at = append(at, paths[i])
+			}
+		}
+		if len(at) > 0 {
+			unresolved = fmt.Errorf("%s: %w", strings.Join(at, ", "), unresolved)
+		}
 		err = unresolved
 	}
 	if err != nil {
-		return startErr(ctx, fmt.Errorf("alerting: %w", err))
+		return startErr(ctx, err)
 	}
 	if s.store != nil {
 		s.ready.Store(true)

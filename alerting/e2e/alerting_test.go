@@ -134,3 +134,19 @@ func TestAlertingTakeoverUnderSlackFaults(t *testing.T) {
 	require.Len(t, s.slack.Posts(), 2*n, "nothing else posted: %v", got)
 	t.Logf("takeover %s; %d parents and %d recoveries, each once, through %d chat.postMessage calls", takeover.Round(100*time.Millisecond), n, n, s.slack.Calls("chat.postMessage"))
 }
+
+// TestAlertingRefusesUnknownChannel: in bot mode a channel name no channel
+// has stops alerting at start with an error naming it, instead of posting
+// where the duplicate check cannot work.
+func TestAlertingRefusesUnknownChannel(t *testing.T) {
+	s := newStack(t)
+	admin := vigiltest.FreeAddr(t)
+	cfg := s.alertingConfig("a", admin, "routes:\n  - name: dba\n    matchers: [\"target=~db-.*\"]\n    channel: dba-oncall\n")
+	p := vigiltest.Start(t, nil, "alerting", "--config", cfg)
+	code := p.Wait(time.Minute)
+	require.NotEqual(t, -1, code, "alerting must stop, not run on")
+	require.NotZero(t, code)
+	out := strings.ReplaceAll(p.Output(), `\"`, `"`)
+	require.Contains(t, out, `routes[0].channel: slack: channel name cannot be resolved: "dba-oncall": no channel of that name`, out)
+	require.Zero(t, s.slack.Calls("chat.postMessage"))
+}
