@@ -92,19 +92,25 @@ func TestAlertingTakeoverUnderSlackFaults(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	require.False(t, b.active(t), "one active replica at a time")
 
-	s.slack.Inject("chat.postMessage",
-		slackfake.RateLimited, slackfake.PostedThenUnavailable, slackfake.InternalError, slackfake.RateLimited,
-		slackfake.PostedThenUnavailable, slackfake.InternalError, slackfake.PostedThenUnavailable, slackfake.RateLimited)
+	// a's first parent meets a 429, a 500 (ambiguous: a looks, finds
+	// nothing, posts again) and a 503 after Slack posted it. a is killed
+	// the moment the message exists, while it backs off: the post is made
+	// and not recorded, and b must find it instead of posting it again.
+	s.slack.Inject("chat.postMessage", slackfake.RateLimited, slackfake.InternalError, slackfake.PostedThenUnavailable)
 	const n = 6
 	for i := range n {
 		s.publish(fmt.Sprintf("svc-%d", i), events.Critical, events.Healthy, 1)
 	}
-	// Kill once some but not all parents are out: a's queue of posts is
-	// cut, with a post possibly made and not yet recorded.
-	waitFor(t, time.Minute, "the first parents", func() bool { return len(s.slack.Posts()) >= 2 })
+	deadline := time.Now().Add(time.Minute)
+	for len(s.slack.Posts()) == 0 {
+		require.True(t, time.Now().Before(deadline), "a never posted")
+		time.Sleep(2 * time.Millisecond)
+	}
 	a.Kill()
 	killed := time.Now()
-	t.Logf("active replica SIGKILLed with %d of %d parents posted", len(s.slack.Posts()), n)
+	t.Logf("active replica SIGKILLed with %d of %d parents posted, the last one after a 503", len(s.slack.Posts()), n)
+	s.slack.Inject("chat.postMessage", slackfake.RateLimited, slackfake.PostedThenUnavailable, slackfake.InternalError,
+		slackfake.RateLimited, slackfake.PostedThenUnavailable)
 	var takeover time.Duration
 	waitFor(t, 30*time.Second, "b to take over", func() bool {
 		takeover = time.Since(killed)
@@ -132,6 +138,8 @@ func TestAlertingTakeoverUnderSlackFaults(t *testing.T) {
 		require.Equal(t, 1, got[k], "%s posted %d times (all: %v)", k, got[k], got)
 	}
 	require.Len(t, s.slack.Posts(), 2*n, "nothing else posted: %v", got)
+	require.GreaterOrEqual(t, metricValue(t, b.admin, "vigil_alerting_slack_requests_total", map[string]string{"method": "chat.postMessage", "result": "found_existing"}), 1.0,
+		"b found the message a posted before it died")
 	t.Logf("takeover %s; %d parents and %d recoveries, each once, through %d chat.postMessage calls", takeover.Round(100*time.Millisecond), n, n, s.slack.Calls("chat.postMessage"))
 }
 
