@@ -50,9 +50,23 @@ type KafkaConfig struct {
 	// Conn is brokers, client_id (default vigil-alerting), sasl and tls,
 	// shared with the other components.
 	kafka.Conn `yaml:",inline"`
-	// Group is the consumer group.id for the health and failover topics.
+	// Group is the consumer group the replicas join to elect the active
+	// one: the owner of partition 0 of LeaderTopic. The health and failover
+	// topics are read by direct partition assignment, not through the group.
 	// Default vigil-alerting.
 	Group string `yaml:"group"`
+	// LeaderTopic is the single-partition topic whose partition 0 makes its
+	// owner in Group the active replica. Default vigil.alerting.leader.
+	LeaderTopic string `yaml:"leader_topic"`
+	// TransactionalID is shared by the replicas: the active one writes the
+	// state topic in transactions under it, so that taking over fences the
+	// previous active replica's writes. Default vigil-alerting.
+	TransactionalID string `yaml:"transactional_id"`
+	// SessionTimeout is how long the group waits for a silent active replica
+	// before another takes over, or before a restarted single replica gets
+	// its turn back (Kafka session.timeout.ms; the broker's minimum,
+	// group.min.session.timeout.ms, is 6s by default). Default 6s.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// HealthTopic carries health transitions. Default vigil.health.
 	HealthTopic string `yaml:"health_topic"`
 	// FailoverTopic carries failover decisions and outcomes; empty does not
@@ -61,9 +75,9 @@ type KafkaConfig struct {
 	// StateTopic is the compacted topic holding incidents and silences.
 	// Default vigil.alerting.state.
 	StateTopic string `yaml:"state_topic"`
-	// CreateStateTopic creates StateTopic at start when it is missing (one
-	// partition, cleanup.policy=compact, the broker's replication factor).
-	// Default true.
+	// CreateStateTopic creates StateTopic and LeaderTopic at start when they
+	// are missing (one partition, cleanup.policy=compact, the broker's
+	// replication factor). Default true.
 	CreateStateTopic bool `yaml:"create_state_topic"`
 }
 
@@ -125,12 +139,18 @@ type LinksConfig struct {
 // StateTopic is the default state topic.
 const StateTopic = "vigil.alerting.state"
 
+// LeaderTopic is the default leader-election topic.
+const LeaderTopic = "vigil.alerting.leader"
+
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
 		Kafka: KafkaConfig{
 			Conn:             kafka.DefaultConn("vigil-alerting"),
 			Group:            "vigil-alerting",
+			LeaderTopic:      LeaderTopic,
+			TransactionalID:  "vigil-alerting",
+			SessionTimeout:   6 * time.Second,
 			HealthTopic:      events.HealthTopic,
 			FailoverTopic:    events.FailoverTopic,
 			StateTopic:       StateTopic,
@@ -200,10 +220,19 @@ func (c Config) Validate() error {
 func (k KafkaConfig) validate() error {
 	var p config.Problems
 	p.Merge("", k.Conn.Validate())
-	for path, v := range map[string]string{"client_id": k.ClientID, "group": k.Group, "health_topic": k.HealthTopic, "state_topic": k.StateTopic} {
+	for path, v := range map[string]string{"client_id": k.ClientID, "group": k.Group, "health_topic": k.HealthTopic, "state_topic": k.StateTopic, "leader_topic": k.LeaderTopic, "transactional_id": k.TransactionalID} {
 		if v == "" {
 			p.Addf(path, "must be set")
 		}
+	}
+	if k.LeaderTopic != "" && (k.LeaderTopic == k.HealthTopic || k.LeaderTopic == k.FailoverTopic || k.LeaderTopic == k.StateTopic) {
+		p.Addf("leader_topic", "must differ from the health, failover and state topics (got %q)", k.LeaderTopic)
+	}
+	// The broker refuses a session below group.min.session.timeout.ms (6s by
+	// default); above 20s a SIGKILLed active replica is not replaced within
+	// the 30s alerting promises.
+	if k.SessionTimeout < 6*time.Second || k.SessionTimeout > 20*time.Second {
+		p.Addf("session_timeout", "must be between 6s and 20s (got %s)", k.SessionTimeout)
 	}
 	if k.StateTopic != "" && (k.StateTopic == k.HealthTopic || k.StateTopic == k.FailoverTopic) {
 		p.Addf("state_topic", "must differ from the health and failover topics (got %q)", k.StateTopic)

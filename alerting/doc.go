@@ -20,14 +20,15 @@
 // storm.window into one summary message.
 //
 // State — per target the last generation applied and the open incident
-// (channel, thread ts, opened at), and the silences — lives in a compacted
-// Kafka topic (vigil.alerting.state; keys "target/<target>" and
-// "silence/<id>"), read whole at start and written on every change before
-// the consumed offset is committed. Events whose generation is not above
-// the target's last are dropped, so redelivery and reordering are harmless.
-// Before every post its idempotency key is written to the target's record;
-// after a crash the redelivered event derives the same key and, in bot mode,
-// the post first looks for a message carrying it (see alerting/slack).
+// (channel, thread ts, opened at), the storms and the silences — lives in a
+// compacted Kafka topic (vigil.alerting.state; keys "target/<target>",
+// "storm/<channel>" and "silence/<id>"), read whole when a replica becomes
+// active and written on every change. Events whose generation is not above
+// the target's last are dropped, so reading the health topic again from its
+// start, redelivery and reordering are harmless. Before every post its
+// idempotency key is written to the target's record; after a crash the
+// event applied again derives the same key and, in bot mode, the post first
+// looks for a message carrying it (see alerting/slack).
 //
 // With failover.targets configured, a Controller (controller.go) drives the
 // failover state machine of alerting/failover: health events and the
@@ -37,8 +38,17 @@
 // API beside the silences API shows and steers it (failover_api.go);
 // docs/failover.md is the contract.
 //
-// Run one replica: the state is read at start only, so a second consumer in
-// the group would act on stale state for partitions it takes over.
+// Replicas elect one active replica: the owner of partition 0 of
+// vigil.alerting.leader in group vigil-alerting, with a short session (6s)
+// so that a SIGKILLed one is replaced, or a restarted one gets its turn
+// back, within seconds. Only the active replica loads the state, reads the
+// health and failover topics (direct partition assignment, from the start:
+// no consumer group to wait for) and calls Slack. Its state writes are
+// transactions under a transactional ID the replicas share, so the replica
+// that takes over fences the previous one (service.go; docs/operations.md).
+//
+// In bot mode channel names are resolved to IDs at start
+// (conversations.list), since the duplicate check works only with IDs.
 //
 // In incoming-webhook mode there are no threads and no updates: every reply
 // is a message of its own naming the target, and the parent is not marked

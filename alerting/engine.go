@@ -91,6 +91,12 @@ func (e *Engine) Restore(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// A replica that becomes active again starts from the store alone: the
+	// other replica may have changed everything since.
+	e.states, e.storms = map[string]*targetState{}, map[string]*storm{}
+	e.sil.mu.Lock()
+	e.sil.m = map[string]Silence{}
+	e.sil.mu.Unlock()
 	for k, v := range recs {
 		switch {
 		case strings.HasPrefix(k, targetPrefix):
@@ -100,6 +106,13 @@ func (e *Engine) Restore(ctx context.Context) error {
 				continue
 			}
 			e.states[st.Target] = st
+		case strings.HasPrefix(k, stormPrefix):
+			st, err := stormFromRecord(v)
+			if err != nil {
+				e.log.Warn("ignoring unreadable storm record", "key", k, "err", err)
+				continue
+			}
+			e.storms[strings.TrimPrefix(k, stormPrefix)] = st
 		case strings.HasPrefix(k, silencePrefix):
 			var s Silence
 			if err := json.Unmarshal(v, &s); err != nil {
@@ -322,13 +335,21 @@ func (e *Engine) open(ctx context.Context, prev, next *targetState, now time.Tim
 	inc := next.Incident
 	route := e.cfg.routeNamed(inc.Route)
 	if e.admit(route.Channel, now) {
-		return e.fold(ctx, prev, inc, route.Channel, now)
+		if err := e.fold(ctx, prev, inc, route.Channel, now); err != nil {
+			return err
+		}
+		return e.saveStorm(ctx, route.Channel)
 	}
 	m := e.render.parent(inc, route, time.Time{})
 	m.Channel, m.Key = inc.Channel, inc.ID+"/open"
 	ref, ok, err := e.post(ctx, prev, m, "open", inc.Opening.Since)
 	if err != nil {
 		return err
+	}
+	if e.cfg.Storm.Threshold > 0 {
+		if err := e.saveStorm(ctx, route.Channel); err != nil {
+			return err
+		}
 	}
 	inc.Posted, inc.TS, inc.LastNotified = ok, ref.TS, now
 	if ref.Channel != "" {
@@ -350,8 +371,7 @@ func (e *Engine) resolve(ctx context.Context, prev, next *targetState, at time.T
 		return err
 	}
 	if inc.Folded {
-		e.markStormDirty(inc.TS)
-		return nil
+		return e.markStormDirty(ctx, inc.TS)
 	}
 	if !e.slack.Threads() {
 		return nil

@@ -341,3 +341,37 @@ func TestStateRecord(t *testing.T) {
 	require.Equal(t, base, st.Incident.OpenedAt)
 	require.True(t, strings.HasPrefix(st.Incident.ID, "web-1#4"))
 }
+
+// TestStormStateSurvivesRestart: a new engine on the same store (a restart,
+// or the replica that takes over) goes on counting the storm and updates
+// the summary as folded incidents recover, so it shows them HEALTHY.
+func TestStormStateSurvivesRestart(t *testing.T) {
+	mem := NewMemStore()
+	h := newHarness(t, testConfig(), mem, nil)
+	for i := range 8 {
+		h.apply(health(fmt.Sprintf("web-%02d", i), events.Critical, events.Healthy, 1, 0))
+	}
+	posts := h.srv.Posts()
+	require.Len(t, posts, 6, "5 parents, one summary for the other 3")
+	summary := posts[5]
+	require.Equal(t, []string{stormPrefix + "C0DEFAULT"}, mem.Keys(stormPrefix))
+
+	h2 := newHarness(t, testConfig(), mem, h.srv)
+	h2.clk.t = h.clk.t
+	// Still in the storm: a new incident is folded, not posted on its own.
+	h2.apply(health("web-08", events.Critical, events.Healthy, 1, time.Second))
+	require.Len(t, h2.srv.Posts(), 6, "folded into the restored summary")
+	for _, tg := range []string{"web-05", "web-06", "web-07", "web-08"} {
+		h2.apply(health(tg, events.Healthy, events.Critical, 2, 2*time.Minute))
+	}
+	h2.tick()
+	m, ok := h2.srv.Message(summary.Channel, summary.TS)
+	require.True(t, ok)
+	for _, tg := range []string{"web-05", "web-06", "web-07", "web-08"} {
+		require.Contains(t, string(m.Blocks), "*"+tg+"* HEALTHY", "the summary shows the recovery")
+	}
+	// Once the storm is over its record is deleted.
+	h2.clk.add(2 * time.Minute)
+	h2.tick()
+	require.Empty(t, mem.Keys(stormPrefix))
+}

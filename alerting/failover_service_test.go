@@ -106,7 +106,7 @@ func failoverScenario(t *testing.T, cfg Config) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- s.Run(ctx) }()
-		require.Eventually(t, func() bool { return adm.check("alerting") == nil }, scenarioWait, 10*time.Millisecond)
+		require.Eventually(t, func() bool { return adm.check("alerting") == nil && s.Active() }, scenarioWait, 10*time.Millisecond)
 		api := httptest.NewServer(adm.mux)
 		return FailoverClient{URL: api.URL, Token: "s3cret"}, func() { api.Close(); cancel(); require.NoError(t, <-done) }
 	}

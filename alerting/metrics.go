@@ -8,6 +8,7 @@ type metrics struct {
 	suppressed    *prometheus.CounterVec
 	incidentsOpen prometheus.Gauge
 	latency       prometheus.Histogram
+	active        prometheus.Gauge
 
 	failoverDecisions *prometheus.CounterVec
 	failoverHeld      *prometheus.CounterVec
@@ -28,6 +29,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_alerting_notifications_suppressed_total",
 			Help: "Notifications not posted on their own, by reason (silence, maintenance, storm).",
 		}, []string{"reason"}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_alerting_active",
+			Help: "1 while this replica is the active one (state loaded, consuming), else 0 (standby).",
+		}),
 		incidentsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigil_alerting_incidents_open",
 			Help: "Incidents open now (muted and folded ones included).",
@@ -51,7 +56,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"target"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.notifications, m.suppressed, m.incidentsOpen, m.latency,
+		reg.MustRegister(m.events, m.notifications, m.suppressed, m.incidentsOpen, m.latency, m.active,
 			m.failoverDecisions, m.failoverHeld, m.failoverOnStandby)
 	}
 	return m

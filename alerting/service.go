@@ -2,10 +2,14 @@ package alerting
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,23 +21,37 @@ import (
 	"github.com/vigil-dev/vigil/internal/events"
 )
 
-// Service is the alerting component: it consumes vigil.health (and
-// vigil.failover) in consumer group vigil-alerting and drives an Engine.
+// Service is the alerting component. Replicas elect one active replica
+// through consumer group vigil-alerting (the owner of partition 0 of
+// vigil.alerting.leader); only it reads vigil.health (and vigil.failover)
+// and drives an Engine. Its state writes are transactions under a shared
+// transactional ID, so that a replica taking over fences the previous one.
 type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	m      *metrics
+	sc     *slack.Client
 	engine *Engine
 	ctrl   *Controller // nil without failover targets
-	ready  atomic.Bool
-	store  Store
-	kopts  []kgo.Opt // connection options, then WithKafkaOptions
+	// ready: started (topics ensured). active: this replica is the active
+	// one and its state is loaded, so the silences API may serve. standby:
+	// in the election group without the leader partition. Readiness is
+	// ready and (active or standby): a replica becoming active is not ready
+	// until its state is loaded, and a standby is, so that rolling updates
+	// go on.
+	ready   atomic.Bool
+	active  atomic.Bool
+	standby atomic.Bool
+	store   Store
+	kopts   []kgo.Opt // connection options, then WithKafkaOptions
+	source  string
 }
 
 // Option adjusts a Service.
 type Option func(*Service)
 
-// WithStore keeps state in st instead of the state topic.
+// WithStore keeps state in st instead of the state topic. Such a service
+// runs active at once, without election or fencing (tests, tools).
 func WithStore(st Store) Option { return func(s *Service) { s.store = st } }
 
 // WithKafkaOptions adds franz-go options to every Kafka client (TLS, SASL,
@@ -61,7 +79,8 @@ func New(cfg Config, deps component.Deps, opts ...Option) (*Service, error) {
 		return nil, fmt.Errorf("alerting: kafka: %w", err)
 	}
 	kopts = append(kopts, cfg.Kafka.Watch(log))
-	s := &Service{cfg: cfg, log: log, m: newMetrics(deps.Registerer), kopts: kopts}
+	host, _ := os.Hostname()
+	s := &Service{cfg: cfg, log: log, m: newMetrics(deps.Registerer), sc: sc, kopts: kopts, source: fmt.Sprintf("vigil-alerting/%s/%d", host, os.Getpid())}
 	for _, o := range opts {
 		o(s)
 	}
@@ -71,8 +90,8 @@ func New(cfg Config, deps component.Deps, opts ...Option) (*Service, error) {
 	}
 	if deps.Admin != nil {
 		deps.Admin.AddCheck("alerting", func() error {
-			if !s.ready.Load() {
-				return errors.New("alerting state not loaded yet")
+			if !s.ready.Load() || !(s.active.Load() || s.standby.Load()) {
+				return errors.New("alerting state not loaded yet, and not a standby in the election")
 			}
 			return nil
 		})
@@ -81,7 +100,7 @@ func New(cfg Config, deps component.Deps, opts ...Option) (*Service, error) {
 			if err != nil {
 				return nil, fmt.Errorf("alerting: api.token: %w", err)
 			}
-			(&api{e: s.engine, c: s.ctrl, token: []byte(tok), ready: &s.ready}).mount(deps.Admin)
+			(&api{e: s.engine, c: s.ctrl, token: []byte(tok), ready: &s.active}).mount(deps.Admin)
 		} else {
 			log.Info("silences and failover APIs not mounted: api.token is not set")
 		}
@@ -96,23 +115,263 @@ func (s *Service) Engine() *Engine { return s.engine }
 // Controller returns the failover controller, nil without failover targets.
 func (s *Service) Controller() *Controller { return s.ctrl }
 
-// Run loads the state, then consumes until ctx ends. The record in hand when
-// ctx ends is finished (its Slack messages sent) and committed within
-// drain_timeout. It returns nil on a clean stop.
+// Active reports whether this replica is the active one.
+func (s *Service) Active() bool { return s.active.Load() }
+
+// Run resolves the Slack channels, then takes part in the election until
+// ctx ends: while active it loads the state and consumes. The record in
+// hand when ctx ends is finished (its Slack messages sent) within
+// drain_timeout. It returns nil on a clean stop, an error for a
+// configuration Slack refuses (a channel name no channel has).
 func (s *Service) Run(ctx context.Context) error {
-	base := s.kopts
-	if s.store == nil {
-		st, err := statetopic.New(s.cfg.Kafka.StateTopic, base...)
-		if err != nil {
-			return fmt.Errorf("alerting: %w", err)
+	channels := []string{s.cfg.DefaultRoute.Channel}
+	paths := []string{"default_route.channel"}
+	for i, r := range s.cfg.Routes {
+		channels = append(channels, r.Channel)
+		paths = append(paths, fmt.Sprintf("routes[%d].channel", i))
+	}
+	var unresolved error
+	err := s.retryStart(ctx, "resolve slack channels", func() error {
+		err := s.sc.ResolveChannels(ctx, channels)
+		if errors.Is(err, slack.ErrUnresolved) {
+			unresolved = err // configuration: retrying cannot help
+			return nil
 		}
-		defer st.Close()
-		if s.cfg.Kafka.CreateStateTopic {
-			if err := s.retryStart(ctx, "ensure state topic", func() error { return st.Ensure(ctx) }); err != nil {
-				return startErr(ctx, err)
+		return err
+	})
+	if err == nil && unresolved != nil {
+		// Name the configuration keys that hold the channels at fault.
+		var at []string
+		for i, ch := range channels {
+			if strings.Contains(unresolved.Error(), fmt.Sprintf("%q", strings.TrimPrefix(ch, "#"))) {
+				at = append(at, paths[i])
 			}
 		}
-		s.engine.store = st
+		if len(at) > 0 {
+			unresolved = fmt.Errorf("%s: %w", strings.Join(at, ", "), unresolved)
+		}
+		err = unresolved
+	}
+	if err != nil {
+		return startErr(ctx, err)
+	}
+	if s.store != nil {
+		s.ready.Store(true)
+		return s.runActive(ctx, ctx, s.store)
+	}
+	defer s.standby.Store(false)
+	if s.cfg.Kafka.CreateStateTopic {
+		if err := s.retryStart(ctx, "ensure topics", func() error { return s.ensureTopics(ctx) }); err != nil {
+			return startErr(ctx, err)
+		}
+	}
+	s.ready.Store(true)
+	backoff := time.Second
+	for ctx.Err() == nil {
+		err := s.member(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		s.log.Warn("left the alerting election; rejoining", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+	}
+	s.log.Info("alerting stopped")
+	return nil
+}
+
+// ensureTopics creates the state topic and the leader topic when missing.
+func (s *Service) ensureTopics(ctx context.Context) error {
+	st, err := statetopic.New(s.cfg.Kafka.StateTopic, s.kopts...)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Ensure(ctx); err != nil {
+		return err
+	}
+	lt, err := statetopic.New(s.cfg.Kafka.LeaderTopic, s.kopts...)
+	if err != nil {
+		return err
+	}
+	defer lt.Close()
+	return lt.Ensure(ctx)
+}
+
+// member is one membership of the election group. Group membership is kept
+// only for the one-partition leader topic, with a short session timeout, so
+// that a SIGKILLed active replica is replaced (or, alone, gets its turn
+// back after a restart) within session_timeout; the data topics are read by
+// direct partition assignment from their start, where the compacted health
+// topic holds each target's latest event and generations drop what the
+// state already has. A consumer group on the data topics instead would keep
+// a restarted replica waiting for the dead member's 45s default session.
+// It returns when ctx ends or a term fails (fenced, or the state cannot be
+// written), so that Run rejoins with a fresh client.
+func (s *Service) member(ctx context.Context) error {
+	mctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	leaderTopic := s.cfg.Kafka.LeaderTopic
+	owns := func(m map[string][]int32) bool { return slices.Contains(m[leaderTopic], 0) }
+	var (
+		mu  sync.Mutex
+		cur *term
+	)
+	start := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if cur != nil {
+			return
+		}
+		t := newTerm(mctx)
+		cur = t
+		s.log.Info("became the active alerting replica", "source", s.source)
+		go func() {
+			defer close(t.done)
+			err := s.runTerm(t.ctx, t.work)
+			if err != nil && t.ctx.Err() == nil {
+				fail(fmt.Errorf("active term: %w", err))
+			}
+		}()
+	}
+	stop := func(drain bool) {
+		mu.Lock()
+		t := cur
+		cur = nil
+		mu.Unlock()
+		if t == nil {
+			return
+		}
+		t.end(drain, s.cfg.DrainTimeout)
+		s.log.Info("no longer the active alerting replica", "drained", drain)
+	}
+	cl, err := kgo.NewClient(append(slices.Clip(s.kopts),
+		kgo.ConsumerGroup(s.cfg.Kafka.Group),
+		kgo.ConsumeTopics(leaderTopic),
+		kgo.SessionTimeout(s.cfg.Kafka.SessionTimeout),
+		kgo.HeartbeatInterval(s.cfg.Kafka.SessionTimeout/10),
+		kgo.DisableAutoCommit(),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			if owns(m) {
+				start()
+			}
+		}),
+		// Revoked in a rebalance: the other replica starts only after this
+		// returns, so the term ends first, without drain (its record is
+		// redelivered to the next active replica).
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			if owns(m) {
+				stop(false)
+			}
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			if owns(m) {
+				stop(false)
+			}
+		}),
+	)...)
+	if err != nil {
+		return fmt.Errorf("alerting: group client: %w", err)
+	}
+	s.log.Info("alerting joining the election", "group", s.cfg.Kafka.Group, "leader_topic", leaderTopic, "session_timeout", s.cfg.Kafka.SessionTimeout)
+	// Standby is being in the group (a generation) without a term.
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-mctx.Done():
+				s.standby.Store(false)
+				return
+			case <-tick.C:
+			}
+			_, gen := cl.GroupMetadata()
+			mu.Lock()
+			owner := cur != nil
+			mu.Unlock()
+			if was := s.standby.Swap(gen > 0 && !owner); !was && gen > 0 && !owner {
+				s.log.Info("alerting standing by: another replica is active")
+			}
+		}
+	}()
+	defer func() { <-watchDone }()
+	for mctx.Err() == nil {
+		// Records on the leader topic are fencing markers; only the
+		// assignment matters.
+		cl.PollFetches(mctx)
+	}
+	// On a clean stop the active replica finishes the record in hand
+	// before it leaves the group; a failed term stops at once.
+	stop(ctx.Err() != nil)
+	cl.Close()
+	return context.Cause(mctx)
+}
+
+// term is one turn as the active replica. ctx ends to stop consuming;
+// work ends to abandon the record in hand (at once when the turn is lost,
+// after drain_timeout on a clean stop).
+type term struct {
+	ctx, work       context.Context
+	cancel, abandon context.CancelFunc
+	done            chan struct{}
+}
+
+func newTerm(parent context.Context) *term {
+	t := &term{done: make(chan struct{})}
+	t.ctx, t.cancel = context.WithCancel(parent)
+	t.work, t.abandon = context.WithCancel(context.WithoutCancel(parent))
+	return t
+}
+
+// end stops the term and waits for it; drain lets the record in hand finish
+// within drainTimeout.
+func (t *term) end(drain bool, drainTimeout time.Duration) {
+	t.cancel()
+	if !drain {
+		t.abandon()
+	} else {
+		stop := time.AfterFunc(drainTimeout, t.abandon)
+		defer stop.Stop()
+	}
+	<-t.done
+	t.abandon()
+}
+
+// runTerm fences the previous active replica and runs active until ctx
+// ends or a write is refused.
+func (s *Service) runTerm(ctx, work context.Context) error {
+	st, err := statetopic.NewFenced(s.cfg.Kafka.StateTopic, s.cfg.Kafka.TransactionalID, max(2*s.cfg.Kafka.SessionTimeout, 10*time.Second), s.kopts...)
+	if err != nil {
+		return fmt.Errorf("alerting: %w", err)
+	}
+	defer st.Close()
+	// The first transaction initialises the producer under the shared
+	// transactional ID: the epoch bump aborts the previous active
+	// replica's open write and refuses its later ones, before the state is
+	// loaded below.
+	marker, _ := json.Marshal(map[string]any{"active": s.source, "at": time.Now().UTC()})
+	if err := st.Fence(ctx, leaderKey, marker); err != nil {
+		return fmt.Errorf("alerting: fence: %w", err)
+	}
+	return s.runActive(ctx, work, st)
+}
+
+// leaderKey is the state record the active replica writes when it takes
+// over; Restore ignores it.
+const leaderKey = "leader/alerting"
+
+// runActive loads the state from st and consumes until ctx ends. work
+// bounds the record in hand: Run's own store passes ctx itself, and then
+// the record in hand gets drain_timeout after ctx ends.
+func (s *Service) runActive(ctx, work context.Context, st Store) error {
+	base := s.kopts
+	s.engine.store = st
+	if s.ctrl != nil {
+		s.ctrl.store = st
 	}
 	if err := s.retryStart(ctx, "restore state", func() error { return s.engine.Restore(ctx) }); err != nil {
 		return startErr(ctx, err)
@@ -129,36 +388,42 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		defer stop()
 	}
-	s.ready.Store(true)
+	s.active.Store(true)
+	s.m.active.Set(1)
+	defer func() { s.active.Store(false); s.m.active.Set(0) }()
+	s.log.Info("alerting active", "source", s.source)
 
 	topics := []string{s.cfg.Kafka.HealthTopic}
 	if s.cfg.Kafka.FailoverTopic != "" {
 		topics = append(topics, s.cfg.Kafka.FailoverTopic)
 	}
+	// Direct assignment (no group): every partition from its start. The
+	// health topic is compacted, so this is each target's latest event
+	// plus the uncompacted head; generations drop what the state has.
 	cl, err := kgo.NewClient(append(slices.Clip(base),
-		kgo.ConsumerGroup(s.cfg.Kafka.Group),
 		kgo.ConsumeTopics(topics...),
-		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
-		// Health topics are compacted: from the start, a new group sees each
-		// target's latest status, and generations drop what was applied.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Only committed events: the detector publishes in transactions.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.MetadataMinAge(time.Second),
 	)...)
 	if err != nil {
 		return fmt.Errorf("alerting: kafka: %w", err)
 	}
 	defer cl.Close()
-	defer cl.AllowRebalance() // Close leaves the group, which waits for polls to allow rebalancing
 
 	// work outlives ctx by drain_timeout so the record in hand is finished.
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-	stopDrain := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(s.cfg.DrainTimeout, cancelWork)
-		<-work.Done()
-		t.Stop()
-	})
-	defer stopDrain()
+	if work == ctx {
+		var cancelWork context.CancelFunc
+		work, cancelWork = context.WithCancel(context.WithoutCancel(ctx))
+		defer cancelWork()
+		stopDrain := context.AfterFunc(ctx, func() {
+			t := time.AfterFunc(s.cfg.DrainTimeout, cancelWork)
+			<-work.Done()
+			t.Stop()
+		})
+		defer stopDrain()
+	}
 
 	tickErr := make(chan error, 1)
 	tickDone := make(chan struct{}, 2)
@@ -179,15 +444,12 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer func() {
 		stopTicks()
-		if ctx.Err() == nil {
-			cancelWork() // failing, not stopping: no drain for a tick in progress
-		}
 		for range tickers {
 			<-tickDone
 		}
 	}()
 
-	s.log.Info("alerting consuming", "topics", topics, "group", s.cfg.Kafka.Group)
+	s.log.Info("alerting consuming", "topics", topics)
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -196,27 +458,16 @@ func (s *Service) Run(ctx context.Context) error {
 		fs.EachError(func(t string, p int32, err error) {
 			s.log.Warn("kafka fetch error", "topic", t, "partition", p, "err", err)
 		})
-		var (
-			done []*kgo.Record
-			herr error
-		)
+		var herr error
 		fs.EachRecord(func(r *kgo.Record) {
 			if herr != nil || ctx.Err() != nil {
 				return
 			}
-			if herr = s.handle(work, r); herr == nil {
-				done = append(done, r)
-			}
+			herr = s.handle(work, r)
 		})
-		if len(done) > 0 {
-			if err := cl.CommitRecords(work, done...); err != nil {
-				s.log.Warn("kafka commit failed; the records will be seen again and dropped by generation", "err", err)
-			}
-		}
-		cl.AllowRebalance()
 		if herr != nil {
 			if ctx.Err() != nil {
-				return nil // stopped while Slack or the store was waited on; redelivered later
+				return nil // stopped while Slack or the store was waited on; read again next term
 			}
 			return herr
 		}

@@ -1,7 +1,10 @@
 package alerting
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 
@@ -13,11 +16,14 @@ import (
 // summary message stands for them, their changes and recoveries go in its
 // thread, and it is updated on the next tick as more join. The storm ends
 // when no incident opened in the channel for a whole window. Storm state is
-// not persisted: after a restart counting starts again (folded incidents
-// keep their thread).
+// kept in the store under "storm/<channel>", so that after a restart (or on
+// the replica that takes over) the count goes on and the summary is
+// updated as its incidents recover.
 type storm struct {
 	opens   []time.Time
 	summary *stormSummary
+	// saved is the record last written, to skip writes that change nothing.
+	saved []byte
 }
 
 type stormSummary struct {
@@ -27,6 +33,68 @@ type stormSummary struct {
 	targets []string
 	last    time.Time
 	dirty   bool
+}
+
+const stormPrefix = "storm/"
+
+// stormRecord is a storm as stored.
+type stormRecord struct {
+	Opens   []time.Time    `json:"opens,omitempty"`
+	Summary *summaryRecord `json:"summary,omitempty"`
+}
+
+type summaryRecord struct {
+	Ref     slack.Ref `json:"ref"`
+	Posted  bool      `json:"posted,omitempty"`
+	Key     string    `json:"key"`
+	Targets []string  `json:"targets"`
+	Last    time.Time `json:"last"`
+	// Dirty: the summary has news not yet shown.
+	Dirty bool `json:"dirty,omitempty"`
+}
+
+func (s *storm) record() stormRecord {
+	r := stormRecord{Opens: s.opens}
+	if sum := s.summary; sum != nil {
+		r.Summary = &summaryRecord{Ref: sum.ref, Posted: sum.posted, Key: sum.key, Targets: sum.targets, Last: sum.last, Dirty: sum.dirty}
+	}
+	return r
+}
+
+func stormFromRecord(b []byte) (*storm, error) {
+	var r stormRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, err
+	}
+	s := &storm{opens: r.Opens, saved: b}
+	if sum := r.Summary; sum != nil {
+		s.summary = &stormSummary{ref: sum.Ref, posted: sum.Posted, key: sum.Key, targets: sum.Targets, last: sum.Last, dirty: sum.Dirty}
+	}
+	return s, nil
+}
+
+// saveStorm writes channel's storm when it changed, or deletes it when it
+// is over.
+func (e *Engine) saveStorm(ctx context.Context, channel string) error {
+	s := e.storms[channel]
+	if s == nil {
+		if err := e.store.Put(ctx, stormPrefix+channel, nil); err != nil {
+			return fmt.Errorf("alerting: write storm state: %w", err)
+		}
+		return nil
+	}
+	b, err := json.Marshal(s.record())
+	if err != nil {
+		return fmt.Errorf("alerting: encode storm state: %w", err)
+	}
+	if bytes.Equal(b, s.saved) {
+		return nil
+	}
+	if err := e.store.Put(ctx, stormPrefix+channel, b); err != nil {
+		return fmt.Errorf("alerting: write storm state: %w", err)
+	}
+	s.saved = b
+	return nil
 }
 
 // admit records an opening in channel and reports whether it is folded.
@@ -68,7 +136,10 @@ func (e *Engine) fold(ctx context.Context, owner *targetState, inc *incident, ch
 		s.summary = &stormSummary{ref: ref, posted: ok, key: m.Key, targets: []string{inc.Opening.Target}, last: now}
 		e.log.Warn("incident storm: folding further incidents into one summary", "channel", channel, "threshold", e.cfg.Storm.Threshold, "window", e.cfg.Storm.Window)
 	} else {
-		s.summary.targets = append(s.summary.targets, inc.Opening.Target)
+		// An event applied again after a crash may bring a target twice.
+		if !slices.Contains(s.summary.targets, inc.Opening.Target) {
+			s.summary.targets = append(s.summary.targets, inc.Opening.Target)
+		}
 		s.summary.last, s.summary.dirty = now, true
 	}
 	inc.Posted, inc.TS, inc.LastNotified = s.summary.posted, s.summary.ref.TS, now
@@ -118,6 +189,9 @@ func (e *Engine) tickStorms(ctx context.Context, now time.Time) error {
 		if s.summary == nil && len(s.opens) == 0 {
 			delete(e.storms, ch)
 		}
+		if err := e.saveStorm(ctx, ch); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -140,10 +214,16 @@ func (e *Engine) foldedIncidents(sum *stormSummary) []*incident {
 	return out
 }
 
-func (e *Engine) markStormDirty(ts string) {
-	for _, s := range e.storms {
+// markStormDirty marks the summary whose thread is ts as having news and
+// saves it, so that a restart still updates it.
+func (e *Engine) markStormDirty(ctx context.Context, ts string) error {
+	for ch, s := range e.storms {
 		if s.summary != nil && s.summary.ref.TS == ts {
 			s.summary.dirty = true
+			if err := e.saveStorm(ctx, ch); err != nil {
+				return err
+			}
 		}
 	}
+	return nil
 }

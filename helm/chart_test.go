@@ -218,7 +218,8 @@ var variantChecks = map[string]func(t *testing.T, ms []manifest){
 		require.Equal(t, "post-install,post-upgrade", job.Annotations["helm.sh/hook"])
 		require.Equal(t, "before-hook-creation,hook-succeeded", job.Annotations["helm.sh/hook-delete-policy"])
 		require.Equal(t, int32(2), *find[*appsv1.Deployment](t, ms, "Deployment", release+"-detector").Spec.Replicas)
-		require.Equal(t, int32(1), *find[*appsv1.Deployment](t, ms, "Deployment", release+"-alerting").Spec.Replicas)
+		// Two alerting replicas: one active, the other standing by.
+		require.Equal(t, int32(2), *find[*appsv1.Deployment](t, ms, "Deployment", release+"-alerting").Spec.Replicas)
 		pipe := find[*appsv1.Deployment](t, ms, "Deployment", release+"-pipeline")
 		require.Equal(t, "256Mi", pipe.Spec.Template.Spec.Containers[0].Resources.Limits.Memory().String())
 		require.Empty(t, envNames(pipe.Spec.Template.Spec.Containers[0]), "no credential configured, so no env")
@@ -522,7 +523,7 @@ func TestSchema(t *testing.T) {
 		{"log level outside the enum", "log:\n  level: loud\n", "at '/log/level'"},
 		{"brokers not a list", "kafka:\n  brokers: kafka:9092\n", "at '/kafka/brokers': got string, want array"},
 		{"opensearch url without scheme", "opensearch:\n  url: opensearch:9200\n", "at '/opensearch/url'"},
-		{"alerting scaled out", "alerting:\n  replicas: 2\n", "at '/alerting/replicas'"},
+		{"alerting replicas negative", "alerting:\n  replicas: -1\n", "at '/alerting/replicas'"},
 		{"setup dashboards import not a boolean", "setup:\n  dashboards:\n    enabled: \"yes\"\n", "at '/setup/dashboards/enabled': got string, want boolean"},
 		{"misspelt setup dashboards key", "setup:\n  dashboards:\n    tennant: global\n", "at '/setup/dashboards': additional properties 'tennant' not allowed"},
 	}

@@ -76,6 +76,15 @@ type KafkaConfig struct {
 	kafka.Conn `yaml:",inline"`
 	// Group is the consumer group. Default "vigil-pipeline".
 	Group string `yaml:"group"`
+	// SessionTimeout is how long the group waits for a silent member before
+	// its partitions go to the others (Kafka session.timeout.ms). A replica
+	// SIGKILLed and restarted gets partitions back only once its dead
+	// self has timed out, so this bounds how long indexing stops; the cost
+	// of a short one is a rebalance when a member cannot heartbeat that
+	// long (heartbeats run beside indexing, so only a stalled process or
+	// network does). The broker refuses values below
+	// group.min.session.timeout.ms (6s by default). Default 6s.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// Logs and Spans are the topics the collector writes.
 	Logs  TopicConfig `yaml:"logs"`
 	Spans TopicConfig `yaml:"spans"`
@@ -196,6 +205,7 @@ func DefaultConfig() Config {
 		Kafka: KafkaConfig{
 			Conn:                   kafka.DefaultConn("vigil-pipeline"),
 			Group:                  "vigil-pipeline",
+			SessionTimeout:         6 * time.Second,
 			Logs:                   TopicConfig{Topic: "otlp_logs", Encoding: EncodingProto},
 			Spans:                  TopicConfig{Topic: "otlp_spans", Encoding: EncodingProto},
 			DLQTopic:               "vigil.dlq",
@@ -295,6 +305,9 @@ func (c Config) Validate() error {
 	}
 	if k.MaxConcurrentFetches <= 0 {
 		p.Addf("kafka.max_concurrent_fetches", "must be > 0 (got %d)", k.MaxConcurrentFetches)
+	}
+	if k.SessionTimeout < 6*time.Second || k.SessionTimeout > 5*time.Minute {
+		p.Addf("kafka.session_timeout", "must be between 6s (the broker's default minimum) and 5m (got %s)", k.SessionTimeout)
 	}
 	if k.MaxPollRecords <= 0 {
 		p.Addf("kafka.max_poll_records", "must be > 0 (got %d)", k.MaxPollRecords)

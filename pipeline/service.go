@@ -152,6 +152,15 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	fb := &fetchBuffers{free: newFreeList(2 * cfg.Kafka.MaxConcurrentFetches)}
 	s.kopt = append(kopts,
 		kgo.ConsumerGroup(cfg.Kafka.Group),
+		// A short session rather than static membership (kgo.InstanceID):
+		// an instance ID must be unique per replica and stable across its
+		// restarts, which neither a Deployment's pod names nor several
+		// replicas on one host give without configuration, and two
+		// replicas sharing one fence each other. With 6s a SIGKILLed
+		// replica's partitions move, or come back to it restarted, within
+		// about 6s instead of the 45s default.
+		kgo.SessionTimeout(cfg.Kafka.SessionTimeout),
+		kgo.HeartbeatInterval(cfg.Kafka.SessionTimeout/10),
 		kgo.ConsumeTopics(cfg.topics()...),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.DisableAutoCommit(),

@@ -95,6 +95,11 @@ type Client struct {
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
 	seq      int
+	// ids maps channel names to IDs (ResolveChannels).
+	ids map[string]string
+	// noDupCheck holds, per channel ID, Slack's answer when the duplicate
+	// check was refused at start.
+	noDupCheck map[string]string
 
 	// sleep waits for d or until ctx ends; replaced in tests.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -107,15 +112,16 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Client, erro
 		return nil, err
 	}
 	c := &Client{
-		mode:     cfg.Mode(),
-		httpc:    &http.Client{Timeout: cfg.RequestTimeout},
-		log:      log,
-		metrics:  newMetrics(reg),
-		rate:     rate.Limit(cfg.PerChannelRate),
-		boInit:   cfg.BackoffInitial,
-		boMax:    cfg.BackoffMax,
-		limiters: map[string]*rate.Limiter{},
-		sleep:    sleepCtx,
+		mode:       cfg.Mode(),
+		httpc:      &http.Client{Timeout: cfg.RequestTimeout},
+		log:        log,
+		metrics:    newMetrics(reg),
+		rate:       rate.Limit(cfg.PerChannelRate),
+		boInit:     cfg.BackoffInitial,
+		boMax:      cfg.BackoffMax,
+		limiters:   map[string]*rate.Limiter{},
+		sleep:      sleepCtx,
+		noDupCheck: map[string]string{},
 	}
 	switch c.mode {
 	case ModeBot:
@@ -165,6 +171,9 @@ func (c *Client) Post(ctx context.Context, m Message) (Ref, error) {
 	if c.mode == ModeConsole {
 		return c.console(m, ""), nil
 	}
+	if c.mode == ModeBot {
+		m.Channel = c.channelID(m.Channel)
+	}
 	method := "chat.postMessage"
 	if c.mode == ModeWebhook {
 		method = "webhook"
@@ -176,9 +185,19 @@ func (c *Client) Post(ctx context.Context, m Message) (Ref, error) {
 	}
 	for attempt := 0; ; {
 		if maybePosted && m.Key != "" && c.mode == ModeBot {
+			if why := c.dupCheckRefused(m.Channel); why != "" {
+				// Refused at start and logged then, per channel; counted
+				// here per message.
+				c.metrics.dupCheckSkipped.Inc()
+				c.log.Warn("slack message may have been posted already; posting again without the duplicate check (refused for this channel at start)", "channel", m.Channel, "key", m.Key, "err", why)
+				maybePosted = false
+			}
+		}
+		if maybePosted && m.Key != "" && c.mode == ModeBot {
 			ref, found, err := c.find(ctx, m, start)
 			switch {
 			case err != nil && isPermanent(err):
+				c.metrics.dupCheckSkipped.Inc()
 				c.log.Warn("slack duplicate check refused; posting again and accepting a possible duplicate", "channel", m.Channel, "key", m.Key, "err", err)
 				maybePosted = false
 			case err != nil:
@@ -245,6 +264,7 @@ func (c *Client) Update(ctx context.Context, ref Ref, m Message) error {
 	if err != nil {
 		c.log.Warn("slack message over budget; sending plain text", "channel", ref.Channel, "key", m.Key, "err", err)
 	}
+	ref.Channel = c.channelID(ref.Channel)
 	for attempt := 0; ; {
 		if err := c.wait(ctx, ref.Channel); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 // Config selects the mode and tunes delivery.
 type Config struct {
 	// BotToken is a bot token (xoxb-...) with the chat:write scope, plus
+	// channels:read and groups:read to resolve channel names at start, and
 	// channels:history and groups:history for the duplicate check after an
 	// ambiguous failure. Setting it selects bot mode. Default unset.
 	BotToken config.Secret `yaml:"bot_token"`

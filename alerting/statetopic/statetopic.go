@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -21,6 +23,10 @@ type Store struct {
 	topic string
 	opts  []kgo.Opt
 	cl    *kgo.Client
+	// txn is set for a fenced store: every Put is a transaction, one at a
+	// time (a producer has a single open transaction).
+	txn sync.Mutex
+	tx  bool
 }
 
 // New builds a store on topic; opts name the brokers and any client
@@ -34,6 +40,42 @@ func New(topic string, opts ...kgo.Opt) (*Store, error) {
 		return nil, fmt.Errorf("statetopic: %w", err)
 	}
 	return &Store{topic: topic, opts: opts, cl: cl}, nil
+}
+
+// NewFenced builds a store whose writes are transactions under
+// transactionalID. Replicas that take turns writing one topic share the ID:
+// the first write of a new holder (Fence) bumps the producer epoch, which
+// aborts the previous holder's open transaction and makes its every later
+// write fail with a fencing error, so a replica that lost its turn cannot
+// overwrite the state of the one that took over.
+func NewFenced(topic, transactionalID string, txnTimeout time.Duration, opts ...kgo.Opt) (*Store, error) {
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...),
+		kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.TransactionalID(transactionalID),
+		kgo.TransactionTimeout(txnTimeout),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("statetopic: %w", err)
+	}
+	return &Store{topic: topic, opts: opts, cl: cl, tx: true}, nil
+}
+
+// Fence takes the store's turn: it writes value under key in a transaction,
+// which initialises the producer and fences the previous holder of the
+// transactional ID. Only for a store built by NewFenced.
+func (s *Store) Fence(ctx context.Context, key string, value []byte) error {
+	if !s.tx {
+		return errors.New("statetopic: fence needs a store built by NewFenced")
+	}
+	return s.Put(ctx, key, value)
+}
+
+// IsFenced reports whether err says another holder of the transactional ID
+// has taken over.
+func IsFenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
 }
 
 // Close releases the client; safe to call twice.
@@ -64,7 +106,9 @@ func (s *Store) Load(ctx context.Context) (map[string][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("statetopic: start offsets of %s: %w", s.topic, err)
 	}
-	ends, err := adm.ListEndOffsets(ctx, s.topic)
+	// The last stable offsets: a fenced writer's transaction still open
+	// cannot hold loading up, and its records are never read.
+	ends, err := adm.ListCommittedOffsets(ctx, s.topic)
 	if err == nil {
 		err = ends.Error()
 	}
@@ -85,6 +129,10 @@ func (s *Store) Load(ctx context.Context) (map[string][]byte, error) {
 	}
 	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), s.opts...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: from}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Control records are kept so that a partition ending in a commit
+		// marker is known to be read to its end.
+		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("statetopic: %w", err)
@@ -101,9 +149,11 @@ func (s *Store) Load(ctx context.Context) (map[string][]byte, error) {
 			return nil, fmt.Errorf("statetopic: load %s: %w", s.topic, ferr)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			if r.Value == nil {
+			switch {
+			case r.Attrs.IsControl():
+			case r.Value == nil:
 				delete(out, string(r.Key))
-			} else {
+			default:
 				out[string(r.Key)] = r.Value
 			}
 			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
@@ -115,9 +165,31 @@ func (s *Store) Load(ctx context.Context) (map[string][]byte, error) {
 }
 
 // Put writes value under key and waits for the brokers to acknowledge it; a
-// nil value deletes the key.
+// nil value deletes the key. In a fenced store it is one transaction.
 func (s *Store) Put(ctx context.Context, key string, value []byte) error {
-	if err := s.cl.ProduceSync(ctx, &kgo.Record{Topic: s.topic, Key: []byte(key), Value: value}).FirstErr(); err != nil {
+	r := &kgo.Record{Topic: s.topic, Key: []byte(key), Value: value}
+	if !s.tx {
+		if err := s.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			return fmt.Errorf("statetopic: write %s: %w", key, err)
+		}
+		return nil
+	}
+	s.txn.Lock()
+	defer s.txn.Unlock()
+	if err := s.cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("statetopic: write %s: begin transaction: %w", key, err)
+	}
+	perr := s.cl.ProduceSync(ctx, r).FirstErr()
+	commit := kgo.TryCommit
+	if perr != nil {
+		commit = kgo.TryAbort
+	}
+	// The end runs on its own context: a transaction left open would hold
+	// the topic's last stable offset (and every Load) until it times out.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	eerr := s.cl.EndTransaction(ectx, commit)
+	if err := errors.Join(perr, eerr); err != nil {
 		return fmt.Errorf("statetopic: write %s: %w", key, err)
 	}
 	return nil

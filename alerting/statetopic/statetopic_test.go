@@ -2,6 +2,7 @@ package statetopic
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -39,4 +40,36 @@ func TestStore(t *testing.T) {
 	got, err = open().Load(ctx)
 	require.NoError(t, err)
 	require.Equal(t, map[string][]byte{"target/a": []byte("2"), "silence/x": []byte("s")}, got)
+}
+
+// TestFencedStore: a second holder of the transactional ID fences the first,
+// whose writes then fail; loading sees only committed writes.
+func TestFencedStore(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := t.Context()
+	open := func() *Store {
+		s, err := NewFenced("state", "alerting", 10*time.Second, kgo.SeedBrokers(c.ListenAddrs()...))
+		require.NoError(t, err)
+		t.Cleanup(s.Close)
+		return s
+	}
+	a := open()
+	require.NoError(t, a.Ensure(ctx))
+	require.NoError(t, a.Fence(ctx, "leader/alerting", []byte("a")))
+	require.NoError(t, a.Put(ctx, "target/x", []byte("1")))
+
+	b := open()
+	require.NoError(t, b.Fence(ctx, "leader/alerting", []byte("b")))
+	err = a.Put(ctx, "target/x", []byte("stale"))
+	require.Error(t, err, "the fenced holder cannot write")
+	require.True(t, IsFenced(err), "%v", err)
+	require.NoError(t, b.Put(ctx, "target/x", []byte("2")))
+
+	got, err := b.Load(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string][]byte{"leader/alerting": []byte("b"), "target/x": []byte("2")}, got)
+
+	require.Error(t, (&Store{}).Fence(ctx, "k", nil), "fencing needs NewFenced")
 }

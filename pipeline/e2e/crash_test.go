@@ -24,7 +24,9 @@ import (
 // committed, and restarted: every log record and span is indexed exactly
 // once. The backlog also holds one request the collector received twice
 // (an OTLP client retrying after a lost answer): content-derived log ids
-// absorb the re-send.
+// absorb the re-send. The restarted pipeline indexes again within seconds:
+// its dead self leaves the consumer group after kafka.session_timeout (6s),
+// not the 45s Kafka default.
 func TestPipelineKilled(t *testing.T) {
 	s := newStack(t, 3)
 	c := s.startCollector()
@@ -49,7 +51,23 @@ func TestPipelineKilled(t *testing.T) {
 	require.Less(t, n, logs, "the pipeline must be killed mid-stream")
 	t.Logf("pipeline SIGKILLed with %d of %d log records indexed", n, logs)
 
-	s.startPipeline("")
+	restarted := time.Now()
+	p = s.startPipeline("")
+	// Indexing again means documents the restarted process indexed; the
+	// deadline is far below the 45s the old member's session held the
+	// partitions, so waiting that out fails here.
+	require.NoError(t, vigiltest.Eventually(30*time.Second, func() error {
+		// Indexed, or found already there (re-sent after the kill).
+		n, err := metric(p.admin, "vigil_pipeline_documents_total", `outcome="indexed"`)
+		if d, derr := metric(p.admin, "vigil_pipeline_documents_total", `outcome="duplicate"`); derr == nil {
+			n += d
+		}
+		if err == nil && n == 0 {
+			err = fmt.Errorf("no document indexed yet by the restarted pipeline (%s)", s.documentOutcomes())
+		}
+		return err
+	}), "the restarted pipeline must get partitions before the old 45s session would expire")
+	t.Logf("restarted pipeline indexing again %s after its start", time.Since(restarted).Round(100*time.Millisecond))
 	s.requireExactlyOnce(s.logsStream, "traceId", logs)
 	s.requireExactlyOnce(s.spanAlias, "spanId", traces*5)
 }

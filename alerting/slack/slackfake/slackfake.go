@@ -1,8 +1,8 @@
 // Package slackfake is a Slack Web API for tests: slack-go's slacktest server
 // with the methods alerting needs and slacktest lacks or gets wrong for it
 // (chat.postMessage with unique timestamps and metadata, chat.update,
-// conversations.history and conversations.replies with metadata, incoming
-// webhooks), plus injected faults: 429 with Retry-After, 503 before posting,
+// conversations.history and conversations.replies with metadata,
+// conversations.list with pagination, incoming webhooks), plus injected faults: 429 with Retry-After, 503 before posting,
 // and 503 after posting (the ambiguous case).
 package slackfake
 
@@ -12,6 +12,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +37,11 @@ const (
 	// InvalidBlocks answers ok=false invalid_blocks when the request has
 	// blocks; nothing is posted.
 	InvalidBlocks
+	// InternalError answers 500; nothing is posted.
+	InternalError
+	// MissingScope answers ok=false missing_scope, as for a token without
+	// the method's scope.
+	MissingScope
 )
 
 // MissingChannel is a channel every method answers channel_not_found for.
@@ -66,16 +73,21 @@ type Server struct {
 	updates []Message
 	faults  map[string][]Fault
 	calls   map[string]int
+	// channels maps a channel's name to its ID, for conversations.list;
+	// pageSize caps the channels of one page.
+	channels map[string]string
+	pageSize int
 }
 
 // New starts a server; Close stops it.
 func New() *Server {
-	s := &Server{faults: map[string][]Fault{}, calls: map[string]int{}}
+	s := &Server{faults: map[string][]Fault{}, calls: map[string]int{}, channels: map[string]string{}, pageSize: 100}
 	s.Server = slacktest.NewTestServer(func(c slacktest.Customize) {
 		c.Handle("/chat.postMessage", s.handle("chat.postMessage", s.postMessage))
 		c.Handle("/chat.update", s.handle("chat.update", s.update))
 		c.Handle("/conversations.history", s.handle("conversations.history", s.history))
 		c.Handle("/conversations.replies", s.handle("conversations.replies", s.replies))
+		c.Handle("/conversations.list", s.handle("conversations.list", s.list))
 		c.Handle("/webhook/", s.handle("webhook", s.webhook))
 	})
 	s.Start()
@@ -99,6 +111,32 @@ func (s *Server) Inject(method string, faults ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[method] = append(s.faults[method], faults...)
+}
+
+// AddChannel makes a channel named name with ID id known to
+// conversations.list. Methods given the name instead of the ID answer as
+// Slack does: chat.postMessage accepts it, conversations.history and
+// conversations.replies answer channel_not_found.
+func (s *Server) AddChannel(name, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.channels[name] = id
+}
+
+// SetPageSize caps the channels of one conversations.list page (default
+// 100), so that a few channels already need several pages.
+func (s *Server) SetPageSize(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pageSize = n
+}
+
+// isName reports whether channel is the name of a known channel.
+func (s *Server) isName(channel string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.channels[strings.TrimPrefix(channel, "#")]
+	return ok
 }
 
 // Posts returns every message posted, in order.
@@ -163,6 +201,12 @@ func (s *Server) handle(method string, h handler) http.HandlerFunc {
 		case Unavailable:
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
+		case InternalError:
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		case MissingScope:
+			writeJSON(w, map[string]any{"ok": false, "error": "missing_scope"})
+			return
 		case PostedThenUnavailable:
 			h(httptestDiscard{}, r, form)
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
@@ -213,7 +257,13 @@ func (s *Server) record(m Message) Message {
 }
 
 func (s *Server) postMessage(w http.ResponseWriter, _ *http.Request, f url.Values) {
-	m := s.record(formMessage(f))
+	m := formMessage(f)
+	s.mu.Lock()
+	if id, ok := s.channels[strings.TrimPrefix(m.Channel, "#")]; ok {
+		m.Channel = id // Slack posts to a channel given by name and answers its ID
+	}
+	s.mu.Unlock()
+	m = s.record(m)
 	writeJSON(w, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS, "message": m})
 }
 
@@ -243,9 +293,41 @@ func (s *Server) update(w http.ResponseWriter, _ *http.Request, f url.Values) {
 	writeJSON(w, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS, "text": m.Text})
 }
 
+// list answers the known channels sorted by name, a page at a time: the
+// cursor is the index of the page's first channel.
+func (s *Server) list(w http.ResponseWriter, _ *http.Request, f url.Values) {
+	s.mu.Lock()
+	names := make([]string, 0, len(s.channels))
+	for n := range s.channels {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	size := s.pageSize
+	if l, err := strconv.Atoi(f.Get("limit")); err == nil && l > 0 && l < size {
+		size = l
+	}
+	from, _ := strconv.Atoi(f.Get("cursor"))
+	from = min(max(from, 0), len(names))
+	to := min(from+size, len(names))
+	page := make([]map[string]any, 0, to-from)
+	for _, n := range names[from:to] {
+		page = append(page, map[string]any{"id": s.channels[n], "name": n, "is_channel": true})
+	}
+	s.mu.Unlock()
+	next := ""
+	if to < len(names) {
+		next = strconv.Itoa(to)
+	}
+	writeJSON(w, map[string]any{"ok": true, "channels": page, "response_metadata": map[string]any{"next_cursor": next}})
+}
+
 // history answers newest first, as Slack does; it ignores paging.
 func (s *Server) history(w http.ResponseWriter, _ *http.Request, f url.Values) {
 	ch := f.Get("channel")
+	if s.isName(ch) {
+		writeJSON(w, map[string]any{"ok": false, "error": "channel_not_found"})
+		return
+	}
 	var out []Message
 	for _, m := range s.Posts() {
 		if m.Channel == ch && m.ThreadTS == "" && m.TS >= f.Get("oldest") {
@@ -258,6 +340,10 @@ func (s *Server) history(w http.ResponseWriter, _ *http.Request, f url.Values) {
 // replies answers the parent then the replies, oldest first, as Slack does.
 func (s *Server) replies(w http.ResponseWriter, _ *http.Request, f url.Values) {
 	ch, ts := f.Get("channel"), f.Get("ts")
+	if s.isName(ch) {
+		writeJSON(w, map[string]any{"ok": false, "error": "channel_not_found"})
+		return
+	}
 	var out []Message
 	for _, m := range s.Posts() {
 		if m.Channel == ch && (m.TS == ts || m.ThreadTS == ts) {
