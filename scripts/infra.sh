@@ -949,6 +949,15 @@ main() {
   # Cluster nodes started together are waited for together: each needs
   # two of the three up to elect a controller.
   local -a deferred=()
+  # Stopped together too: a node stopped after the others has no quorum
+  # left to confirm its controlled shutdown and would wait out the whole
+  # grace period. So all of them get SIGTERM first; stop_server then waits.
+  if [[ $verb == down || $verb == stop ]]; then
+    local pid
+    for s in "${servers[@]}"; do
+      [[ $s == kafka-[123] ]] && pid=$(server_pid "$s") && { kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; }
+    done
+  fi
   for s in "${servers[@]}"; do
     case $verb in
       up | start)
