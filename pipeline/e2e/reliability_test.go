@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -277,7 +278,9 @@ func (p *paced) finish(t *testing.T) int {
 // ---- the consumer group and Kafka ----
 
 func (s *stack) kadmin(t *testing.T) *kadm.Client {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...))
+	// Metadata at most 500 ms old when a request fails: the drills'
+	// sampling should see new partition leaders as soon as Kafka has them.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.MetadataMinAge(500*time.Millisecond))
 	require.NoError(t, err)
 	t.Cleanup(cl.Close)
 	return kadm.NewClient(cl)
@@ -424,6 +427,8 @@ type timeline struct {
 	mu      sync.Mutex
 	samples []sample
 	events  []event
+	noted   map[string]bool
+	start   time.Time
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -442,7 +447,7 @@ type event struct {
 }
 
 func (s *stack) watch(adm *kadm.Client, load *paced) *timeline {
-	tl := &timeline{s: s, adm: adm, load: load, stop: make(chan struct{}), done: make(chan struct{})}
+	tl := &timeline{s: s, adm: adm, load: load, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(tl.done)
 		tick := time.NewTicker(drillSample)
@@ -469,25 +474,60 @@ func (tl *timeline) sample() sample {
 	if err := osDo(tl.s.osURL, http.MethodGet, "/"+tl.s.logsStream+"/_count", nil, &c); err == nil {
 		sm.indexed = c.Count
 	}
+	// Separate deadlines: a call stuck on a dead broker must not starve
+	// the other. A partition whose offsets cannot be read now is left out
+	// of this sample, not counted as stalled or as moved.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
 	committed, err := tl.adm.FetchOffsets(ctx, tl.s.group)
+	cancel()
 	if err != nil {
+		tl.note("committed offsets", err)
 		return sm
 	}
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
 	ends, err := tl.adm.ListEndOffsets(ctx, tl.s.logsTopic)
-	if err != nil || ends.Error() != nil {
-		return sm
+	cancel()
+	if err != nil {
+		tl.note("end offsets", err)
+		// A dead leader fails only its own partitions' shard; the
+		// others' offsets are good.
+		if _, partial := errors.AsType[*kadm.ShardErrors](err); !partial {
+			return sm
+		}
 	}
 	sm.committed, sm.end = map[int32]int64{}, map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
-		sm.end[o.Partition] = o.Offset
-		sm.committed[o.Partition] = 0
-		if r, ok := committed.Lookup(tl.s.logsTopic, o.Partition); ok && r.Err == nil && r.At >= 0 {
-			sm.committed[o.Partition] = r.At
+		if o.Err != nil {
+			tl.note(fmt.Sprintf("end offset of partition %d", o.Partition), o.Err)
+			return
 		}
+		r, ok := committed.Lookup(tl.s.logsTopic, o.Partition)
+		switch {
+		case !ok:
+			sm.committed[o.Partition] = 0 // nothing committed yet
+		case r.Err != nil:
+			tl.note(fmt.Sprintf("committed offset of partition %d", o.Partition), r.Err)
+			return
+		default:
+			sm.committed[o.Partition] = max(r.At, 0)
+		}
+		sm.end[o.Partition] = o.Offset
 	})
 	return sm
+}
+
+// note logs a sampling error the first time it is seen.
+func (tl *timeline) note(what string, err error) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	key := what + ": " + err.Error()
+	if tl.noted == nil {
+		tl.noted = map[string]bool{}
+	}
+	if !tl.noted[key] {
+		tl.noted[key] = true
+		tl.s.t.Logf("timeline: %s unreadable at +%s: %v", what, time.Since(tl.start).Round(100*time.Millisecond), err)
+	}
 }
 
 func (tl *timeline) mark(name string) time.Time {
@@ -539,10 +579,10 @@ func (tl *timeline) figures() figures {
 		var since time.Time // the first sample that found records waiting
 		var lastOff int64 = -1
 		for _, sm := range tl.samples {
-			if sm.end == nil {
+			c, ok := sm.committed[p]
+			if !ok {
 				continue
 			}
-			c := sm.committed[p]
 			if lastOff >= 0 && c != lastOff && !since.IsZero() {
 				stalls = append(stalls, span{p, since, sm.at})
 				since = time.Time{}
@@ -566,7 +606,7 @@ func (tl *timeline) figures() figures {
 			f.baseline = max(f.baseline, d)
 		}
 		if d >= 5*time.Second && len(tl.samples) > 0 {
-			t0 := tl.samples[0].at
+			t0 := tl.start
 			tl.s.t.Logf("stall: %s/%d from +%s to +%s (%s)%s", tl.s.logsTopic, st.part,
 				st.from.Sub(t0).Round(100*time.Millisecond), st.to.Sub(t0).Round(100*time.Millisecond), d, map[bool]string{true: "", false: ", no event"}[mine])
 		}
@@ -588,10 +628,10 @@ func (tl *timeline) figures() figures {
 		}
 	}
 	if len(tl.samples) > 0 {
-		t0 := tl.samples[0].at
+		t0 := tl.start
 		tl.s.t.Logf("index count flat for %s until +%s", f.flat, f.flatTo.Sub(t0).Round(100*time.Millisecond))
 		for _, e := range tl.events {
-			tl.s.t.Logf("event: %s at +%s", e.name, e.at.Sub(tl.samples[0].at).Round(100*time.Millisecond))
+			tl.s.t.Logf("event: %s at +%s", e.name, e.at.Sub(tl.start).Round(100*time.Millisecond))
 		}
 	}
 	return f
