@@ -27,6 +27,13 @@ echo "first sample that finds records beyond its committed offset until that off
 echo "2 s, so stalls of 2-3 s are its ordinary cadence (the \"no event\" row). \"Index count flat\" is the longest time"
 echo "the logs data stream's count did not grow while records were unindexed: no partition indexed at all."
 echo
+echo "What the stalls are: (a) while the killed broker's partitions have no new leader (KRaft moves leadership once the"
+echo "controller stops hearing from the broker: broker.session.timeout.ms, 9 s by default), the collector's Kafka"
+echo "exporter waits on them and little reaches Kafka; the records wait in its persistent queue and none is lost. The"
+echo "restarted broker catches up as a follower and takes no leadership back, so its return stalls nothing beyond the"
+echo "commit cadence. (b) A SIGKILLed replica's partitions wait until the group coordinator drops the member when its"
+echo "session times out, then move to the survivors; a replica that joins takes its share in one cooperative rebalance."
+echo
 if eval "$cmd" >"$LOG" 2>&1; then
   cat "$REPORT"
 else
