@@ -81,7 +81,11 @@ func TestKafkaBrokerKilled(t *testing.T) {
 	testinfra.Kill(t, server)
 	killed := tl.mark("broker SIGKILLed")
 	t.Logf("%s (leader of %d of %d %s partitions) SIGKILLed with %d records sent", server, led, 6, s.logsTopic, load.sent.Load())
-	time.Sleep(15 * time.Second)
+	moved := s.waitLeadersOff(adm, victim, time.Minute)
+	t.Logf("every %s partition has a leader other than %s %s after the kill", s.logsTopic, server, moved.Sub(killed).Round(100*time.Millisecond))
+	if rest := 15*time.Second - time.Since(killed); rest > 0 {
+		time.Sleep(rest)
+	}
 	require.False(t, c.proc.Exited(), "collector exited while a broker was down")
 	require.False(t, p.proc.Exited(), "pipeline exited while a broker was down")
 	testinfra.Start(t, server)
@@ -109,6 +113,7 @@ func TestKafkaBrokerKilled(t *testing.T) {
 		{"log records written to Kafka twice", fmt.Sprint(kafkaDups)},
 		{"documents merged by id (pipeline re-reads)", docOutcome(p.admin, "duplicate")},
 		{"collector: log records sent / failed (otelcol_exporter_*)", collectorMetric(c, "otelcol_exporter_sent_log_records") + " / " + collectorMetric(c, "otelcol_exporter_send_failed_log_records")},
+		{"kill -> every partition led by another broker", moved.Sub(killed).Round(100 * time.Millisecond).String()},
 		{"longest partition stall after the kill", fig.stall["broker SIGKILLed"].String()},
 		{"longest partition stall after the restart", fig.stall["broker restarted"].String()},
 		{"index count flat (no partition indexing) at most", fig.flat.String()},
@@ -339,6 +344,27 @@ func (s *stack) busiestLeader(adm *kadm.Client) (int32, int) {
 	}
 	require.NotEqual(s.t, int32(-1), best, "no leaders for %s", s.logsTopic)
 	return best, led[best]
+}
+
+// waitLeadersOff waits until no partition of the logs topic is led by
+// broker (or leaderless), and returns when.
+func (s *stack) waitLeadersOff(adm *kadm.Client, broker int32, timeout time.Duration) time.Time {
+	s.t.Helper()
+	require.NoError(s.t, vigiltest.Eventually(timeout, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		topics, err := adm.ListTopics(ctx, s.logsTopic)
+		if err != nil {
+			return err
+		}
+		for _, p := range topics[s.logsTopic].Partitions {
+			if p.Leader == broker || p.Leader < 0 {
+				return fmt.Errorf("%s/%d led by %d", s.logsTopic, p.Partition, p.Leader)
+			}
+		}
+		return nil
+	}))
+	return time.Now()
 }
 
 // waitFullISR waits until every partition of the stack's topics has n

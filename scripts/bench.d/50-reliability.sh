@@ -30,9 +30,10 @@ echo
 echo "What the stalls are: (a) while the killed broker's partitions have no new leader (KRaft moves leadership once the"
 echo "controller stops hearing from the broker: broker.session.timeout.ms, 9 s by default), the collector's Kafka"
 echo "exporter waits on them and little reaches Kafka; the records wait in its persistent queue and none is lost. The"
-echo "restarted broker catches up as a follower and takes no leadership back, so its return stalls nothing beyond the"
-echo "commit cadence. (b) A SIGKILLed replica's partitions wait until the group coordinator drops the member when its"
-echo "session times out, then move to the survivors; a replica that joins takes its share in one cooperative rebalance."
+echo "restarted broker catches up as a follower and takes no leadership back within the drill (preferred leaders return"
+echo "only with Kafka's 5-minute leader rebalance), so its return stalls little. (b) A SIGKILLed replica's partitions"
+echo "wait until the group coordinator drops the member when its session times out, then move to the survivors; a"
+echo "replica that joins takes its share in one cooperative rebalance."
 echo
 if eval "$cmd" >"$LOG" 2>&1; then
   cat "$REPORT"
