@@ -16,6 +16,7 @@ export VIGIL_BIN="${VIGIL_BIN:-$REPO/bin/vigil}" VIGIL_RELIABILITY_REPORT="$REPO
 echo "## Reliability: a Kafka broker and a pipeline replica SIGKILLed under load"
 echo
 echo "Command: \`scripts/bench.d/50-reliability.sh\`: \`$cmd\` (part of \`make test\`)."
+echo "Run on $(date -u +%Y-%m-%d), $(nproc) cores shared with the servers."
 echo "The shipped configs/collector.yaml (Kafka exporters: required_acks -1, so franz-go's idempotent producer; a"
 echo "persistent queue) and \`vigil pipeline\` with default settings; a sender of the test's own sends uniquely"
 echo "numbered log records (250 per OTLP request, 5 requests/s) until the drill ends. Exactly once: document count ="
