@@ -582,10 +582,11 @@ type figures struct {
 	peakLag  int                      // most records sent but not yet searchable
 }
 
-// figures reads the timeline. A stall is the time between two advances of
-// a partition's committed offset during which records were waiting in it;
-// it belongs to an event if it covers the event or begins within
-// drillEventWin after it.
+// figures reads the timeline. A partition's stall runs from the first
+// sample that found records beyond its committed offset to the sample that
+// found that offset moved (samples that could not read the partition are
+// skipped, so a stall spans them); it belongs to an event if it covers the
+// event or begins within drillEventWin after it.
 func (tl *timeline) figures() figures {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
