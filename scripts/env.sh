@@ -15,6 +15,10 @@ emit() { printf 'export %s=%q;\n' "$1" "$2"; }
 
 emit VIGIL_CACHE "$CACHE"
 emit VIGIL_TEST_KAFKA "127.0.0.1:${VIGIL_KAFKA_PORT:-9092}"
+# The three-node Kafka of the reliability drills (infra.sh kafka-cluster),
+# started on demand by the tests that need it.
+cport=${VIGIL_KAFKA_CLUSTER_PORT:-9192}
+emit VIGIL_TEST_KAFKA_CLUSTER "127.0.0.1:$cport,127.0.0.1:$((cport + 1)),127.0.0.1:$((cport + 2))"
 emit VIGIL_TEST_OPENSEARCH "http://127.0.0.1:${VIGIL_OPENSEARCH_PORT:-9200}"
 emit VIGIL_TEST_OPENSEARCH_STANDBY "http://127.0.0.1:${VIGIL_OPENSEARCH_STANDBY_PORT:-9201}"
 emit VIGIL_TEST_PROMETHEUS "http://127.0.0.1:${VIGIL_PROMETHEUS_PORT:-9090}"

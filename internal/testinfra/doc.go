@@ -7,6 +7,7 @@
 // scripts/env.sh (the Makefile evals it):
 //
 //	VIGIL_TEST_KAFKA                 127.0.0.1:9092
+//	VIGIL_TEST_KAFKA_CLUSTER         127.0.0.1:9192,...:9193,...:9194 (KafkaCluster)
 //	VIGIL_TEST_OPENSEARCH            http://127.0.0.1:9200
 //	VIGIL_TEST_OPENSEARCH_STANDBY    http://127.0.0.1:9201
 //	VIGIL_TEST_PROMETHEUS            http://127.0.0.1:9090

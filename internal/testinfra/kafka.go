@@ -2,6 +2,9 @@ package testinfra
 
 import (
 	"context"
+	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,4 +35,35 @@ func DeleteKafka(t testing.TB, broker string, groups []string, topics ...string)
 			t.Logf("testinfra: delete topics %v: %v", topics, err)
 		}
 	}
+}
+
+// KafkaCluster returns the broker addresses of the three-node Kafka
+// (scripts/infra.sh kafka-cluster: replication factor 3, min.insync.replicas
+// 2), whose nodes are the servers kafka-1, kafka-2 and kafka-3 for Kill and
+// Start. It is not part of the default server set, as only the reliability
+// drills need it: if no node answers, it is started here through
+// VIGIL_INFRA and stopped again when the test ends, so its three JVMs do not
+// hold memory through the rest of the run.
+func KafkaCluster(t testing.TB) []string {
+	t.Helper()
+	addrs := strings.Split(lookupEnv(t, "kafka-cluster", "VIGIL_TEST_KAFKA_CLUSTER"), ",")
+	up := 0
+	for _, a := range addrs {
+		if conn, err := net.DialTimeout("tcp", a, dialTimeout); err == nil {
+			conn.Close()
+			up++
+		}
+	}
+	switch {
+	case up == len(addrs):
+	case os.Getenv("VIGIL_INFRA") == "":
+		unavailable(t, "kafka-cluster at %v: %d of %d nodes reachable and VIGIL_INFRA is not set; run `scripts/infra.sh up kafka-cluster` and eval \"$(scripts/env.sh)\"", addrs, up, len(addrs))
+	default:
+		// Start, not a restart: nodes that run are left alone.
+		Start(t, "kafka-cluster")
+		if up == 0 {
+			t.Cleanup(func() { Stop(t, "kafka-cluster") })
+		}
+	}
+	return addrs
 }

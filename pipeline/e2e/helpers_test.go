@@ -42,7 +42,9 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // the test ends.
 type stack struct {
 	t          *testing.T
-	broker     string
+	broker     string   // the first of brokers, for kcat and admin clients
+	brokers    []string // every seed broker the pipeline is given
+	replicas   int16    // of the stack's topics
 	osURL      string
 	prefix     string
 	logsTopic  string
@@ -62,6 +64,13 @@ type stack struct {
 // `vigil setup` gives vigil.dlq).
 func newStack(t *testing.T, partitions int32) *stack {
 	t.Helper()
+	return newStackOn(t, []string{testinfra.Kafka(t)}, 1, partitions)
+}
+
+// newStackOn is newStack on the Kafka at brokers, its topics with replicas
+// copies of each partition.
+func newStackOn(t *testing.T, brokers []string, replicas int16, partitions int32) *stack {
+	t.Helper()
 	// The logs data stream's template pattern is the name up to its first
 	// "-", so the prefix has none.
 	prefix := fmt.Sprintf("e2e%s%d", strings.ToLower(strings.Map(func(r rune) rune {
@@ -72,7 +81,9 @@ func newStack(t *testing.T, partitions int32) *stack {
 	}, t.Name())), time.Now().UnixNano()%1e9)
 	s := &stack{
 		t:          t,
-		broker:     testinfra.Kafka(t),
+		broker:     brokers[0],
+		brokers:    brokers,
+		replicas:   replicas,
 		osURL:      testinfra.OpenSearch(t),
 		prefix:     prefix,
 		logsTopic:  prefix + ".otlp_logs",
@@ -96,12 +107,12 @@ func ptr[T any](v T) *T { return &v }
 func (s *stack) createTopics(partitions int32, configs map[string]*string, topics ...string) {
 	t := s.t
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.broker))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...))
 	require.NoError(t, err)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, 1, configs, topics...)
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, s.replicas, configs, topics...)
 	require.NoError(t, err)
 	for _, r := range resp {
 		require.NoError(t, r.Err, "create topic %s", r.Topic)
@@ -121,9 +132,10 @@ func (s *stack) deleteIndices() {
 // collector is `vigil collector --config configs/collector.yaml`, the
 // shipped file, pointed at the stack's Kafka and topics.
 type collector struct {
-	proc *vigiltest.Process
-	grpc string
-	http string
+	proc      *vigiltest.Process
+	grpc      string
+	http      string
+	telemetry string // its own metrics (otelcol_*)
 }
 
 func (s *stack) startCollector() *collector {
@@ -136,7 +148,7 @@ func (s *stack) startCollector() *collector {
 func (s *stack) startCollectorWith(extraEnv []string, configs ...string) *collector {
 	t := s.t
 	t.Helper()
-	c := &collector{grpc: vigiltest.FreeAddr(t), http: vigiltest.FreeAddr(t)}
+	c := &collector{grpc: vigiltest.FreeAddr(t), http: vigiltest.FreeAddr(t), telemetry: vigiltest.FreeAddr(t)}
 	admin := vigiltest.FreeAddr(t)
 	env := []string{
 		"VIGIL_KAFKA_BROKERS=" + s.broker,
@@ -148,7 +160,7 @@ func (s *stack) startCollectorWith(extraEnv []string, configs ...string) *collec
 		"VIGIL_COLLECTOR_ADMIN=" + admin,
 		"VIGIL_COLLECTOR_HEALTH_ENDPOINT=" + vigiltest.FreeAddr(t),
 		"VIGIL_COLLECTOR_METRICS_ENDPOINT=" + vigiltest.FreeAddr(t),
-		"VIGIL_COLLECTOR_TELEMETRY_PORT=" + vigiltest.Port(t, vigiltest.FreeAddr(t)),
+		"VIGIL_COLLECTOR_TELEMETRY_PORT=" + vigiltest.Port(t, c.telemetry),
 	}
 	args := []string{"collector", "--config", "configs/collector.yaml"}
 	for _, f := range configs {
@@ -164,9 +176,11 @@ func (s *stack) startCollectorWith(extraEnv []string, configs ...string) *collec
 func (s *stack) pipelineConfig(admin, extra string) string {
 	t := s.t
 	t.Helper()
+	brokers, err := json.Marshal(s.brokers)
+	require.NoError(t, err)
 	cfg := fmt.Sprintf(`admin: {listen_address: %q}
 kafka:
-  brokers: [%q]
+  brokers: %s
   group: %s
   logs: {topic: %s}
   spans: {topic: %s}
@@ -176,7 +190,7 @@ indices:
   span_alias: %s
   service_map: %s
   logs_data_stream: %s
-%s`, admin, s.broker, s.group, s.logsTopic, s.spansTopic, s.dlqTopic, s.osURL, s.spanAlias, s.serviceMap, s.logsStream, extra)
+%s`, admin, brokers, s.group, s.logsTopic, s.spansTopic, s.dlqTopic, s.osURL, s.spanAlias, s.serviceMap, s.logsStream, extra)
 	path := filepath.Join(s.dir, "pipeline.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
 	return path
