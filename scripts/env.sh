@@ -22,6 +22,19 @@ emit VIGIL_TEST_PROMETHEUS_TARGETS "$CACHE/prometheus/targets"
 emit VIGIL_INFRA "$REPO/scripts/infra.sh"
 # The throwaway CA and certificates of the secured listeners (infra.sh issue_cert).
 emit VIGIL_TEST_TLS_DIR "$CACHE/tls"
+# The 2.x pair (infra.sh opensearch-2, opensearch-2-standby); `make test`
+# reruns the OpenSearch-facing tests with VIGIL_TEST_OPENSEARCH(_STANDBY)
+# set to these.
+emit VIGIL_TEST_OPENSEARCH2 "http://127.0.0.1:${VIGIL_OPENSEARCH2_PORT:-9202}"
+emit VIGIL_TEST_OPENSEARCH2_STANDBY "http://127.0.0.1:${VIGIL_OPENSEARCH2_STANDBY_PORT:-9203}"
+# nginx with TLS, basic auth and a required client certificate in front of
+# opensearch / opensearch-standby (infra.sh opensearch-proxy).
+emit VIGIL_TEST_OPENSEARCH_PROXY "https://127.0.0.1:${VIGIL_OPENSEARCH_PROXY_PORT:-9243}"
+emit VIGIL_TEST_OPENSEARCH_PROXY_STANDBY "https://127.0.0.1:${VIGIL_OPENSEARCH_PROXY_STANDBY_PORT:-9244}"
+emit VIGIL_TEST_OPENSEARCH_PROXY_USER vigil
+emit VIGIL_TEST_OPENSEARCH_PROXY_PASSWORD_FILE "$CACHE/opensearch-proxy/password"
+emit VIGIL_TEST_OPENSEARCH_PROXY_CERT "$CACHE/tls/opensearch-client.crt"
+emit VIGIL_TEST_OPENSEARCH_PROXY_KEY "$CACHE/tls/opensearch-client.key"
 # Prepend once: re-running eval must not keep growing PATH.
 case ":$PATH:" in
   *":$CACHE/bin:"*) emit PATH "$PATH" ;;
