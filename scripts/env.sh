@@ -25,6 +25,10 @@ emit VIGIL_TEST_TLS_DIR "$CACHE/tls"
 # The 2.x pair (infra.sh opensearch-2, opensearch-2-standby); `make test`
 # reruns the OpenSearch-facing tests with VIGIL_TEST_OPENSEARCH(_STANDBY)
 # set to these.
+# The versions infra.sh runs (its defaults), so a test can prove which one
+# it talks to.
+emit VIGIL_TEST_OPENSEARCH_VERSION "${VIGIL_OPENSEARCH_VERSION:-3.8.0}"
+emit VIGIL_TEST_OPENSEARCH2_VERSION "${VIGIL_OPENSEARCH2_VERSION:-2.19.6}"
 emit VIGIL_TEST_OPENSEARCH2 "http://127.0.0.1:${VIGIL_OPENSEARCH2_PORT:-9202}"
 emit VIGIL_TEST_OPENSEARCH2_STANDBY "http://127.0.0.1:${VIGIL_OPENSEARCH2_STANDBY_PORT:-9203}"
 # nginx with TLS, basic auth and a required client certificate in front of
