@@ -169,20 +169,9 @@ type Client struct {
 
 // NewClient builds a client; it does no I/O.
 func NewClient(c Config) (*Client, error) {
-	tc, err := c.TLS.tlsConfig()
+	rt, err := c.Transport()
 	if err != nil {
-		return nil, fmt.Errorf("opensearch %s: %w", c.Name, err)
-	}
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	base.TLSClientConfig = tc
-	var rt http.RoundTripper = base
-	if c.Password.IsSet() {
-		// Resolved once here too, so a missing secret stops the start
-		// instead of surfacing as endless retries.
-		if _, err := c.Password.Resolve(); err != nil {
-			return nil, fmt.Errorf("opensearch %s: password: %w", c.Name, err)
-		}
-		rt = basicAuth{user: c.Username, pass: c.Password, next: base}
+		return nil, err
 	}
 	oc := opensearchgo.Config{
 		Addresses:           c.Addresses,
@@ -195,6 +184,26 @@ func NewClient(c Config) (*Client, error) {
 		return nil, fmt.Errorf("opensearch client: %w", err)
 	}
 	return &Client{name: c.Name, tr: tr, timeout: c.RequestTimeout}, nil
+}
+
+// Transport is an HTTP transport with the TLS settings and basic auth of c,
+// for other HTTP clients of the same cluster (the `make run` report).
+func (c Config) Transport() (http.RoundTripper, error) {
+	tc, err := c.TLS.tlsConfig()
+	if err != nil {
+		return nil, fmt.Errorf("opensearch %s: %w", c.Name, err)
+	}
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.TLSClientConfig = tc
+	if !c.Password.IsSet() {
+		return base, nil
+	}
+	// Resolved once here too, so a missing secret stops the start instead
+	// of surfacing as endless retries.
+	if _, err := c.Password.Resolve(); err != nil {
+		return nil, fmt.Errorf("opensearch %s: password: %w", c.Name, err)
+	}
+	return basicAuth{user: c.Username, pass: c.Password, next: base}, nil
 }
 
 // Name is the cluster's configured name.
