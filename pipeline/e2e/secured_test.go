@@ -38,7 +38,20 @@ func TestSecuredOpenSearch(t *testing.T) {
 
 	c := s.startCollector()
 	admin := vigiltest.FreeAddr(t)
-	p := vigiltest.Start(t, nil, "pipeline", "--config", s.pipelineConfig(admin, ""))
+	// The standby sink goes through the proxy's second port (to
+	// opensearch-standby) with the right password all along: it stays up
+	// while the primary refuses, so the two are told apart by name.
+	standby := fmt.Sprintf(`failover:
+  topic: %s.failover
+  standby:
+    name: standby
+    addresses: [%q]
+    username: %s
+    password: {file: %q}
+    tls: {ca_file: %q, cert_file: %q, key_file: %q}
+`, s.prefix, proxy.StandbyURL, proxy.User, proxy.PasswordFile, proxy.CAFile, proxy.CertFile, proxy.KeyFile)
+	testinfra.OpenSearchStandby(t)
+	p := vigiltest.Start(t, nil, "pipeline", "--config", s.pipelineConfig(admin, standby))
 	s.admin = admin
 	right, err := os.ReadFile(proxy.PasswordFile)
 	require.NoError(t, err)
@@ -63,6 +76,9 @@ func TestSecuredOpenSearch(t *testing.T) {
 			up, err := metric(admin, "vigil_pipeline_opensearch_up", `cluster="secured"`)
 			if err != nil || up != 0 {
 				return fmt.Errorf("vigil_pipeline_opensearch_up{cluster=secured} = %v (%v), want 0", up, err)
+			}
+			if up, err := metric(admin, "vigil_pipeline_opensearch_up", `cluster="standby"`); err != nil || up != 1 {
+				return fmt.Errorf("vigil_pipeline_opensearch_up{cluster=standby} = %v (%v), want 1 (through the proxy)", up, err)
 			}
 			return nil
 		}), "round %d, pipeline output:\n%s", round, p.Output())
