@@ -195,11 +195,11 @@ func (c Config) Transport() (http.RoundTripper, error) {
 	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.TLSClientConfig = tc
-	if !c.Password.IsSet() {
-		return base, nil
+	if c.Username == "" {
+		return base, nil // Validate refuses a password without a user
 	}
 	// Resolved once here too, so a missing secret stops the start instead
-	// of surfacing as endless retries.
+	// of surfacing as endless retries (an unset one is the empty password).
 	if _, err := c.Password.Resolve(); err != nil {
 		return nil, fmt.Errorf("opensearch %s: password: %w", c.Name, err)
 	}
