@@ -380,7 +380,7 @@ func (s *Service) probe(ctx context.Context, i int, c *opensearch.Client) {
 		if up {
 			s.log.Info("opensearch reachable", "cluster", c.Name(), "status", status)
 		} else {
-			s.log.Warn("opensearch unreachable or red", "cluster", c.Name(), "status", status, "err", err)
+			s.log.Warn("opensearch down: unreachable, refusing this client, or red", "cluster", c.Name(), "status", status, "err", err)
 		}
 	}
 	s.up[i].Store(up)
