@@ -892,11 +892,12 @@ install_server() {
 
 start_server() {
   local name=$1
-  [[ $name == opensearch-proxy ]] || use_os_version "$name"
+  local is_os=0
+  [[ $name == opensearch* && $name != opensearch-proxy ]] && is_os=1
+  [[ $is_os == 1 ]] && use_os_version "$name"
   # A running OpenSearch of another version than asked for is restarted on
   # the asked one (each version has its own data dir, so nothing is lost).
-  if [[ $name == opensearch* && $name != opensearch-proxy ]] && is_running "$name" &&
-    ! running_version_is "$name" "$OPENSEARCH_VERSION"; then
+  if [[ $is_os == 1 ]] && is_running "$name" && ! running_version_is "$name" "$OPENSEARCH_VERSION"; then
     log "$name: running another version than $OPENSEARCH_VERSION; restarting it on $OPENSEARCH_VERSION"
     stop_server "$name" TERM
   fi
