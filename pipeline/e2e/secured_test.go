@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vigil-dev/vigil/internal/testinfra"
 	"github.com/vigil-dev/vigil/internal/vigiltest"
@@ -82,7 +84,7 @@ func TestSecuredOpenSearch(t *testing.T) {
 			}
 			return nil
 		}), "round %d, pipeline output:\n%s", round, p.Output())
-		requireNoneDeadLettered(t, admin)
+		requireNoneDeadLettered(t, s, admin)
 		if got, err := s.count(s.logsStream); err == nil {
 			require.Equal(t, round*n, got, "documents indexed with a wrong password")
 		}
@@ -98,16 +100,29 @@ func TestSecuredOpenSearch(t *testing.T) {
 			}
 			return nil
 		}))
-		requireNoneDeadLettered(t, admin)
+		requireNoneDeadLettered(t, s, admin)
 	}
 	require.NotContains(t, p.Output(), strings.TrimSpace(string(right)), "the password in the pipeline's log")
 }
 
-func requireNoneDeadLettered(t *testing.T, admin string) {
+// requireNoneDeadLettered: the pipeline counts none, and the DLQ topic
+// holds none (the counter may not exist before its first increment).
+func requireNoneDeadLettered(t *testing.T, s *stack, admin string) {
 	t.Helper()
 	if dead, err := metric(admin, "vigil_pipeline_records_total", `outcome="dead_lettered"`); err == nil {
 		require.Zero(t, dead, "records dead-lettered for an auth error")
 	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.broker))
+	require.NoError(t, err)
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(t.Context(), s.dlqTopic)
+	require.NoError(t, err)
+	total := int64(0)
+	ends.Each(func(o kadm.ListedOffset) {
+		require.NoError(t, o.Err)
+		total += o.Offset
+	})
+	require.Zero(t, total, "records in the DLQ topic %s", s.dlqTopic)
 }
 
 // anyLineHas reports whether one line of out holds every one of subs.
