@@ -23,20 +23,35 @@ tools: ## install kcat, telemetrygen and helm into .cache/bin (and Debian)
 	scripts/tools.sh all
 
 .PHONY: infra-up infra-down infra-status
-infra-up: ## start real Kafka, OpenSearch and Prometheus on loopback (installs them first)
+infra-up: ## start real Kafka, OpenSearch (3.x) and Prometheus on loopback (installs them first)
 	scripts/infra.sh up
 infra-down: ## stop every server infra-up started
 	scripts/infra.sh down
 infra-status: ## one line per server; fails if one is down
 	scripts/infra.sh status
 
+# The OpenSearch-facing integration tests, run a second time against the 2.x
+# pair (opensearch-2, opensearch-2-standby; VIGIL_OPENSEARCH2_VERSION): index
+# templates and live mappings, bulk and item classification, ISM install,
+# `vigil setup`, failover between two clusters, and (e2e) the Trace Analytics
+# queries. The first pass runs everything on the default 3.x servers.
+OS2_ENV   = VIGIL_TEST_OPENSEARCH=$$VIGIL_TEST_OPENSEARCH2 VIGIL_TEST_OPENSEARCH_STANDBY=$$VIGIL_TEST_OPENSEARCH2_STANDBY \
+            VIGIL_TEST_OPENSEARCH_VERSION=$$VIGIL_TEST_OPENSEARCH2_VERSION
+OS2_TESTS = ^(TestServerVersion|TestInstall|TestBulkAndMappingGolden|TestTemplate|TestFailover|TestRunTwice)
+OS2_PKGS  = ./pipeline/opensearch/ ./pipeline/ ./internal/setup/
+OS2_E2E   = ^TestTraceAnalyticsQueries$$
+
 .PHONY: test
 test: tools infra-up build ## vet, unit, integration and end-to-end tests on real servers
-	scripts/infra.sh up opensearch-standby # the failover tests and drill need the standby too
+	# the failover tests and drill need the standby too; the 2.x pair and the
+	# TLS + basic-auth proxy for the second pass and the secured tests
+	scripts/infra.sh up opensearch-standby opensearch-2 opensearch-2-standby opensearch-proxy
 	$(GO) vet ./...
 	$(GO) vet -tags e2e $(E2E_PKGS)
 	$(ENV); VIGIL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v ./...
 	$(ENV); VIGIL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -tags e2e -v -timeout 30m $(E2E_PKGS)
+	$(ENV); $(OS2_ENV) VIGIL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -v -run '$(OS2_TESTS)' $(OS2_PKGS)
+	$(ENV); $(OS2_ENV) VIGIL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -tags e2e -v -run '$(OS2_E2E)' ./pipeline/e2e/
 
 .PHONY: run
 run: tools build ## the whole appliance on this machine with sample data, and a report

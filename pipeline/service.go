@@ -348,10 +348,20 @@ func (s *Service) installer(c *opensearch.Client) *opensearch.Installer {
 }
 
 // permanent reports an install error that retrying cannot fix: OpenSearch
-// rejected a template (a 4xx other than a timeout or throttling).
+// rejected a template (a 4xx other than a timeout or throttling). A refused
+// login (401) or a missing permission (403) is not: an operator fixes the
+// secret or the role, and the pipeline, still running and holding its
+// Kafka offsets, carries on then instead of crash-looping.
 func permanent(err error) bool {
 	var se *opensearch.StatusError
-	return errors.As(err, &se) && se.Status >= 400 && se.Status < 500 && se.Status != 408 && se.Status != 429
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Status {
+	case 401, 403, 408, 429:
+		return false
+	}
+	return se.Status >= 400 && se.Status < 500
 }
 
 func (s *Service) healthLoop(ctx context.Context) {
@@ -384,7 +394,7 @@ func (s *Service) probe(ctx context.Context, i int, c *opensearch.Client) {
 		if up {
 			s.log.Info("opensearch reachable", "cluster", c.Name(), "status", status)
 		} else {
-			s.log.Warn("opensearch unreachable or red", "cluster", c.Name(), "status", status, "err", err)
+			s.log.Warn("opensearch down: unreachable, refusing this client, or red", "cluster", c.Name(), "status", status, "err", err)
 		}
 	}
 	s.up[i].Store(up)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/vigil-dev/vigil/pipeline/document"
+	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
 // TestServiceRidesOutOpenSearchOutage puts a proxy in front of the real
@@ -162,5 +164,27 @@ func TestReusedBuffersKeepDocuments(t *testing.T) {
 		w, ok := want[h.ID]
 		require.True(t, ok, "document %s is none of the records'", h.ID)
 		require.Equal(t, w, h.Source, "document %s", h.ID)
+	}
+}
+
+// TestPermanentInstallError: only a template OpenSearch rejects stops the
+// pipeline; refused credentials and permissions, timeouts and throttling
+// are retried until an operator or the cluster fixes them.
+func TestPermanentInstallError(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&opensearch.StatusError{Status: 400}, true},
+		{&opensearch.StatusError{Status: 404}, true},
+		{&opensearch.StatusError{Status: 401}, false},
+		{&opensearch.StatusError{Status: 403}, false},
+		{&opensearch.StatusError{Status: 408}, false},
+		{&opensearch.StatusError{Status: 429}, false},
+		{&opensearch.StatusError{Status: 503}, false},
+		{fmt.Errorf("check plugins: %w", &opensearch.StatusError{Status: 401}), false},
+		{errors.New("connection refused"), false},
+	} {
+		require.Equal(t, tc.want, permanent(tc.err), "%v", tc.err)
 	}
 }

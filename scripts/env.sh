@@ -33,6 +33,23 @@ emit VIGIL_TEST_KAFKA_SASL_SSL "127.0.0.1:${VIGIL_KAFKA_SASL_SSL_PORT:-9094}"
 emit VIGIL_TEST_KAFKA_MTLS "127.0.0.1:${VIGIL_KAFKA_MTLS_PORT:-9095}"
 emit VIGIL_TEST_KAFKA_SCRAM_USER vigil
 emit VIGIL_TEST_KAFKA_SCRAM_PASSWORD_FILE "$CACHE/kafka/scram.password"
+# The 2.x pair (infra.sh opensearch-2, opensearch-2-standby); `make test`
+# reruns the OpenSearch-facing tests with VIGIL_TEST_OPENSEARCH(_STANDBY)
+# set to these.
+# The versions infra.sh runs (its defaults), so a test can prove which one
+# it talks to.
+emit VIGIL_TEST_OPENSEARCH_VERSION "${VIGIL_OPENSEARCH_VERSION:-3.8.0}"
+emit VIGIL_TEST_OPENSEARCH2_VERSION "${VIGIL_OPENSEARCH2_VERSION:-2.19.6}"
+emit VIGIL_TEST_OPENSEARCH2 "http://127.0.0.1:${VIGIL_OPENSEARCH2_PORT:-9202}"
+emit VIGIL_TEST_OPENSEARCH2_STANDBY "http://127.0.0.1:${VIGIL_OPENSEARCH2_STANDBY_PORT:-9203}"
+# nginx with TLS, basic auth and a required client certificate in front of
+# opensearch / opensearch-standby (infra.sh opensearch-proxy).
+emit VIGIL_TEST_OPENSEARCH_PROXY "https://127.0.0.1:${VIGIL_OPENSEARCH_PROXY_PORT:-9243}"
+emit VIGIL_TEST_OPENSEARCH_PROXY_STANDBY "https://127.0.0.1:${VIGIL_OPENSEARCH_PROXY_STANDBY_PORT:-9244}"
+emit VIGIL_TEST_OPENSEARCH_PROXY_USER vigil
+emit VIGIL_TEST_OPENSEARCH_PROXY_PASSWORD_FILE "$CACHE/opensearch-proxy/password"
+emit VIGIL_TEST_OPENSEARCH_PROXY_CERT "$CACHE/tls/opensearch-client.crt"
+emit VIGIL_TEST_OPENSEARCH_PROXY_KEY "$CACHE/tls/opensearch-client.key"
 # Prepend once: re-running eval must not keep growing PATH.
 case ":$PATH:" in
   *":$CACHE/bin:"*) emit PATH "$PATH" ;;

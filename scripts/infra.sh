@@ -15,7 +15,14 @@
 #   install [server...]  download / install only
 #   wipe    server...    stop and delete the server's data and logs
 #
-# servers: kafka opensearch opensearch-standby prometheus kafka-1 kafka-2 kafka-3
+# servers: kafka opensearch opensearch-standby prometheus
+#          opensearch-2 opensearch-2-standby  (the same pair on the 2.x line,
+#          VIGIL_OPENSEARCH2_VERSION: `make test` runs the OpenSearch-facing
+#          integration tests against them too)
+#          opensearch-proxy  (Debian's nginx in front of opensearch and
+#          opensearch-standby: TLS, HTTP basic auth and a required client
+#          certificate, see "opensearch-proxy" below)
+#          kafka-1 kafka-2 kafka-3
 #   kafka-cluster names kafka-1 kafka-2 kafka-3 together: a second, separate
 #   Kafka of three combined broker+controller nodes (a 3-voter KRaft quorum,
 #   default replication factor 3, min.insync.replicas 2) for the reliability
@@ -36,6 +43,9 @@
 #   kafka/kafka-N.properties generated on every start of cluster node N
 #   opensearch-<ver>/        unpacked OpenSearch distribution (read-only use)
 #   opensearch/<name>/       per-instance config/ and tmp/
+#   data/<name>/<ver>/       an OpenSearch instance's data, one dir per version
+#                            (switching VIGIL_OPENSEARCH_VERSION needs no wipe)
+#   opensearch-proxy/        nginx.conf, htpasswd, user, password, temp dirs
 #   prometheus/prometheus.yml  generated on every start (see below)
 #   prometheus/targets/*.json  file_sd scrape targets, survive restarts
 #   prometheus/rules/*.yml     rule files, survive restarts
@@ -62,7 +72,12 @@
 #   VIGIL_OPENSEARCH_PORT [9200]  VIGIL_OPENSEARCH_TRANSPORT_PORT [9300]
 #   VIGIL_OPENSEARCH_STANDBY_PORT [9201]  VIGIL_OPENSEARCH_STANDBY_TRANSPORT_PORT [9301]
 #   VIGIL_PROMETHEUS_PORT [9090]
-#   VIGIL_KAFKA_VERSION [4.3.1]  VIGIL_OPENSEARCH_VERSION [2.19.6]
+#   VIGIL_OPENSEARCH2_PORT [9202]  VIGIL_OPENSEARCH2_TRANSPORT_PORT [9302]
+#   VIGIL_OPENSEARCH2_STANDBY_PORT [9203]  VIGIL_OPENSEARCH2_STANDBY_TRANSPORT_PORT [9303]
+#   VIGIL_OPENSEARCH_PROXY_PORT [9243] (-> opensearch)
+#   VIGIL_OPENSEARCH_PROXY_STANDBY_PORT [9244] (-> opensearch-standby)
+#   VIGIL_KAFKA_VERSION [4.3.1]  VIGIL_OPENSEARCH_VERSION [3.8.0]
+#   VIGIL_OPENSEARCH2_VERSION [2.19.6]
 #   VIGIL_INFRA_STANDBY [0]  VIGIL_INFRA_TIMEOUT (overrides every readiness wait, seconds)
 set -euo pipefail
 
@@ -90,21 +105,33 @@ OPENSEARCH_TRANSPORT_PORT="${VIGIL_OPENSEARCH_TRANSPORT_PORT:-9300}"
 OPENSEARCH_STANDBY_PORT="${VIGIL_OPENSEARCH_STANDBY_PORT:-9201}"
 OPENSEARCH_STANDBY_TRANSPORT_PORT="${VIGIL_OPENSEARCH_STANDBY_TRANSPORT_PORT:-9301}"
 PROMETHEUS_PORT="${VIGIL_PROMETHEUS_PORT:-9090}"
+OPENSEARCH2_PORT="${VIGIL_OPENSEARCH2_PORT:-9202}"
+OPENSEARCH2_TRANSPORT_PORT="${VIGIL_OPENSEARCH2_TRANSPORT_PORT:-9302}"
+OPENSEARCH2_STANDBY_PORT="${VIGIL_OPENSEARCH2_STANDBY_PORT:-9203}"
+OPENSEARCH2_STANDBY_TRANSPORT_PORT="${VIGIL_OPENSEARCH2_STANDBY_TRANSPORT_PORT:-9303}"
+PROXY_PORT="${VIGIL_OPENSEARCH_PROXY_PORT:-9243}"
+PROXY_STANDBY_PORT="${VIGIL_OPENSEARCH_PROXY_STANDBY_PORT:-9244}"
 
 # 4.4.0 is on Maven Central but incomplete there (kafka-tools-api:4.4.0 is
 # missing), so the newest release that fully resolves is the default.
 KAFKA_VERSION="${VIGIL_KAFKA_VERSION:-4.3.1}"
 # OpenSearch comes from the integ-test-zip, the only distribution on Maven
-# Central. Beware: the 2.x integ-test-zip ships a single module
-# (transport-netty4); install_painless adds lang-painless (Dashboards' Trace
-# Analytics queries need it), but 2.19 still has no reindex (_delete_by_query,
-# _update_by_query, _reindex), ingest-common processors, mapper-extras
-# (scaled_float, ...) or analysis-common. The 3.x zip ships all standard
-# modules; VIGIL_OPENSEARCH_VERSION=3.6.0 selects it (needs a JDK >= 21,
-# found under /usr/lib/jvm). Neither has plugins: no security, no ISM.
-OPENSEARCH_VERSION="${VIGIL_OPENSEARCH_VERSION:-2.19.6}"
+# Central. The default is the newest 3.x published there (3.9.0's
+# integ-test-zip does not resolve from Maven Central yet; move up when it
+# does). 3.x needs a JDK >= 21, found at run time (opensearch_java_home).
+# The 2.x line (VIGIL_OPENSEARCH2_VERSION, servers opensearch-2 and
+# opensearch-2-standby) stays supported and tested. Beware: the 2.x
+# integ-test-zip ships a single module (transport-netty4); install_painless
+# adds lang-painless (Dashboards' Trace Analytics queries need it), but 2.19
+# still has no reindex (_delete_by_query, _update_by_query, _reindex),
+# ingest-common processors, mapper-extras (scaled_float, ...) or
+# analysis-common. The 3.x zip ships all standard modules. Neither has
+# plugins: no security, no ISM.
+OPENSEARCH_VERSION="${VIGIL_OPENSEARCH_VERSION:-3.8.0}"
+OPENSEARCH1_VERSION=$OPENSEARCH_VERSION
+OPENSEARCH2_VERSION="${VIGIL_OPENSEARCH2_VERSION:-2.19.6}"
 
-ALL_SERVERS=(kafka opensearch opensearch-standby prometheus kafka-1 kafka-2 kafka-3)
+ALL_SERVERS=(kafka opensearch opensearch-standby prometheus opensearch-2 opensearch-2-standby opensearch-proxy kafka-1 kafka-2 kafka-3)
 KAFKA_CLUSTER=(kafka-1 kafka-2 kafka-3)
 HOST=127.0.0.1
 
@@ -120,14 +147,27 @@ port_open() {
 
 # A JDK whose major version is at least $1. Kafka and OpenSearch 2.x are
 # happy on the system Java 17; OpenSearch 3.x needs 21+, which on these
-# machines means Temurin under /usr/lib/jvm.
+# machines means Temurin under /usr/lib/jvm. Candidates: $JAVA_HOME, the
+# java on PATH, then every JDK in the system's JVM directory (the system
+# default 17 first, so 2.x keeps running where it always did). FOUND_JDKS
+# lists what was seen, for the error message when none fits.
+FOUND_JDKS=""
 java_home_at_least() {
-  local want=$1 d v
-  for d in /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/*/; do
+  local want=$1 d v j
+  local -a cands=()
+  [[ -n ${JAVA_HOME:-} ]] && cands+=("$JAVA_HOME")
+  if j=$(command -v java 2>/dev/null); then
+    j=$(readlink -f "$j")
+    cands+=("${j%/bin/java}")
+  fi
+  cands+=(/usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/*/)
+  FOUND_JDKS=""
+  for d in "${cands[@]}"; do
     d=${d%/}
     [[ -x "$d/bin/java" ]] || continue
     v=$("$d/bin/java" -XshowSettings:properties -version 2>&1 |
         sed -n 's/^ *java.specification.version = //p')
+    [[ " $FOUND_JDKS " == *" $d (${v:-?})"* ]] || FOUND_JDKS+=" $d (${v:-?})"
     [[ -n "$v" && "${v%%.*}" -ge "$want" ]] && { echo "$d"; return 0; }
   done
   return 1
@@ -167,7 +207,8 @@ marker() {
   case $1 in
     kafka) echo "$CACHE/kafka/server.properties" ;;
     kafka-[123]) echo "$CACHE/kafka/$1.properties" ;;
-    opensearch | opensearch-standby) echo "-Enode.name=$1" ;;
+    opensearch*proxy) echo "$CACHE/opensearch-proxy/nginx.conf" ;;
+    opensearch*) echo "-Enode.name=$1" ;;
     prometheus) echo "--config.file=$CACHE/prometheus/prometheus.yml" ;;
   esac
 }
@@ -185,7 +226,13 @@ server_pid() {
   [[ -f $pf ]] || return 1
   pid=$(<"$pf")
   [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
-  tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "$(marker "$1")" || return 1
+  if [[ $1 == opensearch-proxy ]]; then
+    # nginx rewrites its argv into one title string ("nginx: master
+    # process /usr/sbin/nginx ... -c <conf>"), so match within it.
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$(marker "$1")" || return 1
+  else
+    tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "$(marker "$1")" || return 1
+  fi
   echo "$pid"
 }
 
@@ -195,6 +242,9 @@ server_port() {
     kafka-[123]) echo $((KAFKA_CLUSTER_PORT + ${1#kafka-} - 1)) ;;
     opensearch) echo "$OPENSEARCH_PORT" ;;
     opensearch-standby) echo "$OPENSEARCH_STANDBY_PORT" ;;
+    opensearch-2) echo "$OPENSEARCH2_PORT" ;;
+    opensearch-2-standby) echo "$OPENSEARCH2_STANDBY_PORT" ;;
+    opensearch-proxy) echo "$PROXY_PORT" ;;
     prometheus) echo "$PROMETHEUS_PORT" ;;
   esac
 }
@@ -202,6 +252,7 @@ server_port() {
 server_addr() {
   case $1 in
     kafka | kafka-[123]) echo "$HOST:$(server_port "$1")" ;;
+    opensearch-proxy) echo "https://$HOST:$PROXY_PORT" ;;
     *) echo "http://$HOST:$(server_port "$1")" ;;
   esac
 }
@@ -628,6 +679,7 @@ OPENSEARCH_USER=vigil
 OS_ROOT="$CACHE"
 OPENSEARCH_HOME="$OS_ROOT/opensearch-$OPENSEARCH_VERSION"
 init_os_root() {
+  OPENSEARCH_HOME="$OS_ROOT/opensearch-$OPENSEARCH_VERSION"
   [[ $EUID -eq 0 ]] || return 0
   ensure_opensearch_user
   if ! setpriv --reuid="$OPENSEARCH_USER" --regid="$OPENSEARCH_USER" --init-groups test -x "$CACHE" 2>/dev/null; then
@@ -639,10 +691,21 @@ init_os_root() {
 }
 
 opensearch_java_home() {
-  case $OPENSEARCH_VERSION in
-    2.*) java_home_at_least 17 ;;
-    *) java_home_at_least 21 ;;
-  esac || die "opensearch: no suitable JDK for OpenSearch $OPENSEARCH_VERSION (3.x needs Java 21+)"
+  local want=21
+  [[ $OPENSEARCH_VERSION == 2.* ]] && want=17
+  java_home_at_least "$want" && return 0
+  die "opensearch: OpenSearch $OPENSEARCH_VERSION needs a JDK >= $want; found only:${FOUND_JDKS:- none}; install one (apt-get install openjdk-$want-jdk-headless, or Temurin $want+ under /usr/lib/jvm) or point JAVA_HOME at it"
+}
+
+# use_os_version NAME: the OpenSearch version server NAME runs (the 2.x
+# pair has its own), with OPENSEARCH_HOME to match. Every opensearch
+# function works on these two globals, so set them before each server.
+use_os_version() {
+  case $1 in
+    opensearch-2 | opensearch-2-standby) OPENSEARCH_VERSION=$OPENSEARCH2_VERSION ;;
+    *) OPENSEARCH_VERSION=$OPENSEARCH1_VERSION ;;
+  esac
+  init_os_root
 }
 
 install_opensearch() {
@@ -745,15 +808,11 @@ ensure_opensearch_user() {
 # config (OPENSEARCH_PATH_CONF) so the two can never step on each other.
 prepare_opensearch_instance() {
   local name=$1 http=$2 transport=$3
-  local inst="$OS_ROOT/opensearch/$name" data="$OS_ROOT/data/$name" logs="$OS_ROOT/logs/$name.d"
+  # One data dir per version: a downgrade cannot read the data at all (2.x
+  # cannot open 3.x indices) and an upgrade would migrate it one way, so a
+  # version switch simply starts on (or returns to) that version's own data.
+  local inst="$OS_ROOT/opensearch/$name" data="$OS_ROOT/data/$name/$OPENSEARCH_VERSION" logs="$OS_ROOT/logs/$name.d"
   mkdir -p "$inst" "$data" "$logs" "$inst/tmp"
-
-  # A downgrade cannot read the data at all (2.x cannot open 3.x indices)
-  # and throwaway test data is not worth migrating, so any version switch
-  # needs an explicit wipe rather than a confusing startup failure.
-  if [[ -f $data/.vigil-version && $(<"$data/.vigil-version") != "$OPENSEARCH_VERSION" ]]; then
-    die "$name: data in $data is from OpenSearch $(<"$data/.vigil-version"), not $OPENSEARCH_VERSION; run: scripts/infra.sh wipe $name"
-  fi
   echo "$OPENSEARCH_VERSION" >"$data/.vigil-version"
 
   if [[ ! -f $inst/config/.version || $(<"$inst/config/.version") != "$OPENSEARCH_VERSION" ]]; then
@@ -782,6 +841,7 @@ EOF
 
   if [[ $EUID -eq 0 ]]; then
     ensure_opensearch_user
+    chown "$OPENSEARCH_USER:" "$OS_ROOT/data/$name"
     chown -R "$OPENSEARCH_USER:" "$inst" "$data" "$logs"
     # The user must be able to reach everything through the cache dir.
     setpriv --reuid="$OPENSEARCH_USER" --regid="$OPENSEARCH_USER" --init-groups \
@@ -814,6 +874,104 @@ start_opensearch_instance() {
     spawn "$name" "${as_user[@]}" "$OPENSEARCH_HOME/bin/opensearch" "-Enode.name=$name"
   )
   ready_probe "$name"
+}
+
+# ------------------------------------------------------- opensearch-proxy --
+
+# The OpenSearch security plugin is not on Maven Central, so a secured
+# cluster is modelled the way many are deployed: Debian's nginx as a
+# TLS-terminating ingress with HTTP basic auth in front of the real
+# OpenSearch. Both ports require a client certificate signed by the
+# throwaway CA (ssl_verify_client on) AND a valid user/password:
+#   VIGIL_OPENSEARCH_PROXY_PORT          -> opensearch (primary)
+#   VIGIL_OPENSEARCH_PROXY_STANDBY_PORT  -> opensearch-standby
+# Certificates: $TLS_DIR/opensearch-proxy.{crt,key} (server) and
+# $TLS_DIR/opensearch-client.{crt,key} (client). The user name is fixed
+# (vigil); the password is generated once into opensearch-proxy/password.
+# The proxy starts without its upstreams: it answers 502 while one is down.
+PROXY_DIR="$CACHE/opensearch-proxy"
+NGINX_BIN=/usr/sbin/nginx
+PROXY_USER=vigil
+
+install_proxy() {
+  [[ -x $NGINX_BIN ]] && return 0
+  local t0=$SECONDS
+  apt_install nginx
+  [[ -x $NGINX_BIN ]] || die "opensearch-proxy: $NGINX_BIN missing after apt-get install nginx"
+  log "opensearch-proxy: installed $("$NGINX_BIN" -v 2>&1) ($((SECONDS - t0))s)"
+}
+
+write_proxy_config() {
+  mkdir -p "$PROXY_DIR/tmp"
+  issue_cert opensearch-proxy "Vigil test OpenSearch proxy"
+  issue_cert opensearch-client "vigil-pipeline"
+  if [[ ! -s $PROXY_DIR/password ]]; then
+    (umask 077; openssl rand -hex 16 >"$PROXY_DIR/password")
+  fi
+  echo "$PROXY_USER" >"$PROXY_DIR/user"
+  printf '%s:%s\n' "$PROXY_USER" "$(openssl passwd -apr1 -in "$PROXY_DIR/password")" >"$PROXY_DIR/htpasswd"
+  local user_line="" blocks="" pair port up
+  # As root, nginx's workers would otherwise drop to nobody, who cannot
+  # read the cache.
+  [[ $EUID -eq 0 ]] && user_line="user root;"
+  for pair in "$PROXY_PORT:$OPENSEARCH_PORT" "$PROXY_STANDBY_PORT:$OPENSEARCH_STANDBY_PORT"; do
+    port=${pair%%:*} up=${pair##*:}
+    blocks+="
+  server {
+    listen $HOST:$port ssl;
+    ssl_certificate     $TLS_DIR/opensearch-proxy.crt;
+    ssl_certificate_key $TLS_DIR/opensearch-proxy.key;
+    ssl_client_certificate $TLS_DIR/ca.crt;
+    ssl_verify_client on;
+    auth_basic \"vigil test OpenSearch\";
+    auth_basic_user_file $PROXY_DIR/htpasswd;
+    location / {
+      proxy_pass http://$HOST:$up;
+      proxy_set_header Authorization \"\";
+    }
+  }"
+  done
+  cat >"$PROXY_DIR/nginx.conf" <<EOF
+# Generated by scripts/infra.sh on every start; edits are lost.
+$user_line
+daemon off;
+master_process on;
+worker_processes 1;
+pid $PROXY_DIR/nginx.pid;
+error_log stderr warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $PROXY_DIR/tmp/body;
+  proxy_temp_path $PROXY_DIR/tmp/proxy;
+  fastcgi_temp_path $PROXY_DIR/tmp/fastcgi;
+  uwsgi_temp_path $PROXY_DIR/tmp/uwsgi;
+  scgi_temp_path $PROXY_DIR/tmp/scgi;
+  # Bulk bodies of large-record tests reach ~32 MiB.
+  client_max_body_size 64m;
+  proxy_request_buffering off;
+  proxy_http_version 1.1;
+  proxy_read_timeout 120s;
+$blocks
+}
+EOF
+}
+
+# Any HTTP answer (400: no client certificate) proves nginx serves TLS.
+proxy_probe() {
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 --cacert "$TLS_DIR/ca.crt" "https://$HOST:$PROXY_PORT/")
+  [[ $code != 000 ]]
+}
+
+start_proxy() {
+  install_proxy
+  write_proxy_config
+  "$NGINX_BIN" -t -q -e stderr -p "$PROXY_DIR" -c "$PROXY_DIR/nginx.conf" 2>>"$LOGS/opensearch-proxy.log" ||
+    fail_with_log opensearch-proxy "nginx rejected $PROXY_DIR/nginx.conf"
+  log "opensearch-proxy: starting on https://$HOST:$PROXY_PORT (-> :$OPENSEARCH_PORT) and :$PROXY_STANDBY_PORT (-> :$OPENSEARCH_STANDBY_PORT)"
+  spawn opensearch-proxy "$NGINX_BIN" -e stderr -p "$PROXY_DIR" -c "$PROXY_DIR/nginx.conf"
+  ready_probe opensearch-proxy
 }
 
 # ------------------------------------------------------------- prometheus --
@@ -897,13 +1055,23 @@ start_prometheus() {
 install_server() {
   case $1 in
     kafka | kafka-[123]) install_kafka ;;
-    opensearch | opensearch-standby) install_opensearch ;;
+    opensearch-proxy) install_proxy ;;
+    opensearch*) use_os_version "$1"; install_opensearch ;;
     prometheus) install_prometheus ;;
   esac
 }
 
 start_server() {
   local name=$1
+  local is_os=0
+  [[ $name == opensearch* && $name != opensearch-proxy ]] && is_os=1
+  [[ $is_os == 1 ]] && use_os_version "$name"
+  # A running OpenSearch of another version than asked for is restarted on
+  # the asked one (each version has its own data dir, so nothing is lost).
+  if [[ $is_os == 1 ]] && is_running "$name" && ! running_version_is "$name" "$OPENSEARCH_VERSION"; then
+    log "$name: running another version than $OPENSEARCH_VERSION; restarting it on $OPENSEARCH_VERSION"
+    stop_server "$name" TERM
+  fi
   if is_running "$name"; then
     # A broker started before the secured listeners existed (or with other
     # ports) never opens them: restart it with the current configuration
@@ -918,7 +1086,6 @@ start_server() {
     # caller's start timed out, or it is recovering after a kill).
     READY_QUIET=1 ready_probe "$name"
     log "$name: already running at $(server_addr "$name") (pid $(server_pid "$name"))"
-    warn_version_mismatch "$name"
     return 0
   fi
   # A live pid that is not (yet/any more) serving its port: a hung or
@@ -938,20 +1105,21 @@ start_server() {
       ;;
     opensearch) start_opensearch_instance opensearch "$OPENSEARCH_PORT" "$OPENSEARCH_TRANSPORT_PORT" ;;
     opensearch-standby) start_opensearch_instance opensearch-standby "$OPENSEARCH_STANDBY_PORT" "$OPENSEARCH_STANDBY_TRANSPORT_PORT" ;;
+    opensearch-2) start_opensearch_instance opensearch-2 "$OPENSEARCH2_PORT" "$OPENSEARCH2_TRANSPORT_PORT" ;;
+    opensearch-2-standby) start_opensearch_instance opensearch-2-standby "$OPENSEARCH2_STANDBY_PORT" "$OPENSEARCH2_STANDBY_TRANSPORT_PORT" ;;
+    opensearch-proxy) start_proxy ;;
     prometheus) start_prometheus ;;
   esac
 }
 
 # Timeouts are generous: Kafka and OpenSearch are ready in ~5-15 s here;
 # the margin is for a loaded CI box recovering logs after a kill.
-# A running OpenSearch is left alone even if another version was asked
-# for; say so, since the caller may think it switched versions.
-warn_version_mismatch() {
-  [[ $1 == opensearch* ]] || return 0
+# running_version_is NAME VERSION: false only when the server answers with
+# another version number (no answer: let the readiness probe judge).
+running_version_is() {
   local v
   v=$(curl -s --max-time 3 "$(server_addr "$1")/" | sed -n 's/.*"number" *: *"\([^"]*\)".*/\1/p')
-  [[ -z $v || $v == "$OPENSEARCH_VERSION" ]] ||
-    log "$1: warning: running version is $v, not $OPENSEARCH_VERSION (to switch: scripts/infra.sh wipe $1, then up)"
+  [[ -z $v || $v == "$2" ]]
 }
 
 ready_probe() {
@@ -960,6 +1128,9 @@ ready_probe() {
     kafka-[123]) wait_ready "$1" 120 kafka_probe "$(server_port "$1")" ;;
     opensearch) wait_ready opensearch 120 opensearch_probe "$OPENSEARCH_PORT" ;;
     opensearch-standby) wait_ready opensearch-standby 120 opensearch_probe "$OPENSEARCH_STANDBY_PORT" ;;
+    opensearch-2) wait_ready opensearch-2 120 opensearch_probe "$OPENSEARCH2_PORT" ;;
+    opensearch-2-standby) wait_ready opensearch-2-standby 120 opensearch_probe "$OPENSEARCH2_STANDBY_PORT" ;;
+    opensearch-proxy) wait_ready opensearch-proxy 30 proxy_probe ;;
     prometheus) wait_ready prometheus 60 prometheus_probe ;;
   esac
 }

@@ -4,6 +4,10 @@
 # embedded in `vigil all` (franz-go's kfake), `vigil setup`, sample logs from
 # telemetrygen and a multi-service trace set, then a report of what was
 # indexed. VIGIL_RUN_KEEP=1 leaves vigil running afterwards.
+# VIGIL_RUN_SECURED=1 goes to OpenSearch through scripts/infra.sh's
+# opensearch-proxy (nginx: TLS, basic auth, required client certificate):
+# the pipeline, `vigil setup` and the report all connect with the CA, the
+# client certificate and the password file.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,9 +33,23 @@ export VIGIL_ADMIN="$ADMIN" VIGIL_OTLP_GRPC_ENDPOINT="$OTLP"
 export VIGIL_OTLP_HTTP_ENDPOINT="${VIGIL_OTLP_HTTP_ENDPOINT:-127.0.0.1:4318}"
 export VIGIL_COLLECTOR_QUEUE_DIR="${VIGIL_COLLECTOR_QUEUE_DIR:-$CACHE/data/collector-queue}"
 export VIGIL_EMBEDDED_KAFKA=true VIGIL_EMBEDDED_KAFKA_ADDRESS="$KAFKA" VIGIL_KAFKA_BROKERS="$KAFKA"
+# curl and the report reach OpenSearch with these (empty: plain HTTP).
+CURL_OS=() REPORT_OS=()
+if [[ ${VIGIL_RUN_SECURED:-0} == 1 ]]; then
+  scripts/infra.sh up opensearch opensearch-proxy prometheus
+  OPENSEARCH="${VIGIL_TEST_OPENSEARCH_PROXY:-https://127.0.0.1:9243}"
+  tls="$CACHE/tls"
+  export VIGIL_OPENSEARCH_USERNAME=vigil VIGIL_OPENSEARCH_PASSWORD_FILE="$CACHE/opensearch-proxy/password"
+  export VIGIL_OPENSEARCH_CA_FILE="$tls/ca.crt" VIGIL_OPENSEARCH_CERT_FILE="$tls/opensearch-client.crt" VIGIL_OPENSEARCH_KEY_FILE="$tls/opensearch-client.key"
+  CURL_OS=(--cacert "$VIGIL_OPENSEARCH_CA_FILE" --cert "$VIGIL_OPENSEARCH_CERT_FILE" --key "$VIGIL_OPENSEARCH_KEY_FILE"
+    -u "vigil:$(<"$VIGIL_OPENSEARCH_PASSWORD_FILE")")
+  REPORT_OS=(--username vigil --password-file "$VIGIL_OPENSEARCH_PASSWORD_FILE" --ca-file "$VIGIL_OPENSEARCH_CA_FILE"
+    --cert-file "$VIGIL_OPENSEARCH_CERT_FILE" --key-file "$VIGIL_OPENSEARCH_KEY_FILE")
+  say "OpenSearch through the TLS + basic-auth proxy at $OPENSEARCH"
+else
+  scripts/infra.sh up opensearch prometheus
+fi
 export VIGIL_OPENSEARCH_URL="$OPENSEARCH" VIGIL_PROMETHEUS_URL="$PROMETHEUS"
-
-scripts/infra.sh up opensearch prometheus
 "$BIN" all --config configs/vigil.yaml --check >/dev/null
 
 # Prometheus scrapes the one admin endpoint: Vigil's metrics and the
@@ -66,7 +84,7 @@ curl -fsS "http://$ADMIN/readyz" >/dev/null || { curl -sS "http://$ADMIN/readyz"
 say "ready; running vigil setup"
 "$BIN" setup --config configs/setup.yaml | sed 's/^/  /'
 
-count() { curl -fsS "$OPENSEARCH/$1/_count" 2>/dev/null | sed -E 's/.*"count":([0-9]+).*/\1/' || echo 0; }
+count() { curl -fsS "${CURL_OS[@]}" "$OPENSEARCH/$1/_count" 2>/dev/null | sed -E 's/.*"count":([0-9]+).*/\1/' || echo 0; }
 logs0=$(count ss4o_logs-vigil-default); spans0=$(count otel-v1-apm-span)
 say "sending $LOGS log records (telemetrygen) and $TRACES traces across frontend, checkout and payment"
 telemetrygen logs --otlp-insecure --otlp-endpoint "$OTLP" --logs "$LOGS" --rate 2000 \
@@ -76,7 +94,7 @@ go run ./scripts/demo traces --otlp "$OTLP" --count "$TRACES"
 echo
 echo "Vigil run report"
 echo "================"
-go run ./scripts/demo report --opensearch "$OPENSEARCH" --brokers "$KAFKA" --admin "$ADMIN" \
+go run ./scripts/demo report --opensearch "$OPENSEARCH" "${REPORT_OS[@]}" --brokers "$KAFKA" --admin "$ADMIN" \
   --want-logs $((logs0 + LOGS)) --want-spans $((spans0 + TRACES * 5)) --wait 3m
 echo
 echo "Where to look next"

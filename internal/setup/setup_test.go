@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/dashboards/dashboardstest"
 	"github.com/vigil-dev/vigil/internal/testinfra"
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
@@ -112,4 +115,39 @@ func cleanupRun(t *testing.T, cfg Config) {
 	for _, tpl := range []string{n.SpanTemplate(), n.ServiceMapTemplate(), n.LogsTemplate(), n.EventsTemplate(), n.DLQTemplate()} {
 		_, _ = osc.Do(ctx, http.MethodDelete, "/_index_template/"+tpl, nil)
 	}
+}
+
+// TestRunThroughSecuredProxy: `vigil setup` reaches OpenSearch through the
+// real TLS ingress (scripts/infra.sh opensearch-proxy, nginx) with ca_file,
+// a client certificate and basic auth from a secret file; a wrong password
+// fails with the 401 and says so.
+func TestRunThroughSecuredProxy(t *testing.T) {
+	broker, proxy := testinfra.Kafka(t), testinfra.OpenSearchProxy(t)
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	cfg := DefaultConfig()
+	cfg.Kafka.Brokers = []string{broker}
+	cfg.Topics = []Topic{
+		{Name: "setup.proxy.a." + suffix, Partitions: 1, ReplicationFactor: -1},
+		{Name: "setup.proxy.b." + suffix, Partitions: 1, ReplicationFactor: -1},
+	}
+	cfg.OpenSearch.Addresses = []string{proxy.URL}
+	cfg.OpenSearch.Username = proxy.User
+	cfg.OpenSearch.TLS = opensearch.TLSConfig{CAFile: proxy.CAFile, CertFile: proxy.CertFile, KeyFile: proxy.KeyFile}
+	p := "setupproxy" + suffix
+	cfg.Indices.SpanAlias, cfg.Indices.ServiceMap, cfg.Indices.LogsDataStream = p+"-span", p+"-servicemap", p+"_logs-default"
+	cfg.Indices.HealthEvents, cfg.Indices.DLQ = p+"-health-events", p+"-dlq"
+
+	wrong := filepath.Join(t.TempDir(), "password")
+	require.NoError(t, os.WriteFile(wrong, []byte("wrong\n"), 0o600))
+	cfg.OpenSearch.Password = config.Secret{File: wrong}
+	require.NoError(t, cfg.Validate())
+	var out bytes.Buffer
+	err := Run(t.Context(), cfg, false, &out)
+	require.ErrorContains(t, err, "HTTP 401 Unauthorized: the cluster refused the credentials")
+
+	cfg.OpenSearch.Password = config.Secret{File: proxy.PasswordFile}
+	t.Cleanup(func() { cleanupRun(t, cfg) })
+	out.Reset()
+	require.NoError(t, Run(t.Context(), cfg, false, &out), out.String())
+	require.Contains(t, out.String(), "opensearch index template "+p+"-health-events-template: created\n")
 }

@@ -223,3 +223,49 @@ func cacheBin() string {
 		dir = parent
 	}
 }
+
+// Proxy is the TLS ingress with HTTP basic auth and a required client
+// certificate in front of the real OpenSearch pair (scripts/infra.sh
+// opensearch-proxy, Debian's nginx).
+type Proxy struct {
+	URL, StandbyURL string // https://127.0.0.1:port -> opensearch, opensearch-standby
+	User            string
+	PasswordFile    string
+	CAFile          string // the throwaway CA that signed the proxy's and the client's certificates
+	CertFile        string // a client certificate the proxy accepts
+	KeyFile         string
+}
+
+// OpenSearchProxy returns the proxy's settings once it answers TLS (any
+// HTTP status: without credentials it says 400 or 401).
+func OpenSearchProxy(t testing.TB) Proxy {
+	t.Helper()
+	const hint = "run `scripts/infra.sh up opensearch-proxy` and eval \"$(scripts/env.sh)\""
+	get := func(key string) string {
+		v := os.Getenv(key)
+		if v == "" {
+			unavailable(t, "opensearch-proxy: %s is not set; %s", key, hint)
+		}
+		return v
+	}
+	p := Proxy{
+		URL:          get("VIGIL_TEST_OPENSEARCH_PROXY"),
+		StandbyURL:   get("VIGIL_TEST_OPENSEARCH_PROXY_STANDBY"),
+		User:         get("VIGIL_TEST_OPENSEARCH_PROXY_USER"),
+		PasswordFile: get("VIGIL_TEST_OPENSEARCH_PROXY_PASSWORD_FILE"),
+		CAFile:       filepath.Join(get("VIGIL_TEST_TLS_DIR"), "ca.crt"),
+		CertFile:     get("VIGIL_TEST_OPENSEARCH_PROXY_CERT"),
+		KeyFile:      get("VIGIL_TEST_OPENSEARCH_PROXY_KEY"),
+	}
+	for _, f := range []string{p.PasswordFile, p.CAFile, p.CertFile, p.KeyFile} {
+		if _, err := os.Stat(f); err != nil {
+			unavailable(t, "opensearch-proxy: %v; %s", err, hint)
+		}
+	}
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(p.URL, "https://"), dialTimeout)
+	if err != nil {
+		unavailable(t, "opensearch-proxy at %s is not reachable (%v); %s", p.URL, err, hint)
+	}
+	conn.Close()
+	return p
+}

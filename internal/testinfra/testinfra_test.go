@@ -31,6 +31,7 @@ func TestHelpersSkipLocallyWhenServersAreMissing(t *testing.T) {
 	t.Setenv("VIGIL_TEST_KAFKA", "127.0.0.1:1")
 	t.Setenv("VIGIL_TEST_OPENSEARCH", "http://127.0.0.1:1")
 	t.Setenv("VIGIL_TEST_OPENSEARCH_STANDBY", "")
+	t.Setenv("VIGIL_TEST_OPENSEARCH_PROXY", "")
 	t.Setenv("VIGIL_TEST_PROMETHEUS", "http://127.0.0.1:1")
 	t.Setenv("VIGIL_TEST_PROMETHEUS_TARGETS", t.TempDir()+"/absent")
 	t.Setenv("VIGIL_CACHE", t.TempDir())
@@ -40,6 +41,7 @@ func TestHelpersSkipLocallyWhenServersAreMissing(t *testing.T) {
 		"kafka":              func(t testing.TB) { Kafka(t) },
 		"opensearch":         func(t testing.TB) { OpenSearch(t) },
 		"opensearch-standby": func(t testing.TB) { OpenSearchStandby(t) },
+		"opensearch-proxy":   func(t testing.TB) { OpenSearchProxy(t) },
 		"prometheus":         func(t testing.TB) { Prometheus(t) },
 		"targets":            func(t testing.TB) { PrometheusTargetsDir(t) },
 		"tool":               func(t testing.TB) { Tool(t, "telemetrygen") },

@@ -56,6 +56,9 @@ type stack struct {
 	logsStream string
 	dir        string
 	admin      string // the last pipeline started, for failure reports
+	// osYAML, when set, replaces the pipeline file's opensearch section
+	// (e.g. to go through the secured proxy).
+	osYAML string
 }
 
 // newStack creates the test's topics. A 20 MB poison record needs topic
@@ -185,15 +188,22 @@ kafka:
   logs: {topic: %s}
   spans: {topic: %s}
   dlq_topic: %s
-opensearch: {addresses: [%q]}
+opensearch: %s
 indices:
   span_alias: %s
   service_map: %s
   logs_data_stream: %s
-%s`, admin, brokers, s.group, s.logsTopic, s.spansTopic, s.dlqTopic, s.osURL, s.spanAlias, s.serviceMap, s.logsStream, extra)
+%s`, admin, brokers, s.group, s.logsTopic, s.spansTopic, s.dlqTopic, s.opensearchYAML(), s.spanAlias, s.serviceMap, s.logsStream, extra)
 	path := filepath.Join(s.dir, "pipeline.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
 	return path
+}
+
+func (s *stack) opensearchYAML() string {
+	if s.osYAML != "" {
+		return s.osYAML
+	}
+	return fmt.Sprintf("{addresses: [%q]}", s.osURL)
 }
 
 // pipeline is a running `vigil pipeline`.

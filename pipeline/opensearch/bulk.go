@@ -26,13 +26,20 @@ type BulkError struct {
 	// Status is the HTTP status, or 0 when no answer came (refused, timeout).
 	Status int
 	Err    error
+	// Cluster is the configured name of the cluster (Config.Name), so a
+	// refused password or an untrusted certificate says which one.
+	Cluster string
 }
 
 func (e *BulkError) Error() string {
-	if e.Status == 0 {
-		return fmt.Sprintf("bulk: %v", e.Err)
+	to := "bulk"
+	if e.Cluster != "" {
+		to = fmt.Sprintf("bulk to cluster %q", e.Cluster)
 	}
-	return fmt.Sprintf("bulk: HTTP %d: %v", e.Status, e.Err)
+	if e.Status == 0 {
+		return fmt.Sprintf("%s: %v", to, e.Err)
+	}
+	return fmt.Sprintf("%s: HTTP %d: %v", to, e.Status, e.Err)
 }
 
 func (e *BulkError) Unwrap() error { return e.Err }
@@ -106,17 +113,17 @@ func appendJSONString(buf []byte, s string) []byte {
 func (c *Client) Bulk(ctx context.Context, body [][]byte, n int) ([]ItemResult, error) {
 	res, err := c.do(ctx, http.MethodPost, "/_bulk", body)
 	if err != nil {
-		return nil, &BulkError{Err: err}
+		return nil, &BulkError{Cluster: c.name, Err: err}
 	}
 	if res.Status < 200 || res.Status >= 300 {
-		return nil, &BulkError{Status: res.Status, Err: &StatusError{Method: "POST", Path: "/_bulk", Status: res.Status, Body: string(res.Body)}}
+		return nil, &BulkError{Cluster: c.name, Status: res.Status, Err: &StatusError{Method: "POST", Path: "/_bulk", Status: res.Status, Body: string(res.Body)}}
 	}
 	var br bulkResponse
 	if err := json.Unmarshal(res.Body, &br); err != nil {
-		return nil, &BulkError{Status: res.Status, Err: fmt.Errorf("decode response: %w", err)}
+		return nil, &BulkError{Cluster: c.name, Status: res.Status, Err: fmt.Errorf("decode response: %w", err)}
 	}
 	if len(br.Items) != n {
-		return nil, &BulkError{Status: res.Status, Err: fmt.Errorf("response has %d items, request had %d", len(br.Items), n)}
+		return nil, &BulkError{Cluster: c.name, Status: res.Status, Err: fmt.Errorf("response has %d items, request had %d", len(br.Items), n)}
 	}
 	out := make([]ItemResult, n)
 	for i, it := range br.Items {
@@ -125,7 +132,7 @@ func (c *Client) Bulk(ctx context.Context, body [][]byte, n int) ([]ItemResult, 
 			v = it.Index
 		}
 		if v == nil {
-			return nil, &BulkError{Status: res.Status, Err: fmt.Errorf("response item %d has no create result", i)}
+			return nil, &BulkError{Cluster: c.name, Status: res.Status, Err: fmt.Errorf("response item %d has no create result", i)}
 		}
 		r := ItemResult{Status: v.Status, Index: v.Index}
 		if v.Error != nil {

@@ -2,6 +2,8 @@ package opensearch
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -38,11 +40,16 @@ type Config struct {
 	Gzip bool `yaml:"gzip"`
 }
 
-// TLSConfig configures server verification.
+// TLSConfig configures server verification and the client certificate.
 type TLSConfig struct {
 	// CAFile is a PEM bundle of CAs to trust instead of the system's.
 	// Default none.
 	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a PEM client certificate and its key, for
+	// clusters (or the ingress in front of them) that require one. Set both
+	// or neither. Default none.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 	// InsecureSkipVerify disables certificate checks (tests only). Default false.
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
@@ -73,7 +80,82 @@ func (c Config) Validate() error {
 	if c.Password.IsSet() && c.Username == "" {
 		p.Addf("username", "must be set when password is")
 	}
+	c.TLS.validate(&p)
 	return p.Err()
+}
+
+// validate reports missing or unreadable files here, not at the first
+// connection: a mistyped path should stop `--check`, not a running pipeline.
+func (t TLSConfig) validate(p *config.Problems) {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		p.Addf("tls", "set both cert_file and key_file, or neither")
+	}
+	unreadable := false
+	for _, f := range []struct{ path, file string }{
+		{"tls.ca_file", t.CAFile}, {"tls.cert_file", t.CertFile}, {"tls.key_file", t.KeyFile},
+	} {
+		if f.file == "" {
+			continue
+		}
+		b, err := os.ReadFile(f.file)
+		if err != nil {
+			p.Addf(f.path, "cannot read %s: %v", f.file, errors.Unwrap(err))
+			unreadable = true
+			continue
+		}
+		if f.path == "tls.ca_file" && !x509.NewCertPool().AppendCertsFromPEM(b) {
+			p.Addf(f.path, "no PEM certificate in %s", f.file)
+		}
+	}
+	if t.CertFile != "" && t.KeyFile != "" && !unreadable {
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			p.Addf("tls.cert_file", "with tls.key_file: %v", err)
+		}
+	}
+}
+
+// tlsConfig is the client side of TLSConfig; files were checked by
+// validate, but may have changed since, so errors name them again.
+func (t TLSConfig) tlsConfig() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, tests only
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file: no PEM certificate in %s", t.CAFile)
+		}
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file/tls.key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// basicAuth sets the credentials on every request. The password secret is
+// resolved again on each request (one small file read or env lookup, next
+// to a bulk request's megabytes), so a password fixed in its file or
+// rotated by Kubernetes takes effect on the next retry without a restart.
+type basicAuth struct {
+	user string
+	pass config.Secret
+	next http.RoundTripper
+}
+
+func (b basicAuth) RoundTrip(req *http.Request) (*http.Response, error) {
+	pw, err := b.pass.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("password: %w", err)
+	}
+	req = req.Clone(req.Context())
+	req.SetBasicAuth(b.user, pw)
+	return b.next.RoundTrip(req)
 }
 
 // Client is a thin wrapper over opensearch-go's transport: the pipeline needs
@@ -87,32 +169,41 @@ type Client struct {
 
 // NewClient builds a client; it does no I/O.
 func NewClient(c Config) (*Client, error) {
+	rt, err := c.Transport()
+	if err != nil {
+		return nil, err
+	}
 	oc := opensearchgo.Config{
 		Addresses:           c.Addresses,
-		Username:            c.Username,
 		DisableRetry:        true,
 		CompressRequestBody: c.Gzip,
-		InsecureSkipVerify:  c.TLS.InsecureSkipVerify,
-	}
-	if c.Password.IsSet() {
-		pw, err := c.Password.Resolve()
-		if err != nil {
-			return nil, fmt.Errorf("opensearch password: %w", err)
-		}
-		oc.Password = pw
-	}
-	if c.TLS.CAFile != "" {
-		ca, err := os.ReadFile(c.TLS.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("opensearch tls ca: %w", err)
-		}
-		oc.CACert = ca
+		Transport:           rt,
 	}
 	tr, err := opensearchgo.NewClient(oc)
 	if err != nil {
 		return nil, fmt.Errorf("opensearch client: %w", err)
 	}
 	return &Client{name: c.Name, tr: tr, timeout: c.RequestTimeout}, nil
+}
+
+// Transport is an HTTP transport with the TLS settings and basic auth of c,
+// for other HTTP clients of the same cluster (the `make run` report).
+func (c Config) Transport() (http.RoundTripper, error) {
+	tc, err := c.TLS.tlsConfig()
+	if err != nil {
+		return nil, fmt.Errorf("opensearch %s: %w", c.Name, err)
+	}
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.TLSClientConfig = tc
+	if c.Username == "" {
+		return base, nil // Validate refuses a password without a user
+	}
+	// Resolved once here too, so a missing secret stops the start instead
+	// of surfacing as endless retries (an unset one is the empty password).
+	if _, err := c.Password.Resolve(); err != nil {
+		return nil, fmt.Errorf("opensearch %s: password: %w", c.Name, err)
+	}
+	return basicAuth{user: c.Username, pass: c.Password, next: base}, nil
 }
 
 // Name is the cluster's configured name.
@@ -238,6 +329,12 @@ func (e *StatusError) Error() string {
 	b := e.Body
 	if len(b) > 300 {
 		b = b[:300] + "..."
+	}
+	switch e.Status {
+	case http.StatusUnauthorized:
+		return fmt.Sprintf("%s %s: HTTP 401 Unauthorized: the cluster refused the credentials (check username and password): %s", e.Method, e.Path, b)
+	case http.StatusForbidden:
+		return fmt.Sprintf("%s %s: HTTP 403 Forbidden: the user lacks a permission for this request: %s", e.Method, e.Path, b)
 	}
 	return fmt.Sprintf("%s %s: HTTP %d: %s", e.Method, e.Path, e.Status, b)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -249,5 +250,27 @@ func TestBulkAndMappingGolden(t *testing.T) {
 		for _, v := range byIndex {
 			goldenJSON(t, filepath.Join("testdata", tc.golden), v.Mappings)
 		}
+	}
+}
+
+// TestServerVersion proves which OpenSearch a test pass talks to: `make
+// test` runs the OpenSearch-facing tests once on the default 3.x server and
+// once on the 2.x one (VIGIL_TEST_OPENSEARCH_VERSION from scripts/env.sh,
+// overridden for the second pass), and a pass pointed at the wrong server
+// must not pass silently.
+func TestServerVersion(t *testing.T) {
+	c := testClient(t)
+	want := os.Getenv("VIGIL_TEST_OPENSEARCH_VERSION")
+	res, err := c.Do(t.Context(), http.MethodGet, "/", nil)
+	require.NoError(t, err)
+	var v struct {
+		Version struct {
+			Number string `json:"number"`
+		} `json:"version"`
+	}
+	require.NoError(t, json.Unmarshal(res.Body, &v), string(res.Body))
+	t.Logf("OpenSearch %s", v.Version.Number)
+	if want != "" {
+		require.Equal(t, want, v.Version.Number)
 	}
 }

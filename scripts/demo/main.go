@@ -7,6 +7,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/vigil-dev/vigil/internal/demo"
+	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
 func main() {
@@ -70,11 +72,25 @@ func report(args []string) error {
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka brokers, comma separated")
 	fs.StringVar(&r.HealthTopic, "health-topic", "vigil.health", "health topic")
 	fs.StringVar(&r.Admin, "admin", "127.0.0.1:8880", "vigil admin address (for the detector's current status)")
+	// A secured cluster (TLS, client certificate, basic auth), as the
+	// pipeline reaches it: the same settings and code.
+	var osc opensearch.Config
+	fs.StringVar(&osc.Username, "username", "", "OpenSearch basic-auth user")
+	fs.StringVar(&osc.Password.File, "password-file", "", "file holding the OpenSearch password")
+	fs.StringVar(&osc.TLS.CAFile, "ca-file", "", "PEM CA bundle to trust for OpenSearch")
+	fs.StringVar(&osc.TLS.CertFile, "cert-file", "", "PEM client certificate for OpenSearch")
+	fs.StringVar(&osc.TLS.KeyFile, "key-file", "", "PEM key of -cert-file")
 	wantLogs := fs.Int("want-logs", 0, "wait until at least this many log records are indexed")
 	wantSpans := fs.Int("want-spans", 0, "wait until at least this many spans are indexed")
 	wait := fs.Duration("wait", 3*time.Minute, "how long to wait")
 	_ = fs.Parse(args)
 	r.Brokers = strings.Split(*brokers, ",")
+	osc.Name = "report"
+	rt, err := osc.Transport()
+	if err != nil {
+		return err
+	}
+	r.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: rt}
 	ctx := context.Background()
 	deadline := time.Now().Add(*wait)
 	for {
