@@ -33,11 +33,12 @@ infra-status: ## one line per server; fails if one is down
 # The OpenSearch-facing integration tests, run a second time against the 2.x
 # pair (opensearch-2, opensearch-2-standby; VIGIL_OPENSEARCH2_VERSION): index
 # templates and live mappings, bulk and item classification, ISM install,
-# `vigil setup`, failover between two clusters, and (e2e) the Trace Analytics
+# `vigil setup`, failover between two clusters, long values and span attribute
+# overflow (flat_object), and (e2e) the Trace Analytics
 # queries. The first pass runs everything on the default 3.x servers.
 OS2_ENV   = VIGIL_TEST_OPENSEARCH=$$VIGIL_TEST_OPENSEARCH2 VIGIL_TEST_OPENSEARCH_STANDBY=$$VIGIL_TEST_OPENSEARCH2_STANDBY \
             VIGIL_TEST_OPENSEARCH_VERSION=$$VIGIL_TEST_OPENSEARCH2_VERSION
-OS2_TESTS = ^(TestServerVersion|TestInstall|TestBulkAndMappingGolden|TestTemplate|TestFailover|TestRunTwice)
+OS2_TESTS = ^(TestServerVersion|TestInstall|TestBulkAndMappingGolden|TestTemplate|TestFailover|TestRunTwice|TestLongValuesIndexed|TestSpanAttributeKeysCannotFillTheMapping)
 OS2_PKGS  = ./pipeline/opensearch/ ./pipeline/ ./internal/setup/
 OS2_E2E   = ^TestTraceAnalyticsQueries$$
 
