@@ -256,7 +256,14 @@ func (s *Service) emitTraces(out *emission) {
 		}
 		s.emit(&item{rec: e.rec, kind: kindServiceMap, index: s.cfg.Indices.ServiceMap, id: e.rel.ID(), doc: e.rel.Render()})
 	}
-	out.spans, out.edges = nil, nil
+	for _, r := range out.repairs {
+		if s.repairs == nil {
+			r.rec.release()
+			continue
+		}
+		s.repairs.add(r, time.Now())
+	}
+	out.spans, out.edges, out.repairs = nil, nil, nil
 }
 
 // itemOverhead approximates an item's own size and the sink's slot for it.

@@ -45,6 +45,9 @@ type Service struct {
 	// makes that explicit for the trace buffer).
 	mu     sync.Mutex
 	traces *traceBuffer
+	// repairs gives spans indexed without group their group once the
+	// root comes (nil: trace_group.repair off, or no OpenSearch).
+	repairs *groupRepairs
 	// backlog holds polled records not yet taken in (over budget).
 	backlog []*kgo.Record
 
@@ -109,7 +112,11 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		}
 		clients = append(clients, sb)
 	}
-	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(cfg.TraceGroup, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost,
+	// Repairs update documents in OpenSearch: not for a dry run or the
+	// discard sink.
+	tg := cfg.TraceGroup
+	tg.Repair = tg.Repair && cfg.talksToOpenSearch()
+	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(tg, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost,
 		chunks: newFreeList(16)}
 	s.logHead, s.logHeadID = opensearch.CreateHead(cfg.Indices.LogsDataStream, document.IDLen)
 	s.up = make([]atomic.Bool, len(clients))
@@ -133,6 +140,9 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	s.sink = newSink(cfg.Bulk, cfg.Retry, bulk, s.m, log)
 	if len(clients) > 1 {
 		s.sink.switched = s.sides.switched
+	}
+	if tg.Repair {
+		s.repairs = newGroupRepairs(s.sides.activeClient, cfg.Indices.SpanAlias, tg.RepairDelay, s.m, log)
 	}
 	s.sink.done = s.itemsDone
 	s.sink.failed = s.itemFailed
@@ -261,6 +271,12 @@ func (s *Service) Run(ctx context.Context) error {
 	s.sinkCtx = sinkCtx
 	sinkDone := make(chan struct{})
 	go func() { s.sink.run(sinkCtx); close(sinkDone) }()
+	repairsDone := make(chan struct{})
+	if s.repairs != nil {
+		go func() { s.repairs.run(sinkCtx); close(repairsDone) }()
+	} else {
+		close(repairsDone)
+	}
 	commitDone := make(chan struct{})
 	go func() { s.commitLoop(ctx); close(commitDone) }()
 
@@ -283,6 +299,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.commit(dctx, nil)
 	cancelSink()
 	<-sinkDone
+	<-repairsDone
 	cl.Close()
 	s.log.Info("pipeline stopped")
 	return nil
