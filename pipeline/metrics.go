@@ -19,6 +19,7 @@ type metrics struct {
 	repairErrors   prometheus.Counter
 	repairedSpans  prometheus.Counter
 	repairsPending prometheus.Gauge
+	fairPaused     *prometheus.GaugeVec   // topic
 	opensearchUp   *prometheus.GaugeVec   // cluster
 	commits        *prometheus.CounterVec // result
 	active         *prometheus.GaugeVec   // cluster, side
@@ -86,6 +87,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_pipeline_trace_group_repaired_spans_total",
 			Help: "Span documents given their trace group after they were indexed without it (updates; a span updated twice counts twice).",
 		}),
+		fairPaused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_pipeline_fair_share_paused",
+			Help: "1 while the topic's fetching is paused because it holds half the in-flight budget and the other topic has records waiting.",
+		}, []string{"topic"}),
 		repairsPending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigil_pipeline_trace_group_repairs_pending",
 			Help: "Trace group repairs not finished yet; each keeps its root span's record uncommitted.",
@@ -117,7 +122,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.documents, m.bulkDuration, m.bulkBytes, m.bulkFailures, m.lag, m.latency,
-			m.paused, m.heldSpans, m.forcedReleases, m.repairs, m.repairErrors, m.repairedSpans, m.repairsPending, m.opensearchUp, m.commits, m.active, m.switches, m.discarded)
+			m.paused, m.heldSpans, m.forcedReleases, m.repairs, m.repairErrors, m.repairedSpans, m.repairsPending, m.fairPaused, m.opensearchUp, m.commits, m.active, m.switches, m.discarded)
 	}
 	return m
 }

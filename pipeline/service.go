@@ -39,6 +39,9 @@ type Service struct {
 	cl       *kgo.Client
 	tracker  *tracker
 	inFlight atomic.Int64
+	// inFlightBy splits inFlight by topic: logs, spans (fairShare).
+	inFlightBy [2]atomic.Int64
+	fair       *fairShare
 
 	// mu serialises the consume loop's record handling with the rebalance
 	// callbacks (BlockRebalanceOnPoll already keeps them apart; the lock
@@ -117,7 +120,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	tg := cfg.TraceGroup
 	tg.Repair = tg.Repair && cfg.talksToOpenSearch()
 	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(tg, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost,
-		chunks: newFreeList(16)}
+		chunks: newFreeList(16), fair: newFairShare(cfg.Kafka.Logs.Topic, cfg.Kafka.Spans.Topic)}
 	s.logHead, s.logHeadID = opensearch.CreateHead(cfg.Indices.LogsDataStream, document.IDLen)
 	s.up = make([]atomic.Bool, len(clients))
 	if cfg.Sink == SinkOpenSearch {
@@ -183,6 +186,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	if cfg.Kafka.ResetOffset == "latest" {
+		s.fair.atEnd = true
 		s.kopt = append(s.kopt, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
 	} else {
 		s.kopt = append(s.kopt, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -264,6 +268,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("pipeline: kafka client: %w", err)
 	}
 	s.cl = cl
+	s.fair.committed = cl.CommittedOffsets
 	s.consuming.Store(true)
 
 	sinkCtx, cancelSink := context.WithCancel(context.WithoutCancel(ctx))
