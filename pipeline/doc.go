@@ -87,7 +87,12 @@
 // has buffered of paused topics on a poll, and it would be fetched and
 // decompressed again (TestPausedFetchesKept). While the budget is full the
 // current bulk is sent without waiting out its linger: nothing can join it
-// until bulks complete. Fetch sizes are bounded (fetch_max_bytes,
+// until bulks complete. Between the topics (fairShare): a topic that holds
+// half of max_in_flight_bytes while the other topic has records waiting in
+// Kafka (its lag as of the last fetch that named it) is paused alone
+// (vigil_pipeline_fair_share_paused{topic}), so that a backlog of logs,
+// whose records are large, cannot starve spans (or the reverse); a topic
+// alone at lag still gets the whole budget (pipeline/e2e TestFairDrain). Fetch sizes are bounded (fetch_max_bytes,
 // fetch_max_partition_bytes, max_concurrent_fetches) and bulks are bounded by
 // bytes, documents, linger and concurrency.
 //
@@ -133,7 +138,7 @@
 // vigil_pipeline_end_to_end_latency_seconds{signal} (from the Kafka record
 // timestamp, i.e. when the collector produced it, to indexed),
 // vigil_pipeline_in_flight_bytes, vigil_pipeline_paused,
-// vigil_pipeline_held_spans,
+// vigil_pipeline_held_spans, vigil_pipeline_fair_share_paused{topic},
 // vigil_pipeline_trace_group_repairs_total{result} (repaired,
 // nothing_found), vigil_pipeline_trace_group_repaired_spans_total,
 // vigil_pipeline_trace_group_repair_errors_total,

@@ -18,15 +18,16 @@ import (
 )
 
 // TestFairDrain (no signal starves): after an outage the pipeline finds a
-// backlog of both logs and spans in Kafka. It drains them side by side:
-// by the time either backlog is indexed, the other has made real progress
-// too, rather than waiting for the first to finish.
+// backlog of both logs and spans in Kafka. It drains them side by side
+// (fairShare): indexed counts, sampled through the drain, show both
+// growing before either is half through, rather than one waiting for the
+// other.
 func TestFairDrain(t *testing.T) {
 	s := newStack(t, 3)
 	c := s.startCollector()
 	snd := newSender(t, c.grpc)
 	base := time.Now().Add(-time.Hour)
-	const logs, traces = 150_000, 4_000
+	const logs, traces = 400_000, 4_000
 	const spans = traces * 5
 	snd.sendLogs(0, logs, 1000, base)
 	snd.sendTraces(demo.TraceSet(traces, base, 3))
@@ -74,10 +75,16 @@ func TestFairDrain(t *testing.T) {
 	require.NotEmpty(t, samples)
 	last := samples[len(samples)-1]
 	require.True(t, last.logs >= logs || last.spans >= spans, "neither backlog drained")
-	// When the first backlog is through, the other is at least a fifth
-	// through: both progressed together.
-	require.GreaterOrEqual(t, float64(last.logs)/logs, 0.2, "logs when spans were done: %d of %d", last.logs, logs)
-	require.GreaterOrEqual(t, float64(last.spans)/spans, 0.2, "spans when logs were done: %d of %d", last.spans, spans)
+	// Side by side: by the time either backlog is half through, the
+	// other has made a start of at least a tenth (before the topics got
+	// their shares of the in-flight budget, spans sat at 0 until logs
+	// were about two thirds through).
+	for _, sm := range samples {
+		lf, sf := float64(sm.logs)/logs, float64(sm.spans)/spans
+		if lf >= 0.5 || sf >= 0.5 {
+			require.True(t, lf >= 0.1 && sf >= 0.1, "logs %d of %d, spans %d of %d: one backlog drained while the other waited", sm.logs, logs, sm.spans, spans)
+		}
+	}
 	// Nothing lost or doubled in the end.
 	s.requireExactlyOnce(s.logsStream, "traceId", logs)
 	s.waitCount(s.spanAlias, spans, 5*time.Minute)
