@@ -197,6 +197,16 @@ type TraceGroupConfig struct {
 	MaxTraces int `yaml:"max_traces"`
 	// ServiceMap derives service-map documents. Default true.
 	ServiceMap bool `yaml:"service_map"`
+	// Repair gives spans indexed without group (their root came after the
+	// window) the group once the root arrives: their documents are
+	// updated in place. Default true.
+	Repair bool `yaml:"repair"`
+	// RepairDelay is how long after the root a repair looks for the
+	// trace's spans without group, and then again until none is left. It
+	// must exceed the span indices' refresh_interval (and a bulk's
+	// linger), so that spans released just before the root are
+	// searchable. Default 5s.
+	RepairDelay time.Duration `yaml:"repair_delay"`
 }
 
 // DefaultConfig returns the defaults.
@@ -236,7 +246,7 @@ func DefaultConfig() Config {
 		Bulk:             BulkConfig{MaxBytes: 5 << 20, MaxDocs: defaultBulkDocs, Linger: 200 * time.Millisecond, Concurrency: 2},
 		Retry:            RetryConfig{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, MaxItemRetries: 10},
 		Events:           events.DefaultConfig(),
-		TraceGroup:       TraceGroupConfig{Window: 10 * time.Second, MaxHeldSpans: 20000, MaxTraces: 20000, ServiceMap: true},
+		TraceGroup:       TraceGroupConfig{Window: 10 * time.Second, MaxHeldSpans: 20000, MaxTraces: 20000, ServiceMap: true, Repair: true, RepairDelay: 5 * time.Second},
 		MaxInFlightBytes: 16 << 20,
 		CommitInterval:   2 * time.Second,
 		HealthInterval:   10 * time.Second,
@@ -349,6 +359,9 @@ func (c Config) Validate() error {
 	}
 	if c.TraceGroup.MaxTraces <= 0 {
 		p.Addf("trace_group.max_traces", "must be > 0 (got %d)", c.TraceGroup.MaxTraces)
+	}
+	if c.TraceGroup.Repair && c.TraceGroup.RepairDelay <= 0 {
+		p.Addf("trace_group.repair_delay", "must be > 0 when trace_group.repair is on (got %s)", c.TraceGroup.RepairDelay)
 	}
 	if c.MaxInFlightBytes < int64(c.Bulk.MaxBytes) {
 		p.Addf("max_in_flight_bytes", "must be >= bulk.max_bytes (got %d)", c.MaxInFlightBytes)

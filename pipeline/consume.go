@@ -45,6 +45,7 @@ func (s *Service) consume(ctx context.Context) {
 				s.log.Warn("fetch failed", "topic", topic, "partition", part, "err", err)
 			})
 			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+				s.fair.observe(p)
 				if n := len(p.Records); n > 0 {
 					lag := p.HighWatermark - p.Records[n-1].Offset - 1
 					s.m.lag.WithLabelValues(p.Topic, fmt.Sprint(p.Partition)).Set(float64(max(lag, 0)))
@@ -135,12 +136,46 @@ func (s *Service) backpressure() {
 		s.m.paused.Set(1)
 		s.log.Debug("fetching paused", "in_flight_bytes", s.inFlight.Load(), "opensearch_down", s.sink.down.Load())
 	case !over && s.paused:
-		s.cl.ResumeFetchTopics(s.cfg.topics()...)
+		var resume []string
+		for _, t := range s.cfg.topics() {
+			if i := s.fairIndex(t); i < 0 || !s.fair.paused[i] {
+				resume = append(resume, t)
+			}
+		}
+		s.cl.ResumeFetchTopics(resume...)
 		s.paused = false
 		s.pausedNow.Store(false)
 		s.m.paused.Set(0)
 		s.log.Debug("fetching resumed")
 	}
+	// Between the topics (fairShare).
+	for i, t := range s.fair.topics {
+		hog := s.fair.hog(i, s.inFlightBy[i].Load(), s.cfg.MaxInFlightBytes)
+		switch {
+		case hog && !s.fair.paused[i]:
+			s.fair.paused[i] = true
+			s.m.fairPaused.WithLabelValues(t).Set(1)
+			if !s.paused {
+				s.cl.PauseFetchTopics(t)
+			}
+		case !hog && s.fair.paused[i]:
+			s.fair.paused[i] = false
+			s.m.fairPaused.WithLabelValues(t).Set(0)
+			if !s.paused {
+				s.cl.ResumeFetchTopics(t)
+			}
+		}
+	}
+}
+
+// fairIndex is topic's index in fairShare.topics (-1: not a data topic).
+func (s *Service) fairIndex(topic string) int {
+	for i, t := range s.fair.topics {
+		if t == topic {
+			return i
+		}
+	}
+	return -1
 }
 
 // handle turns one record into documents. It never fails: what cannot be
@@ -170,7 +205,10 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 		kr.Recycle()
 		kr = &own
 	}
-	r := &record{s: s, kr: kr, signal: signal}
+	r := &record{s: s, kr: kr, signal: signal, share: &s.inFlightBy[0]}
+	if signal == signalSpans {
+		r.share = &s.inFlightBy[1]
+	}
 	r.e = s.tracker.add(kr.Topic, kr.Partition, kr.Offset, kr.LeaderEpoch)
 	r.e.rec = r
 	r.account(len(kr.Value) + len(kr.Key))
@@ -269,7 +307,14 @@ func (s *Service) emitTraces(out *emission) {
 		}
 		s.emit(&item{rec: e.rec, kind: kindServiceMap, index: s.cfg.Indices.ServiceMap, id: e.rel.ID(), doc: e.rel.Render()})
 	}
-	out.spans, out.edges = nil, nil
+	for _, r := range out.repairs {
+		if s.repairs == nil {
+			r.rec.release()
+			continue
+		}
+		s.repairs.add(r, time.Now())
+	}
+	out.spans, out.edges, out.repairs = nil, nil, nil
 }
 
 // itemOverhead approximates an item's own size and the sink's slot for it.

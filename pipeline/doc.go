@@ -58,6 +58,26 @@
 // for three windows (at least 30s) so that late spans still get its group;
 // for the service map only its client and server spans are kept.
 //
+// A span indexed without group is repaired once its root comes
+// (trace_group.repair, groupRepairs): when the root arrives for a trace
+// that released spans without group (the last max_traces such traces are
+// remembered), or whose root lasted longer than the window, the pipeline
+// searches the span indices, repair_delay later and again until none is
+// left, for that trace's documents without traceGroup and updates them by
+// _id (bulk "update" setting traceGroup and traceGroupFields exactly as the
+// root would have lent them; never an upsert, so no document is ever
+// added; the same update twice changes nothing). _update_by_query is not
+// used: it needs the reindex module. The repair holds a reference on the
+// root's record, so its offset is not committed until the repair is done;
+// a pipeline killed before that reads the root again, and the root's
+// duration asks for the repair again though the restarted pipeline has
+// forgotten which traces released spans (pipeline/e2e
+// TestTraceGroupRepair). A trace shorter than the window whose spans were
+// released early to bound memory is repaired only while the pipeline that
+// released them runs. Service-map relationships released without group
+// are not repaired (a relationship with the group is added when the edge
+// is seen again in a later trace).
+//
 // # Backpressure and memory
 //
 // Bytes in flight (record values plus their documents, from fetch until the
@@ -67,7 +87,12 @@
 // has buffered of paused topics on a poll, and it would be fetched and
 // decompressed again (TestPausedFetchesKept). While the budget is full the
 // current bulk is sent without waiting out its linger: nothing can join it
-// until bulks complete. Fetch sizes are bounded (fetch_max_bytes,
+// until bulks complete. Between the topics (fairShare): a topic that holds
+// half of max_in_flight_bytes while the other topic has records waiting in
+// Kafka (its lag as of the last fetch that named it) is paused alone
+// (vigil_pipeline_fair_share_paused{topic}), so that a backlog of logs,
+// whose records are large, cannot starve spans (or the reverse); a topic
+// alone at lag still gets the whole budget (pipeline/e2e TestFairDrain). Fetch sizes are bounded (fetch_max_bytes,
 // fetch_max_partition_bytes, max_concurrent_fetches) and bulks are bounded by
 // bytes, documents, linger and concurrency.
 //
@@ -113,7 +138,12 @@
 // vigil_pipeline_end_to_end_latency_seconds{signal} (from the Kafka record
 // timestamp, i.e. when the collector produced it, to indexed),
 // vigil_pipeline_in_flight_bytes, vigil_pipeline_paused,
-// vigil_pipeline_held_spans, vigil_pipeline_offset_commits_total{result},
+// vigil_pipeline_held_spans, vigil_pipeline_fair_share_paused{topic},
+// vigil_pipeline_trace_group_repairs_total{result} (repaired,
+// nothing_found), vigil_pipeline_trace_group_repaired_spans_total,
+// vigil_pipeline_trace_group_repair_errors_total,
+// vigil_pipeline_trace_group_repairs_pending,
+// vigil_pipeline_offset_commits_total{result},
 // vigil_pipeline_opensearch_up{cluster} (periodic _cluster/health of the
 // primary and the standby: 1 when reachable and green or yellow),
 // vigil_pipeline_opensearch_active{cluster,side},

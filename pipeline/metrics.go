@@ -15,6 +15,11 @@ type metrics struct {
 	paused         prometheus.Gauge
 	heldSpans      prometheus.Gauge
 	forcedReleases prometheus.Counter
+	repairs        *prometheus.CounterVec // result
+	repairErrors   prometheus.Counter
+	repairedSpans  prometheus.Counter
+	repairsPending prometheus.Gauge
+	fairPaused     *prometheus.GaugeVec   // topic
 	opensearchUp   *prometheus.GaugeVec   // cluster
 	commits        *prometheus.CounterVec // result
 	active         *prometheus.GaugeVec   // cluster, side
@@ -71,6 +76,26 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_pipeline_held_spans_forced_releases_total",
 			Help: "Times held spans were released before their window because the in-flight budget was full of them (roots in other partitions, or a window too long for the budget).",
 		}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_pipeline_trace_group_repairs_total",
+			Help: "Trace group repairs finished (a root came for a trace whose spans may have been indexed without group), by result (repaired, nothing_found).",
+		}, []string{"result"}),
+		repairErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_pipeline_trace_group_repair_errors_total",
+			Help: "Trace group repair passes that failed (search or update refused or unreachable) and are made again.",
+		}),
+		repairedSpans: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_pipeline_trace_group_repaired_spans_total",
+			Help: "Span documents given their trace group after they were indexed without it (updates; a span updated twice counts twice).",
+		}),
+		fairPaused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_pipeline_fair_share_paused",
+			Help: "1 while the topic's fetching is paused because it holds half the in-flight budget and the other topic has records waiting.",
+		}, []string{"topic"}),
+		repairsPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_pipeline_trace_group_repairs_pending",
+			Help: "Trace group repairs not finished yet; each keeps its root span's record uncommitted.",
+		}),
 		opensearchUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vigil_pipeline_opensearch_up",
 			Help: "1 when the cluster answered _cluster/health with green or yellow.",
@@ -107,7 +132,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.documents, m.bulkDuration, m.bulkBytes, m.bulkFailures, m.lag, m.latency,
-			m.paused, m.heldSpans, m.forcedReleases, m.opensearchUp, m.commits, m.active, m.switches, m.discarded, m.emptyRecords)
+			m.paused, m.heldSpans, m.forcedReleases, m.repairs, m.repairErrors, m.repairedSpans, m.repairsPending, m.fairPaused, m.opensearchUp, m.commits, m.active, m.switches, m.discarded, m.emptyRecords)
 	}
 	return m
 }

@@ -39,12 +39,18 @@ type Service struct {
 	cl       *kgo.Client
 	tracker  *tracker
 	inFlight atomic.Int64
+	// inFlightBy splits inFlight by topic: logs, spans (fairShare).
+	inFlightBy [2]atomic.Int64
+	fair       *fairShare
 
 	// mu serialises the consume loop's record handling with the rebalance
 	// callbacks (BlockRebalanceOnPoll already keeps them apart; the lock
 	// makes that explicit for the trace buffer).
 	mu     sync.Mutex
 	traces *traceBuffer
+	// repairs gives spans indexed without group their group once the
+	// root comes (nil: trace_group.repair off, or no OpenSearch).
+	repairs *groupRepairs
 	// backlog holds polled records not yet taken in (over budget).
 	backlog []*kgo.Record
 
@@ -112,8 +118,12 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		}
 		clients = append(clients, sb)
 	}
-	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(cfg.TraceGroup, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost,
-		chunks: newFreeList(16)}
+	// Repairs update documents in OpenSearch: not for a dry run or the
+	// discard sink.
+	tg := cfg.TraceGroup
+	tg.Repair = tg.Repair && cfg.talksToOpenSearch()
+	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(tg, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost,
+		chunks: newFreeList(16), fair: newFairShare(cfg.Kafka.Logs.Topic, cfg.Kafka.Spans.Topic)}
 	s.logHead, s.logHeadID = opensearch.CreateHead(cfg.Indices.LogsDataStream, document.IDLen)
 	s.spanFields = document.SpanFields(cfg.Indices.SpanAttributeFields)
 	s.up = make([]atomic.Bool, len(clients))
@@ -137,6 +147,9 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	s.sink = newSink(cfg.Bulk, cfg.Retry, bulk, s.m, log)
 	if len(clients) > 1 {
 		s.sink.switched = s.sides.switched
+	}
+	if tg.Repair {
+		s.repairs = newGroupRepairs(s.sides.activeClient, cfg.Indices.SpanAlias, tg.RepairDelay, s.m, log)
 	}
 	s.sink.done = s.itemsDone
 	s.sink.failed = s.itemFailed
@@ -187,6 +200,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	if cfg.Kafka.ResetOffset == "latest" {
+		s.fair.atEnd = true
 		s.kopt = append(s.kopt, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
 	} else {
 		s.kopt = append(s.kopt, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -268,6 +282,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("pipeline: kafka client: %w", err)
 	}
 	s.cl = cl
+	s.fair.committed = cl.CommittedOffsets
 	s.consuming.Store(true)
 
 	sinkCtx, cancelSink := context.WithCancel(context.WithoutCancel(ctx))
@@ -275,6 +290,12 @@ func (s *Service) Run(ctx context.Context) error {
 	s.sinkCtx = sinkCtx
 	sinkDone := make(chan struct{})
 	go func() { s.sink.run(sinkCtx); close(sinkDone) }()
+	repairsDone := make(chan struct{})
+	if s.repairs != nil {
+		go func() { s.repairs.run(sinkCtx); close(repairsDone) }()
+	} else {
+		close(repairsDone)
+	}
 	commitDone := make(chan struct{})
 	go func() { s.commitLoop(ctx); close(commitDone) }()
 
@@ -297,6 +318,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.commit(dctx, nil)
 	cancelSink()
 	<-sinkDone
+	<-repairsDone
 	cl.Close()
 	s.log.Info("pipeline stopped")
 	return nil

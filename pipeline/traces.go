@@ -40,6 +40,17 @@ type traceBuffer struct {
 	// edgesSeen dedupes service-map relationships already sent; it is
 	// cleared when it grows past maxEdgesSeen (a resend is only a 409).
 	edgesSeen map[string]struct{}
+
+	// repair asks for a trace group repair when a root arrives for a trace
+	// whose spans may have been indexed without group: one that released
+	// spans (ungrouped, the last maxTraces such traces, outliving the
+	// trace's own state) or one that lasted longer than the window (so
+	// that after a restart, with ungrouped forgotten, the root read again
+	// still repairs).
+	repair       bool
+	ungrouped    map[string]struct{}
+	ungroupedIDs []string // ring of ungrouped's keys, oldest at ungroupedAt
+	ungroupedAt  int
 }
 
 const (
@@ -74,8 +85,17 @@ type traceState struct {
 // emission is what the buffer releases for indexing. Each entry carries one
 // reference on its record (taken when the span or edge entered the buffer).
 type emission struct {
-	spans []heldSpanOut
-	edges []edgeOut
+	spans   []heldSpanOut
+	edges   []edgeOut
+	repairs []repairOut
+}
+
+// repairOut asks for the trace's spans indexed without group to be given
+// g; it holds a reference on the root's record until that is done.
+type repairOut struct {
+	traceID string
+	g       document.TraceGroup
+	rec     *record
 }
 
 type heldSpanOut struct {
@@ -94,6 +114,7 @@ func newTraceBuffer(cfg TraceGroupConfig, maxHeldBytes int) *traceBuffer {
 	return &traceBuffer{
 		window: cfg.Window, ttl: ttl, maxTraces: cfg.MaxTraces, maxHeld: cfg.MaxHeldSpans, maxHeldBytes: maxHeldBytes, serviceMap: cfg.ServiceMap,
 		traces: map[string]*traceState{}, order: list.New(), edgesSeen: map[string]struct{}{},
+		repair: cfg.Repair && cfg.Window > 0, ungrouped: map[string]struct{}{},
 	}
 }
 
@@ -116,6 +137,10 @@ func (b *traceBuffer) add(sp *document.Span, rec *record, part tp, now time.Time
 			b.emitEdge(e.client, e.server, g.Name, e.rec, out)
 		}
 		st.edges = nil
+		if b.mayBeUngrouped(sp) {
+			rec.hold()
+			out.repairs = append(out.repairs, repairOut{sp.TraceID, g, rec})
+		}
 	}
 	if b.serviceMap {
 		b.pair(st, sp, rec, out)
@@ -206,8 +231,41 @@ func (b *traceBuffer) emitEdge(client, server document.SpanInfo, group string, r
 	}
 }
 
+// mayBeUngrouped reports whether spans of root's trace may have been
+// indexed without group before root came.
+func (b *traceBuffer) mayBeUngrouped(root *document.Span) bool {
+	if !b.repair {
+		return false
+	}
+	if _, ok := b.ungrouped[root.TraceID]; ok {
+		return true
+	}
+	return root.End > root.Start && time.Duration(root.End-root.Start) > b.window
+}
+
+// markUngrouped remembers that trace id released spans without group.
+func (b *traceBuffer) markUngrouped(id string) {
+	if !b.repair {
+		return
+	}
+	if _, ok := b.ungrouped[id]; ok {
+		return
+	}
+	if len(b.ungroupedIDs) < b.maxTraces {
+		b.ungroupedIDs = append(b.ungroupedIDs, id)
+	} else {
+		delete(b.ungrouped, b.ungroupedIDs[b.ungroupedAt])
+		b.ungroupedIDs[b.ungroupedAt] = id
+		b.ungroupedAt = (b.ungroupedAt + 1) % len(b.ungroupedIDs)
+	}
+	b.ungrouped[id] = struct{}{}
+}
+
 // release lets a trace's held spans and queued edges go without a group.
 func (b *traceBuffer) release(st *traceState, out *emission) {
+	if len(st.held) > 0 {
+		b.markUngrouped(st.id)
+	}
 	for _, h := range st.held {
 		out.spans = append(out.spans, heldSpanOut{h.sp, nil, h.rec})
 	}

@@ -148,3 +148,106 @@ func TestTraceBufferWindowZeroAndDrop(t *testing.T) {
 	require.Equal(t, 1, b.held)
 	require.Len(t, b.traces, 1)
 }
+
+// TestTraceBufferAsksForRepair: a root asks for a trace group repair when
+// spans of its trace may have been indexed without group: the buffer
+// released some (window passed, or bounds), or the trace lasted longer than
+// the window (so a restarted pipeline that forgot the first still asks).
+func TestTraceBufferAsksForRepair(t *testing.T) {
+	const window = 10 * time.Second
+	now := time.Unix(1000, 0)
+	p := tp{"spans", 0}
+	long := func(sp *document.Span) *document.Span {
+		sp.End = sp.Start + uint64(2*time.Minute)
+		return sp
+	}
+	tests := []struct {
+		name      string
+		repairOff bool
+		maxTraces int
+		run       func(b *traceBuffer, rec *record, out *emission)
+		want      []string // trace ids repaired, in order
+	}{
+		{
+			name: "root after the window",
+			run: func(b *traceBuffer, rec *record, out *emission) {
+				b.add(span(t, 1, 2, 1, "s", ptrace.SpanKindInternal, "child"), rec, p, now, out)
+				b.expire(now.Add(window), out)
+				b.add(span(t, 1, 1, 0, "s", ptrace.SpanKindServer, "GET /"), rec, p, now.Add(window+time.Second), out)
+			},
+			want: []string{"01000000000000000000000000000000"},
+		},
+		{
+			name: "root inside the window",
+			run: func(b *traceBuffer, rec *record, out *emission) {
+				b.add(span(t, 1, 2, 1, "s", ptrace.SpanKindInternal, "child"), rec, p, now, out)
+				b.add(span(t, 1, 1, 0, "s", ptrace.SpanKindServer, "GET /"), rec, p, now.Add(time.Second), out)
+			},
+		},
+		{
+			name: "root lasting longer than the window, nothing released here",
+			run: func(b *traceBuffer, rec *record, out *emission) {
+				b.add(long(span(t, 1, 1, 0, "s", ptrace.SpanKindServer, "GET /")), rec, p, now, out)
+			},
+			want: []string{"01000000000000000000000000000000"},
+		},
+		{
+			name: "released to bound memory, trace forgotten",
+			run: func(b *traceBuffer, rec *record, out *emission) {
+				b.add(span(t, 1, 2, 1, "s", ptrace.SpanKindInternal, "child"), rec, p, now, out)
+				b.add(span(t, 2, 2, 1, "s", ptrace.SpanKindInternal, "child"), rec, p, now, out)
+				b.add(span(t, 3, 2, 1, "s", ptrace.SpanKindInternal, "child"), rec, p, now, out) // trace 1 released and forgotten
+				b.add(span(t, 1, 1, 0, "s", ptrace.SpanKindServer, "GET /"), rec, p, now, out)
+			},
+			maxTraces: 2,
+			want:      []string{"01000000000000000000000000000000"},
+		},
+		{
+			name: "only the last max_traces released traces are remembered",
+			run: func(b *traceBuffer, rec *record, out *emission) {
+				for tid := byte(1); tid <= 4; tid++ {
+					b.add(span(t, tid, 2, 1, "s", ptrace.SpanKindInternal, "child"), rec, p, now, out)
+				}
+				b.expire(now.Add(window), out)
+				b.add(span(t, 5, 2, 1, "s", ptrace.SpanKindInternal, "child"), rec, p, now.Add(window), out)
+				b.expire(now.Add(2*window), out) // 5 pushes 1 out of the ring
+				b.add(span(t, 1, 1, 0, "s", ptrace.SpanKindServer, "GET /"), rec, p, now.Add(2*window), out)
+				b.add(span(t, 5, 1, 0, "s", ptrace.SpanKindServer, "GET /"), rec, p, now.Add(2*window), out)
+			},
+			maxTraces: 4,
+			want:      []string{"05000000000000000000000000000000"},
+		},
+		{
+			name:      "repair off",
+			repairOff: true,
+			run: func(b *traceBuffer, rec *record, out *emission) {
+				b.add(span(t, 1, 2, 1, "s", ptrace.SpanKindInternal, "child"), rec, p, now, out)
+				b.expire(now.Add(window), out)
+				b.add(long(span(t, 1, 1, 0, "s", ptrace.SpanKindServer, "GET /")), rec, p, now.Add(window+time.Second), out)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			maxTraces := tt.maxTraces
+			if maxTraces == 0 {
+				maxTraces = 100
+			}
+			b := newTraceBuffer(TraceGroupConfig{Window: window, MaxHeldSpans: 100, MaxTraces: maxTraces, Repair: !tt.repairOff}, 0)
+			rec := &record{}
+			rec.pending.Store(1 << 20)
+			var out emission
+			tt.run(b, rec, &out)
+			var got []string
+			for _, r := range out.repairs {
+				got = append(got, r.traceID)
+				require.Equal(t, "GET /", r.g.Name)
+				require.Same(t, rec, r.rec)
+			}
+			require.Equal(t, tt.want, got)
+			// Each repair takes a reference on the root's record (a
+			// span's the caller takes).
+			require.EqualValues(t, 1<<20+len(out.repairs), rec.pending.Load())
+		})
+	}
+}

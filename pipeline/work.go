@@ -35,8 +35,9 @@ type record struct {
 	signal string
 
 	pending  atomic.Int32
-	size     atomic.Int64 // bytes accounted in Service.inFlight
-	released atomic.Bool  // size has been given back
+	size     atomic.Int64  // bytes accounted in Service.inFlight
+	share    *atomic.Int64 // and in its topic's Service.inFlightBy (nil in tests)
+	released atomic.Bool   // size has been given back
 
 	mu   sync.Mutex
 	fail *dlq.Entry // first failure; nil while everything is fine
@@ -61,12 +62,18 @@ func (r *record) releaseN(n int32) {
 func (r *record) account(n int) {
 	r.size.Add(int64(n))
 	r.s.inFlight.Add(int64(n))
+	if r.share != nil {
+		r.share.Add(int64(n))
+	}
 }
 
 // giveBack returns the record's bytes to the in-flight budget, once.
 func (r *record) giveBack() {
 	if r.released.CompareAndSwap(false, true) {
 		r.s.inFlight.Add(-r.size.Load())
+		if r.share != nil {
+			r.share.Add(-r.size.Load())
+		}
 	}
 }
 
