@@ -462,6 +462,15 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 
+EOF
+  kafka_common_properties >>"$KAFKA_HOME/server.properties"
+  write_kafka_log4j
+}
+
+# The settings the single broker and the cluster's nodes share.
+kafka_common_properties() {
+  cat <<'EOF'
+
 auto.create.topics.enable=true
 num.partitions=3
 # Tests create consumer groups constantly; the default 3 s delay per new
@@ -473,7 +482,6 @@ message.max.bytes=33554432
 replica.fetch.max.bytes=33554432
 socket.request.max.bytes=104857600
 EOF
-  write_kafka_log4j
 }
 
 write_kafka_log4j() {
@@ -619,14 +627,8 @@ share.coordinator.state.topic.replication.factor=3
 share.coordinator.state.topic.min.isr=2
 unclean.leader.election.enable=false
 
-auto.create.topics.enable=true
-num.partitions=3
-group.initial.rebalance.delay.ms=0
-
-message.max.bytes=33554432
-replica.fetch.max.bytes=33554432
-socket.request.max.bytes=104857600
 EOF
+  kafka_common_properties >>"$KAFKA_HOME/$name.properties"
   write_kafka_log4j
 }
 

@@ -5,15 +5,12 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -175,40 +172,8 @@ func (s *stack) waitPosted(timeout time.Duration, keys ...string) {
 // when the process does not answer.
 func metricValue(t *testing.T, admin, name string, labels map[string]string) float64 {
 	t.Helper()
-	c := &http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + admin + "/metrics")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return 0
-	}
-	mf, ok := mfs[name]
-	if !ok {
-		return 0
-	}
-next:
-	for _, m := range mf.GetMetric() {
-		have := map[string]string{}
-		for _, lp := range m.GetLabel() {
-			have[lp.GetName()] = lp.GetValue()
-		}
-		for k, v := range labels {
-			if have[k] != v {
-				continue next
-			}
-		}
-		switch {
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue()
-		case m.Counter != nil:
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+	v, _ := vigiltest.Metric(admin, name, labels)
+	return v
 }
 
 // waitFor polls cond until it holds, failing after timeout.

@@ -18,7 +18,6 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -165,38 +164,9 @@ func startDetector(t *testing.T, name, admin, config string) *detector {
 // series does not exist (yet).
 func (d *detector) metric(t *testing.T, name string, labels map[string]string) float64 {
 	t.Helper()
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + d.admin + "/metrics")
-	if err != nil {
-		return 0 // a killed or restarting process: no value
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(resp.Body)
+	v, err := vigiltest.Metric(d.admin, name, labels)
 	require.NoError(t, err)
-	mf, ok := mfs[name]
-	if !ok {
-		return 0
-	}
-next:
-	for _, m := range mf.GetMetric() {
-		have := map[string]string{}
-		for _, lp := range m.GetLabel() {
-			have[lp.GetName()] = lp.GetValue()
-		}
-		for k, v := range labels {
-			if have[k] != v {
-				continue next
-			}
-		}
-		switch {
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue()
-		case m.Counter != nil:
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+	return v
 }
 
 func (d *detector) leader(t *testing.T) bool {
