@@ -120,6 +120,12 @@ type Rule struct {
 	Name string `yaml:"name"`
 	// Expr is a PromQL expression returning a scalar or an instant vector.
 	Expr string `yaml:"expr"`
+	// Idle is an optional PromQL expression giving the traffic Expr is a
+	// share of (e.g. the ratio's denominator). When Expr has no data (0/0
+	// is NaN, or its series do not exist yet) and Idle returns 0, the rule
+	// is healthy: an idle component has nothing to fail. When Idle has no
+	// data too, on_no_data applies. Default "" (no idle check).
+	Idle string `yaml:"idle"`
 	// Caution and Critical are conditions "OP THRESHOLD" with OP one of
 	// > >= < <= == !=, e.g. "> 0.5". At least one is required.
 	Caution  Condition `yaml:"caution"`
@@ -299,6 +305,13 @@ func (r Rule) validate() error {
 			name = "range vector"
 		}
 		p.Addf("expr", "must return an instant vector or a scalar (returns a %s)", name)
+	}
+	if r.Idle != "" {
+		if expr, err := promqlParser.ParseExpr(r.Idle); err != nil {
+			p.Addf("idle", "invalid PromQL: %v", err)
+		} else if t := expr.Type(); t != parser.ValueTypeVector && t != parser.ValueTypeScalar {
+			p.Addf("idle", "must return an instant vector or a scalar (returns a %s)", t)
+		}
 	}
 	caution, cerr := r.Caution.Parse()
 	critical, rerr := r.Critical.Parse()

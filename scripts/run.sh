@@ -30,6 +30,9 @@ export VIGIL_OTLP_HTTP_ENDPOINT="${VIGIL_OTLP_HTTP_ENDPOINT:-127.0.0.1:4318}"
 export VIGIL_COLLECTOR_QUEUE_DIR="${VIGIL_COLLECTOR_QUEUE_DIR:-$CACHE/data/collector-queue}"
 export VIGIL_EMBEDDED_KAFKA=true VIGIL_EMBEDDED_KAFKA_ADDRESS="$KAFKA" VIGIL_KAFKA_BROKERS="$KAFKA"
 export VIGIL_OPENSEARCH_URL="$OPENSEARCH" VIGIL_PROMETHEUS_URL="$PROMETHEUS"
+# vigil all is one process in one scrape job ("vigil" below): the detector's
+# liveness rules watch that job for every component.
+export VIGIL_COLLECTOR_SCRAPE_JOB=vigil VIGIL_PIPELINE_SCRAPE_JOB=vigil VIGIL_DETECTOR_SCRAPE_JOB=vigil VIGIL_ALERTING_SCRAPE_JOB=vigil
 
 scripts/infra.sh up opensearch prometheus
 "$BIN" all --config configs/vigil.yaml --check >/dev/null
