@@ -25,6 +25,10 @@ type Config struct {
 	// unreachable; when full, evaluation waits rather than drop one.
 	// Default 1024.
 	QueueSize int `yaml:"queue_size"`
+	// HeartbeatInterval is how often the leader publishes a heartbeat on
+	// the health topic (events.DetectorHeartbeatType), so that alerting
+	// can tell a quiet detector from a dead one. Default 15s.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	// Webhooks lets Alertmanager and Grafana drive targets.
 	Webhooks WebhooksConfig `yaml:"webhooks"`
 	// Defaults apply to every rule that leaves the field out.
@@ -164,7 +168,8 @@ func DefaultConfig() Config {
 			PublishTimeout:  10 * time.Second,
 			CreateTopics:    true,
 		},
-		QueueSize: 1024,
+		QueueSize:         1024,
+		HeartbeatInterval: 15 * time.Second,
 		Defaults: RuleDefaults{
 			Interval:   15 * time.Second,
 			For:        time.Minute,
@@ -183,6 +188,9 @@ func (c Config) Validate() error {
 	p.Merge("kafka", c.Kafka.Validate())
 	if c.QueueSize <= 0 {
 		p.Addf("queue_size", "must be > 0 (got %d)", c.QueueSize)
+	}
+	if c.HeartbeatInterval <= 0 {
+		p.Addf("heartbeat_interval", "must be > 0 (got %s)", c.HeartbeatInterval)
 	}
 	p.Merge("defaults", c.Defaults.Validate())
 	names := map[string]int{}
