@@ -27,7 +27,8 @@ type Service struct {
 	ctrl   *Controller // nil without failover targets
 	ready  atomic.Bool
 	store  Store
-	kopts  []kgo.Opt // connection options, then WithKafkaOptions
+	kopts  []kgo.Opt       // connection options, then WithKafkaOptions
+	watch  *heartbeatWatch // nil when detector_heartbeat_timeout is 0
 }
 
 // Option adjusts a Service.
@@ -65,6 +66,9 @@ func New(cfg Config, deps component.Deps, opts ...Option) (*Service, error) {
 		o(s)
 	}
 	s.engine = newEngine(cfg, log, s.m, s.store, sc)
+	if cfg.DetectorHeartbeatTimeout > 0 {
+		s.watch = &heartbeatWatch{timeout: cfg.DetectorHeartbeatTimeout, log: log, apply: s.engine.ApplyHealth}
+	}
 	if cfg.Failover.Enabled() {
 		s.ctrl = newController(cfg.Failover, log, s.m, s.store, nil)
 	}
@@ -169,6 +173,13 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}()
 	tickers := 1
+	if s.watch != nil {
+		tickers++
+		go func() {
+			defer func() { tickDone <- struct{}{} }()
+			s.watch.run(tickCtx, work, s.cfg.TickInterval)
+		}()
+	}
 	if s.ctrl != nil {
 		tickers++
 		go func() {
@@ -244,7 +255,15 @@ func (s *Service) apply(ctx context.Context, r *kgo.Record) (typ, outcome string
 		return "other", outcomeInvalid, nil
 	}
 	switch ev.Type() {
+	case events.DetectorHeartbeatType:
+		if s.watch != nil {
+			s.watch.heard(time.Now())
+		}
+		return "heartbeat", outcomeApplied, nil
 	case events.HealthChangedType:
+		if s.watch != nil {
+			s.watch.heard(time.Now())
+		}
 		h, err := events.Data[events.Health](ev)
 		if err != nil {
 			s.log.Warn("skipping a health event with unreadable data", "err", err)
