@@ -4,8 +4,11 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +25,7 @@ import (
 // `vigil alerting` on the real Kafka and Prometheus with a fake Slack. While
 // the detector's heartbeats (every 1s) flow, alerting posts nothing about
 // it; SIGKILLed, the detector goes silent and alerting opens a CRITICAL
-// incident for vigil-detector after detector_heartbeat_timeout (5s);
+// incident for vigil-detector after detector_heartbeat_timeout (8s);
 // restarted, its heartbeats resume and the incident is resolved.
 func TestDetectorSilenceIsAnIncident(t *testing.T) {
 	broker := testinfra.Kafka(t)
@@ -73,11 +76,20 @@ slack:
   backoff_initial: 200ms
 default_route: {name: default, channel: C0HB}
 tick_interval: 1s
-detector_heartbeat_timeout: 5s
+detector_heartbeat_timeout: 8s
 `, alAdmin, broker, suffix, health, state, fake.URL()))
 
 	det := vigiltest.Start(t, nil, "detector", "--config", detector)
 	det.WaitReady(detAdmin, time.Minute)
+	// Alerting's watch counts from its own start: start it once the
+	// detector leads and beats (election and restore take seconds, more
+	// than this test's short timeout).
+	require.NoError(t, vigiltest.Eventually(time.Minute, func() error {
+		if n := heartbeats(detAdmin); n < 2 {
+			return fmt.Errorf("%g heartbeats", n)
+		}
+		return nil
+	}))
 	al := vigiltest.Start(t, nil, "alerting", "--config", alertingCfg)
 	al.WaitReady(alAdmin, time.Minute)
 
@@ -90,8 +102,8 @@ detector_heartbeat_timeout: 5s
 		}
 		return out
 	}
-	// Three timeouts with heartbeats flowing: no incident.
-	time.Sleep(15 * time.Second)
+	// Two timeouts with heartbeats flowing: no incident.
+	time.Sleep(16 * time.Second)
 	require.Empty(t, about(), "an incident although the detector's heartbeats flow")
 
 	killed := time.Now()
@@ -105,7 +117,7 @@ detector_heartbeat_timeout: 5s
 		parent = ps[0]
 		return nil
 	}))
-	t.Logf("incident for %s posted %s after the detector's SIGKILL (timeout 5s, tick 1s): %s",
+	t.Logf("incident for %s posted %s after the detector's SIGKILL (timeout 8s, tick 1s): %s",
 		alerting.DetectorTarget, time.Since(killed).Round(100*time.Millisecond), parent.Text)
 	require.Contains(t, parent.Text, "CRITICAL")
 	require.Equal(t, "C0HB", parent.Channel)
@@ -125,4 +137,26 @@ detector_heartbeat_timeout: 5s
 	require.Len(t, about(), 1, "one incident for the silence")
 	det.Stop(time.Minute)
 	al.Stop(time.Minute)
+}
+
+// heartbeats reads vigil_detector_heartbeats_total from a detector's
+// /metrics; 0 when it cannot.
+func heartbeats(admin string) float64 {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "vigil_detector_heartbeats_total "); ok {
+			n, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return n
+		}
+	}
+	return 0
 }
