@@ -17,9 +17,10 @@ import (
 )
 
 // shippedTarget is one target of configs/detector.yaml as YAML for
-// detectorConfig, its rules evaluated every interval (the shipped for and
-// conditions kept: they are what is under test).
-func shippedTarget(t *testing.T, name string, interval time.Duration) string {
+// detectorConfig, its rules evaluated every interval and recovering after
+// recoverFor (the shipped expressions, conditions and for kept: they are
+// what is under test).
+func shippedTarget(t *testing.T, name string, interval, recoverFor time.Duration) string {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(vigiltest.RepoRoot(t), "configs", "detector.yaml"))
 	require.NoError(t, err)
@@ -33,6 +34,7 @@ func shippedTarget(t *testing.T, name string, interval time.Duration) string {
 		}
 		for _, r := range tg["rules"].([]any) {
 			r.(map[string]any)["interval"] = interval.String()
+			r.(map[string]any)["recover_for"] = recoverFor.String()
 		}
 		out, err := yaml.Marshal([]map[string]any{tg})
 		require.NoError(t, err)
@@ -76,7 +78,7 @@ func TestDeadCollectorIsCritical(t *testing.T) {
 	// chart and `make run` set it.
 	t.Setenv("VIGIL_COLLECTOR_SCRAPE_JOB", job)
 	dAdmin := vigiltest.FreeAddr(t)
-	startDetector(t, "a", dAdmin, c.detectorConfig(t, "a", dAdmin, promURL, shippedTarget(t, "collector", time.Second)))
+	startDetector(t, "a", dAdmin, c.detectorConfig(t, "a", dAdmin, promURL, shippedTarget(t, "collector", time.Second, 2*time.Second)))
 	first := c.waitEvents(t, "collector", 1, 2*time.Minute)
 	require.Equal(t, events.Healthy, first[0].Status, "a running collector: %s", first[0].Reason)
 
