@@ -16,7 +16,10 @@ import (
 func TestHeartbeatWatch(t *testing.T) {
 	var got []events.Health
 	w := &heartbeatWatch{timeout: 5 * time.Second, log: slog.New(slog.DiscardHandler),
-		apply: func(_ context.Context, h events.Health) (string, error) { got = append(got, h); return outcomeApplied, nil }}
+		apply: func(_ context.Context, h events.Health) (string, error) {
+			got = append(got, h)
+			return outcomeApplied, nil
+		}}
 	t0 := time.Unix(1_700_000_000, 0)
 	w.heard(t0)
 	steps := []struct {
