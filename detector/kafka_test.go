@@ -429,6 +429,7 @@ func TestHeartbeats(t *testing.T) {
 		var out []events.Heartbeat
 		require.NoError(t, readCommitted(rctx, cfg.Kafka.Topic, testLogger(t), []kgo.Opt{kgo.SeedBrokers(broker)}, func(r *kgo.Record) {
 			require.Equal(t, events.HeartbeatKey, string(r.Key))
+			require.NoError(t, events.ValidateDetectorHeartbeat(r.Value))
 			ev, err := events.Parse(r)
 			require.NoError(t, err)
 			require.Equal(t, events.DetectorHeartbeatType, ev.Type())
