@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -97,4 +99,49 @@ func TestDeadCollectorIsCritical(t *testing.T) {
 	evs = c.waitEvents(t, "collector", 3, 3*time.Minute)
 	require.Equal(t, events.Healthy, evs[2].Status, "a collector back on its job recovers the target: %s", evs[2].Reason)
 	col.Stop(time.Minute)
+}
+
+// TestIdlePipelineIsHealthy: a real `vigil pipeline` with no traffic (its
+// topics empty, no record ever counted) makes the shipped pipeline target
+// HEALTHY, not UNKNOWN: the ratio rules' idle queries see no traffic while
+// the pipeline is scraped.
+func TestIdlePipelineIsHealthy(t *testing.T) {
+	promURL := testinfra.Prometheus(t)
+	c := newCluster(t)
+	job := jobName("pipeline")
+	admin := vigiltest.FreeAddr(t)
+	cfg := filepath.Join(t.TempDir(), "pipeline.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
+admin: {listen_address: %q}
+kafka:
+  brokers: [%q]
+  group: %s
+  logs: {topic: %s.logs}
+  spans: {topic: %s.spans}
+  dlq_topic: %s.dlq
+opensearch:
+  addresses: ["http://127.0.0.1:1"]  # nothing listens: no record is indexed, none is offered either
+`, admin, c.broker, job, job, job, job)), 0o644))
+	p := vigiltest.Start(t, nil, "pipeline", "--config", cfg)
+	testinfra.ScrapeTarget(t, job, admin, map[string]string{
+		"job": job, "__scrape_interval__": scrapeInterval.String(), "__scrape_timeout__": scrapeInterval.String(),
+	})
+	prom := promAPI(t, promURL)
+	require.NoError(t, vigiltest.Eventually(2*time.Minute, func() error {
+		v, err := promValue(context.Background(), prom, fmt.Sprintf("up{job=%q}", job))
+		if err == nil && v != 1 {
+			err = fmt.Errorf("up = %g", v)
+		}
+		return err
+	}), "Prometheus never scraped the pipeline")
+
+	t.Setenv("VIGIL_PIPELINE_SCRAPE_JOB", job)
+	dAdmin := vigiltest.FreeAddr(t)
+	startDetector(t, "a", dAdmin, c.detectorConfig(t, "a", dAdmin, promURL, shippedTarget(t, "pipeline", time.Second, 2*time.Second)))
+	first := c.waitEvents(t, "pipeline", 1, 2*time.Minute)[0]
+	require.Equal(t, events.Healthy, first.Status, "an idle pipeline: %s", first.Reason)
+	// And it stays so: nothing but the first event while idle.
+	time.Sleep(10 * time.Second)
+	require.Len(t, c.waitEvents(t, "pipeline", 1, time.Minute), 1)
+	require.False(t, p.Exited(), "the pipeline exited: %s", p.Output())
 }
