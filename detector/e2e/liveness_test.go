@@ -104,7 +104,8 @@ func TestDeadCollectorIsCritical(t *testing.T) {
 // TestIdlePipelineIsHealthy: a real `vigil pipeline` with no traffic (its
 // topics empty, no record ever counted) makes the shipped pipeline target
 // HEALTHY, not UNKNOWN: the ratio rules' idle queries see no traffic while
-// the pipeline is scraped.
+// the pipeline is scraped. SIGKILLed, the pipeline turns the target
+// CRITICAL through its liveness rule.
 func TestIdlePipelineIsHealthy(t *testing.T) {
 	promURL := testinfra.Prometheus(t)
 	c := newCluster(t)
@@ -144,4 +145,11 @@ opensearch:
 	time.Sleep(10 * time.Second)
 	require.Len(t, c.waitEvents(t, "pipeline", 1, time.Minute), 1)
 	require.False(t, p.Exited(), "the pipeline exited: %s", p.Output())
+
+	killed := time.Now()
+	p.Kill()
+	crit := c.waitEvents(t, "pipeline", 2, 3*time.Minute)[1]
+	t.Logf("CRITICAL %s after the pipeline's SIGKILL (for: 30s, scrape every %s): %s", time.Since(killed).Round(100*time.Millisecond), scrapeInterval, crit.Reason)
+	require.Equal(t, events.Critical, crit.Status, crit.Reason)
+	require.Equal(t, "up", crit.Rule)
 }
