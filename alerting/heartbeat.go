@@ -22,6 +22,10 @@ type heartbeatWatch struct {
 	timeout time.Duration
 	log     *slog.Logger
 	apply   func(context.Context, events.Health) (string, error)
+	// status is the DetectorTarget's status in the engine's restored state:
+	// an incident left open by an earlier run is resolved by the next sign
+	// of life. Nil counts as HEALTHY.
+	status func() events.Status
 
 	mu     sync.Mutex
 	last   time.Time // last sign of life (or the watch's start)
@@ -36,6 +40,19 @@ func (w *heartbeatWatch) heard(now time.Time) {
 	if now.After(w.last) {
 		w.last = now
 	}
+}
+
+// start begins a grace period of one timeout at now, unless a restored
+// incident says the detector was already silent: then only a real sign of
+// life resolves it.
+func (w *heartbeatWatch) start(now time.Time) {
+	if w.status != nil && w.status() == events.Critical {
+		w.mu.Lock()
+		w.silent = true
+		w.mu.Unlock()
+		return
+	}
+	w.heard(now)
 }
 
 // check compares the silence with the timeout at now and applies a
@@ -82,7 +99,7 @@ func (w *heartbeatWatch) check(ctx context.Context, now time.Time) error {
 // run checks every interval until ctx ends; work carries the Slack calls
 // (it outlives ctx by the drain bound).
 func (w *heartbeatWatch) run(ctx, work context.Context, interval time.Duration) {
-	w.heard(time.Now()) // a grace period from the start
+	w.start(time.Now())
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -58,3 +58,24 @@ func TestHeartbeatWatch(t *testing.T) {
 	require.Contains(t, got[0].Reason, "no heartbeat or health event from the detector for 6s")
 	require.Equal(t, t0.Add(5*time.Second), got[0].Since)
 }
+
+// TestHeartbeatWatchRestoredIncident: an incident for the silent detector
+// restored from an earlier run stays open through the start and is
+// resolved by the next sign of life.
+func TestHeartbeatWatchRestoredIncident(t *testing.T) {
+	var got []events.Health
+	w := &heartbeatWatch{timeout: 5 * time.Second, log: slog.New(slog.DiscardHandler),
+		apply: func(_ context.Context, h events.Health) (string, error) {
+			got = append(got, h)
+			return outcomeApplied, nil
+		},
+		status: func() events.Status { return events.Critical }}
+	t0 := time.Unix(1_700_000_000, 0)
+	w.start(t0)
+	require.NoError(t, w.check(context.Background(), t0.Add(time.Second)))
+	require.Empty(t, got, "still silent: the start is no sign of life")
+	w.heard(t0.Add(2 * time.Second))
+	require.NoError(t, w.check(context.Background(), t0.Add(3*time.Second)))
+	require.Len(t, got, 1)
+	require.Equal(t, events.Healthy, got[0].Status)
+}

@@ -67,7 +67,8 @@ func New(cfg Config, deps component.Deps, opts ...Option) (*Service, error) {
 	}
 	s.engine = newEngine(cfg, log, s.m, s.store, sc)
 	if cfg.DetectorHeartbeatTimeout > 0 {
-		s.watch = &heartbeatWatch{timeout: cfg.DetectorHeartbeatTimeout, log: log, apply: s.engine.ApplyHealth}
+		s.watch = &heartbeatWatch{timeout: cfg.DetectorHeartbeatTimeout, log: log, apply: s.engine.ApplyHealth,
+			status: func() events.Status { return s.engine.lastStatus(DetectorTarget) }}
 	}
 	if cfg.Failover.Enabled() {
 		s.ctrl = newController(cfg.Failover, log, s.m, s.store, nil)
