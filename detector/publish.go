@@ -214,6 +214,7 @@ func (p *publisher) runQueue(ctx context.Context, q <-chan Transition, topic, so
 	for {
 		select {
 		case at := <-beat:
+			timer.Reset(p.heartbeat)
 			rec, err := Heartbeat(source, at, p.heartbeat, p.targets)
 			if err != nil {
 				p.log.Error("dropping a heartbeat that makes no valid event", "err", err)
@@ -230,7 +231,6 @@ func (p *publisher) runQueue(ctx context.Context, q <-chan Transition, topic, so
 				return nil
 			}
 			p.m.heartbeats.Inc()
-			timer.Reset(p.heartbeat)
 		case tr := <-q:
 			if err := send(ctx, tr); err != nil {
 				if errors.Is(err, errFenced) {
