@@ -43,6 +43,12 @@ type Config struct {
 	// DrainTimeout bounds the time spent, after stop is asked, finishing the
 	// record in hand (its Slack messages) and committing. Default 30s.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// DetectorHeartbeatTimeout opens a CRITICAL incident for the target
+	// vigil-detector when neither a detector heartbeat nor a health event
+	// has been read for this long, and resolves it at the next one. Keep it
+	// a few times the detector's heartbeat_interval (15s). 0 disables.
+	// Default 1m.
+	DetectorHeartbeatTimeout time.Duration `yaml:"detector_heartbeat_timeout"`
 }
 
 // KafkaConfig says how to reach Kafka and which topics alerting uses.
@@ -163,6 +169,8 @@ func DefaultConfig() Config {
 		Failover:     DefaultFailoverConfig(),
 		TickInterval: 10 * time.Second,
 		DrainTimeout: 30 * time.Second,
+
+		DetectorHeartbeatTimeout: time.Minute,
 	}
 }
 
@@ -213,6 +221,9 @@ func (c Config) Validate() error {
 	}
 	if c.DrainTimeout <= 0 {
 		p.Addf("drain_timeout", "must be > 0 (got %s)", c.DrainTimeout)
+	}
+	if c.DetectorHeartbeatTimeout < 0 {
+		p.Addf("detector_heartbeat_timeout", "must be >= 0 (got %s)", c.DetectorHeartbeatTimeout)
 	}
 	return p.Err()
 }

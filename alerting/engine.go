@@ -471,6 +471,17 @@ func (e *Engine) targets() []string {
 	return out
 }
 
+// lastStatus is the status of target's last applied health event, ""
+// for a target never seen.
+func (e *Engine) lastStatus(target string) events.Status {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if st := e.states[target]; st != nil {
+		return st.Last.Status
+	}
+	return ""
+}
+
 func (e *Engine) openCount() int {
 	n := 0
 	for _, st := range e.states {

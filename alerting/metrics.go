@@ -19,7 +19,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_alerting_events_consumed_total",
-			Help: "Events consumed by type (health, failover, other) and outcome (applied, stale, invalid, ignored).",
+			Help: "Events consumed by type (health, failover, heartbeat, other) and outcome (applied, stale, invalid, ignored).",
 		}, []string{"type", "outcome"}),
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_alerting_notifications_total",

@@ -45,6 +45,7 @@ type Service struct {
 	store   Store
 	kopts   []kgo.Opt // connection options, then WithKafkaOptions
 	source  string
+	watch   *heartbeatWatch // nil when detector_heartbeat_timeout is 0
 }
 
 // Option adjusts a Service.
@@ -85,6 +86,10 @@ func New(cfg Config, deps component.Deps, opts ...Option) (*Service, error) {
 		o(s)
 	}
 	s.engine = newEngine(cfg, log, s.m, s.store, sc)
+	if cfg.DetectorHeartbeatTimeout > 0 {
+		s.watch = &heartbeatWatch{timeout: cfg.DetectorHeartbeatTimeout, log: log, apply: s.engine.ApplyHealth,
+			status: func() events.Status { return s.engine.lastStatus(DetectorTarget) }}
+	}
 	if cfg.Failover.Enabled() {
 		s.ctrl = newController(cfg.Failover, log, s.m, s.store, nil)
 	}
@@ -435,6 +440,13 @@ func (s *Service) runActive(ctx, work context.Context, st Store) error {
 		}
 	}()
 	tickers := 1
+	if s.watch != nil {
+		tickers++
+		go func() {
+			defer func() { tickDone <- struct{}{} }()
+			s.watch.run(tickCtx, work, s.cfg.TickInterval)
+		}()
+	}
 	if s.ctrl != nil {
 		tickers++
 		go func() {
@@ -496,7 +508,15 @@ func (s *Service) apply(ctx context.Context, r *kgo.Record) (typ, outcome string
 		return "other", outcomeInvalid, nil
 	}
 	switch ev.Type() {
+	case events.DetectorHeartbeatType:
+		if s.watch != nil {
+			s.watch.heard(time.Now())
+		}
+		return "heartbeat", outcomeApplied, nil
 	case events.HealthChangedType:
+		if s.watch != nil {
+			s.watch.heard(time.Now())
+		}
 		h, err := events.Data[events.Health](ev)
 		if err != nil {
 			s.log.Warn("skipping a health event with unreadable data", "err", err)

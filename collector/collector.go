@@ -40,11 +40,21 @@ type Config struct {
 	// the admin /metrics so one scrape covers the process. Empty disables.
 	// Default http://127.0.0.1:8888/metrics.
 	TelemetryURL string `yaml:"telemetry_url"`
+	// ShutdownTimeout bounds the drain after the first signal. An exporter
+	// whose backend is down retries through the collector's shutdown; past
+	// this the process stops anyway, and what was not sent stays in the
+	// persistent sending queue (file_storage) for the next start. Keep it
+	// below the pod's terminationGracePeriodSeconds. Default 25s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
+
+// DefaultShutdownTimeout is ShutdownTimeout's default: within Kubernetes'
+// 30 s grace period with room to spare.
+const DefaultShutdownTimeout = 25 * time.Second
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{TelemetryURL: "http://127.0.0.1:8888/metrics"}
+	return Config{TelemetryURL: "http://127.0.0.1:8888/metrics", ShutdownTimeout: DefaultShutdownTimeout}
 }
 
 // Validate reports every problem.
@@ -57,6 +67,9 @@ func (c Config) Validate() error {
 		if s == "" {
 			p.Addf(fmt.Sprintf("config[%d]", i), "must not be empty")
 		}
+	}
+	if c.ShutdownTimeout <= 0 {
+		p.Addf("shutdown_timeout", "must be > 0 (got %s)", c.ShutdownTimeout)
 	}
 	return p.Err()
 }
@@ -116,13 +129,33 @@ func (s *Service) Gatherer() prometheus.Gatherer {
 
 // Run runs the collector until ctx ends, then shuts it down: receivers stop
 // first and the exporters' queues drain (or stay persisted on file_storage).
+// A shutdown still running after ShutdownTimeout is abandoned with an error:
+// the process exits, and a persistent queue keeps what was not sent.
 func (s *Service) Run(ctx context.Context) error {
 	// The one rule the collector itself does not know: refuse to send
 	// Kafka credentials in clear (Check reports it too).
 	if err := checkConfig(ctx, s.cfg, false); err != nil {
 		return err
 	}
-	if err := s.col.Run(ctx); err != nil {
+	done := make(chan error, 1)
+	go func() { done <- s.col.Run(ctx) }()
+	select {
+	case err := <-done:
+		return wrap(err)
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(s.cfg.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return wrap(err)
+	case <-t.C:
+		return fmt.Errorf("collector: shutdown not done after %s (an exporter still retrying?); stopping anyway, unsent data stays in the persistent sending queue", s.cfg.ShutdownTimeout)
+	}
+}
+
+func wrap(err error) error {
+	if err != nil {
 		return fmt.Errorf("collector: %w", err)
 	}
 	return nil

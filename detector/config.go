@@ -25,6 +25,10 @@ type Config struct {
 	// unreachable; when full, evaluation waits rather than drop one.
 	// Default 1024.
 	QueueSize int `yaml:"queue_size"`
+	// HeartbeatInterval is how often the leader publishes a heartbeat on
+	// the health topic (events.DetectorHeartbeatType), so that alerting
+	// can tell a quiet detector from a dead one. Default 15s.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
 	// Webhooks lets Alertmanager and Grafana drive targets.
 	Webhooks WebhooksConfig `yaml:"webhooks"`
 	// Defaults apply to every rule that leaves the field out.
@@ -120,6 +124,12 @@ type Rule struct {
 	Name string `yaml:"name"`
 	// Expr is a PromQL expression returning a scalar or an instant vector.
 	Expr string `yaml:"expr"`
+	// Idle is an optional PromQL expression giving the traffic Expr is a
+	// share of (e.g. the ratio's denominator). When Expr has no data (0/0
+	// is NaN, or its series do not exist yet) and Idle returns 0, the rule
+	// is healthy: an idle component has nothing to fail. When Idle has no
+	// data too, on_no_data applies. Default "" (no idle check).
+	Idle string `yaml:"idle"`
 	// Caution and Critical are conditions "OP THRESHOLD" with OP one of
 	// > >= < <= == !=, e.g. "> 0.5". At least one is required.
 	Caution  Condition `yaml:"caution"`
@@ -158,7 +168,8 @@ func DefaultConfig() Config {
 			PublishTimeout:  10 * time.Second,
 			CreateTopics:    true,
 		},
-		QueueSize: 1024,
+		QueueSize:         1024,
+		HeartbeatInterval: 15 * time.Second,
 		Defaults: RuleDefaults{
 			Interval:   15 * time.Second,
 			For:        time.Minute,
@@ -177,6 +188,9 @@ func (c Config) Validate() error {
 	p.Merge("kafka", c.Kafka.Validate())
 	if c.QueueSize <= 0 {
 		p.Addf("queue_size", "must be > 0 (got %d)", c.QueueSize)
+	}
+	if c.HeartbeatInterval <= 0 {
+		p.Addf("heartbeat_interval", "must be > 0 (got %s)", c.HeartbeatInterval)
 	}
 	p.Merge("defaults", c.Defaults.Validate())
 	names := map[string]int{}
@@ -299,6 +313,13 @@ func (r Rule) validate() error {
 			name = "range vector"
 		}
 		p.Addf("expr", "must return an instant vector or a scalar (returns a %s)", name)
+	}
+	if r.Idle != "" {
+		if expr, err := promqlParser.ParseExpr(r.Idle); err != nil {
+			p.Addf("idle", "invalid PromQL: %v", err)
+		} else if t := expr.Type(); t != parser.ValueTypeVector && t != parser.ValueTypeScalar {
+			p.Addf("idle", "must return an instant vector or a scalar (returns a %s)", t)
+		}
 	}
 	caution, cerr := r.Caution.Parse()
 	critical, rerr := r.Critical.Parse()

@@ -60,6 +60,25 @@ func TestShippedConfig(t *testing.T) {
 	} {
 		require.Contains(t, exprs.String(), metric)
 	}
+	// Every component has a liveness rule on its scrape job, and the
+	// pipeline's ratio rules count an idle pipeline as healthy.
+	rules := map[string]Rule{}
+	for _, tg := range cfg.Targets {
+		for _, r := range tg.Rules {
+			rules[tg.Name+"/"+r.Name] = r
+		}
+	}
+	for _, c := range []string{"collector", "pipeline", "detector", "alerting"} {
+		r, ok := rules[c+"/up"]
+		require.True(t, ok, "no liveness rule for %s", c)
+		require.Contains(t, r.Expr, `up{job="vigil-`+c+`"}`, "the job defaults to vigil-%s", c)
+		require.Contains(t, r.Expr, "or on() vector(0)", "a vanished job is down, not no data")
+		require.Equal(t, Condition("<= 0"), r.Critical)
+	}
+	for _, n := range []string{"pipeline/bulk_failure_ratio", "pipeline/end_to_end_latency_p99"} {
+		require.NotEmpty(t, rules[n].Idle, n)
+		require.Empty(t, rules[n].OnNoData, "%s: no data while records flow stays UNKNOWN", n)
+	}
 }
 
 func TestConditionParse(t *testing.T) {

@@ -29,7 +29,22 @@ func evaluate(ctx context.Context, q Querier, r *compiledRule, timeout time.Dura
 		return Observation{Err: fmt.Errorf("query: %w", err)}
 	}
 	x, err := reduceValue(v, r)
+	if err == ErrNoData && r.idle != "" && idle(qctx, q, r, timeout, now) {
+		return Observation{Idle: true}
+	}
 	return Observation{Value: x, Err: err}
+}
+
+// idle tells whether the rule's idle query returns 0: no traffic, so no
+// data from the rule's own query is expected. A failing or empty idle
+// query is not idle: the rule's on_no_data decides then.
+func idle(ctx context.Context, q Querier, r *compiledRule, timeout time.Duration, now time.Time) bool {
+	v, _, _, err := q.Query(ctx, r.idle, now, v1.WithTimeout(timeout))
+	if err != nil {
+		return false
+	}
+	x, err := reduceValue(v, &compiledRule{reduce: ReduceMax})
+	return err == nil && x == 0
 }
 
 // reduceValue turns a scalar or an instant vector into one value; several

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
@@ -182,4 +184,32 @@ func TestLeaderFailoverRealKafka(t *testing.T) {
 		testinfra.DeleteKafka(t, broker, []string{cfg.Kafka.Group}, cfg.Kafka.Topic, cfg.Kafka.LeaderTopic)
 	})
 	testFailover(t, cfg)
+}
+
+// TestIdleOnRealPrometheus evaluates rules with an idle query against the
+// real Prometheus: no data (or 0/0) with no traffic is healthy, no data
+// with traffic or with an empty idle query stays no data.
+func TestIdleOnRealPrometheus(t *testing.T) {
+	promURL := testinfra.Prometheus(t)
+	client, err := api.NewClient(api.Config{Address: promURL})
+	require.NoError(t, err)
+	q := v1.NewAPI(client)
+	for _, tc := range []struct {
+		name, expr, idle string
+		want             Observation
+	}{
+		{"0/0 with no traffic", "vector(0) / vector(0)", "vector(0)", Observation{Idle: true}},
+		{"no series with no traffic", "sum(rate(vigil_test_never_exported_total[5m]))", "sum(rate(vigil_test_never_exported_total[5m])) or vector(0)", Observation{Idle: true}},
+		{"no data with traffic", "vector(0) / vector(0)", "vector(3)", Observation{Err: ErrNoData}},
+		{"no data, idle query empty too", "vector(0) / vector(0)", "sum(vigil_test_never_exported)", Observation{Err: ErrNoData}},
+		{"no data without an idle query", "vector(0) / vector(0)", "", Observation{Err: ErrNoData}},
+		{"data wins over idle", "vector(0.5)", "vector(0)", Observation{Value: 0.5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Rule{Name: "r", Expr: tc.expr, Idle: tc.idle, Critical: "> 0.1"}
+			require.NoError(t, r.validate())
+			got := evaluate(context.Background(), q, compileRule(r, DefaultConfig().Defaults), 10*time.Second, time.Now())
+			require.Equal(t, tc.want, got)
+		})
+	}
 }

@@ -180,6 +180,9 @@ func published(t *testing.T, broker, topic string) []pubEvent {
 	defer cancel()
 	var out []pubEvent
 	err := readCommitted(ctx, topic, testLogger(t), []kgo.Opt{kgo.SeedBrokers(broker)}, func(r *kgo.Record) {
+		if string(r.Key) == events.HeartbeatKey {
+			return // TestHeartbeats reads these
+		}
 		require.NoError(t, events.ValidateHealthChanged(r.Value))
 		ev, err := events.Parse(r)
 		require.NoError(t, err)
@@ -398,4 +401,53 @@ func TestPublisherAsksBeforeReinit(t *testing.T) {
 	err = p.publish(context.Background(), rec)
 	require.ErrorIs(t, err, errFenced)
 	require.Equal(t, int32(1), asked.Load())
+}
+
+// TestHeartbeats: the publisher sends a heartbeat at once and then every
+// interval, keyed HeartbeatKey, with the leader's instance and interval,
+// and health consumers' type switch skips them.
+func TestHeartbeats(t *testing.T) {
+	broker := newCluster(t)
+	cfg := kafkaConfig(t, broker, 0, 0)
+	createTopics(t, cfg)
+	m, err := newMetrics(nil)
+	require.NoError(t, err)
+	p := &publisher{opts: []kgo.Opt{kgo.SeedBrokers(broker), kgo.TransactionalID(cfg.Kafka.TransactionalID)}, timeout: 3 * time.Second, log: testLogger(t), m: m,
+		heartbeat: 200 * time.Millisecond, targets: 7}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		err := p.runQueue(ctx, make(chan Transition), cfg.Kafka.Topic, "vigil-detector/a", func() context.Context { return nil })
+		p.close()
+		done <- err
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	read := func() []events.Heartbeat {
+		rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer rcancel()
+		var out []events.Heartbeat
+		require.NoError(t, readCommitted(rctx, cfg.Kafka.Topic, testLogger(t), []kgo.Opt{kgo.SeedBrokers(broker)}, func(r *kgo.Record) {
+			require.Equal(t, events.HeartbeatKey, string(r.Key))
+			require.NoError(t, events.ValidateDetectorHeartbeat(r.Value))
+			ev, err := events.Parse(r)
+			require.NoError(t, err)
+			require.Equal(t, events.DetectorHeartbeatType, ev.Type())
+			require.Equal(t, "vigil-detector/a", ev.Source())
+			h, err := events.Data[events.Heartbeat](ev)
+			require.NoError(t, err)
+			out = append(out, h)
+		}))
+		return out
+	}
+	eventually(t, "three heartbeats", func() bool { return len(read()) >= 3 })
+	require.Equal(t, events.Heartbeat{Instance: "a", IntervalSeconds: 0.2, Targets: 7}, read()[0])
+	require.Empty(t, published(t, broker, cfg.Kafka.Topic), "a heartbeat is no health transition")
+	restored := map[string]Restored{}
+	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer rcancel()
+	require.NoError(t, readCommitted(rctx, cfg.Kafka.Topic, testLogger(t), []kgo.Opt{kgo.SeedBrokers(broker)}, func(r *kgo.Record) {
+		apply(restored, r, testLogger(t))
+	}))
+	require.Empty(t, restored, "restore skips heartbeats")
 }

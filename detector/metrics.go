@@ -15,6 +15,7 @@ type metrics struct {
 	transitions   *prometheus.CounterVec
 	leader        prometheus.Gauge
 	published     prometheus.Counter
+	heartbeats    prometheus.Counter
 	publishErrors prometheus.Counter
 	queueLength   prometheus.Gauge
 	webhooks      *prometheus.CounterVec
@@ -46,6 +47,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "vigil_detector_published_events_total",
 			Help: "Health events committed to Kafka.",
 		}),
+		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_detector_heartbeats_total",
+			Help: "Heartbeats committed to the health topic by the leader.",
+		}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_detector_publish_errors_total",
 			Help: "Failed publish attempts (each is retried until it succeeds or leadership ends).",
@@ -66,7 +71,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.evaluations, m.evalDuration, m.transitions, m.leader, m.published, m.publishErrors, m.queueLength, m.webhooks, m.status} {
+	for _, c := range []prometheus.Collector{m.evaluations, m.evalDuration, m.transitions, m.leader, m.published, m.heartbeats, m.publishErrors, m.queueLength, m.webhooks, m.status} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -49,6 +50,21 @@ type publisher struct {
 	// An error wrapping errFenced ends the term.
 	stillLeader func(context.Context) error
 	inited      bool
+	// heartbeat is the interval of the leader's heartbeats; 0 sends none.
+	heartbeat time.Duration
+	targets   int
+}
+
+// Heartbeat builds the CloudEvent of a heartbeat of the leader source.
+func Heartbeat(source string, at time.Time, every time.Duration, targets int) (*kgo.Record, error) {
+	instance := strings.TrimPrefix(source, "vigil-detector/")
+	ev, err := events.New("heartbeat-"+instance+"-"+strconv.FormatInt(at.UnixMilli(), 10), source,
+		events.DetectorHeartbeatType, events.HeartbeatKey, at,
+		events.Heartbeat{Instance: instance, IntervalSeconds: every.Seconds(), Targets: targets})
+	if err != nil {
+		return nil, err
+	}
+	return events.Record("", ev) // keyed by its subject, HeartbeatKey
 }
 
 func (p *publisher) close() {
@@ -186,8 +202,35 @@ func (p *publisher) runQueue(ctx context.Context, q <-chan Transition, topic, so
 		p.log.Info("health transition published", "target", tr.Target, "from", tr.From, "to", tr.To, "generation", tr.Generation, "rule", tr.Rule)
 		return nil
 	}
+	// Heartbeats go through the same fenced transactions, the first at
+	// once: a new leader is heard from without waiting an interval.
+	var beat <-chan time.Time
+	var timer *time.Timer
+	if p.heartbeat > 0 {
+		timer = time.NewTimer(0)
+		defer timer.Stop()
+		beat = timer.C
+	}
 	for {
 		select {
+		case at := <-beat:
+			timer.Reset(p.heartbeat)
+			rec, err := Heartbeat(source, at, p.heartbeat, p.targets)
+			if err != nil {
+				p.log.Error("dropping a heartbeat that makes no valid event", "err", err)
+				continue
+			}
+			rec.Topic = topic
+			if err := p.publish(ctx, rec); err != nil {
+				if errors.Is(err, errFenced) {
+					return err
+				}
+				if dctx := drain(); dctx != nil {
+					return p.drain(dctx, Transition{}, q, send)
+				}
+				return nil
+			}
+			p.m.heartbeats.Inc()
 		case tr := <-q:
 			if err := send(ctx, tr); err != nil {
 				if errors.Is(err, errFenced) {

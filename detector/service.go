@@ -295,6 +295,7 @@ func (s *Service) runTerm(ctx context.Context, t *term) error {
 			kgo.TransactionTimeout(max(s.cfg.Kafka.PublishTimeout*2, 10*time.Second)),
 		),
 		timeout: s.cfg.Kafka.PublishTimeout, log: s.log, m: s.m,
+		heartbeat: s.cfg.HeartbeatInterval, targets: len(s.cfg.Targets),
 		stillLeader: func(ctx context.Context) error { return s.checkLeader(ctx, t.group) },
 	}
 	defer pub.close()

@@ -18,6 +18,9 @@ var byRank = [...]events.Status{events.Healthy, events.Unknown, events.Caution, 
 type Observation struct {
 	Value float64
 	Err   error
+	// Idle is set when the query had no data and the rule's idle query
+	// said there was no traffic: healthy, whatever on_no_data says.
+	Idle bool
 }
 
 // ErrNoData is the Observation error of a query that returned no sample.
@@ -25,7 +28,7 @@ var ErrNoData = errNoData
 
 // compiledRule is a Rule with defaults applied and conditions parsed.
 type compiledRule struct {
-	name, expr          string
+	name, expr, idle    string
 	caution, critical   *Threshold
 	interval, hold, rec time.Duration
 	onNoData, onError   Policy
@@ -35,7 +38,7 @@ type compiledRule struct {
 
 func compileRule(r Rule, d RuleDefaults) *compiledRule {
 	c := &compiledRule{
-		name: r.Name, expr: r.Expr,
+		name: r.Name, expr: r.Expr, idle: r.Idle,
 		interval: d.Interval, hold: d.For, rec: d.RecoverFor,
 		onNoData: or(r.OnNoData, d.OnNoData), onError: or(r.OnError, d.OnError), reduce: or(r.Reduce, d.Reduce),
 	}
@@ -157,6 +160,10 @@ func hold(since time.Time, holds bool, now time.Time) time.Time {
 // rawLevel is the level one evaluation points to; ok is false when the
 // evaluation is to be ignored (keep_last).
 func (r *ruleState) rawLevel(o Observation) (events.Status, bool) {
+	if o.Idle {
+		r.value, r.detail = nil, "idle: no traffic (counted as healthy)"
+		return events.Healthy, true
+	}
 	if o.Err == nil {
 		v := o.Value
 		r.value = &v

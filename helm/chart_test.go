@@ -114,6 +114,7 @@ var kinds = map[string]func() any{
 	"v1/Service":                                      func() any { return &corev1.Service{} },
 	"v1/ServiceAccount":                               func() any { return &corev1.ServiceAccount{} },
 	"apps/v1/Deployment":                              func() any { return &appsv1.Deployment{} },
+	"apps/v1/StatefulSet":                             func() any { return &appsv1.StatefulSet{} },
 	"apps/v1/DaemonSet":                               func() any { return &appsv1.DaemonSet{} },
 	"batch/v1/Job":                                    func() any { return &batchv1.Job{} },
 	"autoscaling/v2/HorizontalPodAutoscaler":          func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
@@ -210,9 +211,19 @@ func TestRender(t *testing.T) {
 var variantChecks = map[string]func(t *testing.T, ms []manifest){
 	"default": func(t *testing.T, ms []manifest) {
 		require.Equal(t, map[string]int{
-			"ConfigMap": 5, "Deployment": 4, "Service": 4, "PodDisruptionBudget": 3,
+			"ConfigMap": 5, "Deployment": 3, "StatefulSet": 1, "Service": 4, "PodDisruptionBudget": 3,
 			"ServiceAccount": 1, "Job": 1,
 		}, countKinds(ms))
+		// The gateway's sending queue is on a claim per replica, never an
+		// emptyDir that a rescheduled pod would lose.
+		col := find[*appsv1.StatefulSet](t, ms, "StatefulSet", release+"-collector")
+		require.Len(t, col.Spec.VolumeClaimTemplates, 1)
+		require.Equal(t, "queue", col.Spec.VolumeClaimTemplates[0].Name)
+		require.Equal(t, "2Gi", col.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().String())
+		for _, v := range col.Spec.Template.Spec.Volumes {
+			require.NotEqual(t, "queue", v.Name, "the queue volume comes from the claim template")
+		}
+		require.Contains(t, volumeMounts(col.Spec.Template.Spec.Containers[0]), "/var/lib/vigil/collector-queue")
 		job := find[*batchv1.Job](t, ms, "Job", release+"-setup")
 		require.Equal(t, []string{"setup", "--config", "/etc/vigil/setup.yaml"}, job.Spec.Template.Spec.Containers[0].Args)
 		require.Equal(t, "post-install,post-upgrade", job.Annotations["helm.sh/hook"])
@@ -299,6 +310,18 @@ var variantChecks = map[string]func(t *testing.T, ms []manifest){
 		require.Equal(t, 5, countKinds(ms)["NetworkPolicy"])
 		np := find[*networkingv1.NetworkPolicy](t, ms, "NetworkPolicy", release+"-collector")
 		require.Len(t, np.Spec.Ingress, 3)
+	},
+	"collector-emptydir": func(t *testing.T, ms []manifest) {
+		require.Zero(t, countKinds(ms)["StatefulSet"])
+		col := find[*appsv1.Deployment](t, ms, "Deployment", release+"-collector")
+		var queue *corev1.Volume
+		for i, v := range col.Spec.Template.Spec.Volumes {
+			if v.Name == "queue" {
+				queue = &col.Spec.Template.Spec.Volumes[i]
+			}
+		}
+		require.NotNil(t, queue)
+		require.NotNil(t, queue.EmptyDir, "persistence disabled: the queue is on an emptyDir")
 	},
 	"autoscaling": func(t *testing.T, ms []manifest) {
 		hpa := find[*autoscalingv2.HorizontalPodAutoscaler](t, ms, "HorizontalPodAutoscaler", release+"-pipeline")
@@ -415,6 +438,14 @@ func TestMonitoringNeedsCapability(t *testing.T) {
 	}
 }
 
+func volumeMounts(c corev1.Container) []string {
+	var out []string
+	for _, m := range c.VolumeMounts {
+		out = append(out, m.MountPath)
+	}
+	return out
+}
+
 // pod is a workload's pod template.
 type pod struct {
 	name      string
@@ -427,6 +458,8 @@ func pods(ms []manifest) []pod {
 	for _, m := range ms {
 		switch o := m.obj.(type) {
 		case *appsv1.Deployment:
+			ps = append(ps, pod{m.kind + "/" + m.name, o.Spec.Template.Spec, true})
+		case *appsv1.StatefulSet:
 			ps = append(ps, pod{m.kind + "/" + m.name, o.Spec.Template.Spec, true})
 		case *appsv1.DaemonSet:
 			ps = append(ps, pod{m.kind + "/" + m.name, o.Spec.Template.Spec, true})

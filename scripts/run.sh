@@ -50,6 +50,9 @@ else
   scripts/infra.sh up opensearch prometheus
 fi
 export VIGIL_OPENSEARCH_URL="$OPENSEARCH" VIGIL_PROMETHEUS_URL="$PROMETHEUS"
+# vigil all is one process in one scrape job ("vigil" below): the detector's
+# liveness rules watch that job for every component.
+export VIGIL_COLLECTOR_SCRAPE_JOB=vigil VIGIL_PIPELINE_SCRAPE_JOB=vigil VIGIL_DETECTOR_SCRAPE_JOB=vigil VIGIL_ALERTING_SCRAPE_JOB=vigil
 "$BIN" all --config configs/vigil.yaml --check >/dev/null
 
 # Prometheus scrapes the one admin endpoint: Vigil's metrics and the

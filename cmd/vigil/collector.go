@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -52,9 +53,18 @@ type collectorFileSection struct {
 	processConfig `yaml:",inline"`
 	// TelemetryURL: see collector.Config.
 	TelemetryURL string `yaml:"telemetry_url"`
+	// ShutdownTimeout: see collector.Config.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
-func (c collectorFileSection) Validate() error { return c.processConfig.Validate() }
+func (c collectorFileSection) Validate() error {
+	var p config.Problems
+	p.Merge("", c.processConfig.Validate())
+	if c.ShutdownTimeout <= 0 {
+		p.Addf("shutdown_timeout", "must be > 0 (got %s)", c.ShutdownTimeout)
+	}
+	return p.Err()
+}
 
 // loadCollectorFile reads standalone collector configuration sources, merged
 // in order as the collector merges them (a later file or yaml: override wins).
@@ -75,7 +85,8 @@ func loadCollectorFile(paths []string) (processConfig, sectionBuilder, error) {
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return processConfig{}, sectionBuilder{}, withFile(path, &config.ProblemsError{Problems: []config.Problem{{Msg: "not valid YAML: " + err.Error()}}})
 	}
-	sec := collectorFileSection{processConfig: defaultProcessConfig("127.0.0.1:8881"), TelemetryURL: collector.DefaultConfig().TelemetryURL}
+	def := collector.DefaultConfig()
+	sec := collectorFileSection{processConfig: defaultProcessConfig("127.0.0.1:8881"), TelemetryURL: def.TelemetryURL, ShutdownTimeout: def.ShutdownTimeout}
 	if n, ok := doc[collector.VigilKey]; ok {
 		b, err := yaml.Marshal(&n)
 		if err != nil {
@@ -85,7 +96,7 @@ func loadCollectorFile(paths []string) (processConfig, sectionBuilder, error) {
 			return processConfig{}, sectionBuilder{}, withFile(path, config.Prefix(collector.VigilKey, err))
 		}
 	}
-	c := collector.Config{TelemetryURL: sec.TelemetryURL}
+	c := collector.Config{TelemetryURL: sec.TelemetryURL, ShutdownTimeout: sec.ShutdownTimeout}
 	for _, p := range paths {
 		if collector.IsPath(p) {
 			abs, err := filepath.Abs(p)

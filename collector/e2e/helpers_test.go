@@ -34,7 +34,7 @@ type collectorUnderTest struct {
 	queueDir   string
 }
 
-func startCollector(t *testing.T, broker, logsTopic, spansTopic, queueDir string) *collectorUnderTest {
+func startCollector(t *testing.T, broker, logsTopic, spansTopic, queueDir string, extraEnv ...string) *collectorUnderTest {
 	t.Helper()
 	c := &collectorUnderTest{
 		grpc: vigiltest.FreeAddr(t), admin: vigiltest.FreeAddr(t),
@@ -52,6 +52,7 @@ func startCollector(t *testing.T, broker, logsTopic, spansTopic, queueDir string
 		"VIGIL_COLLECTOR_METRICS_ENDPOINT=" + vigiltest.FreeAddr(t),
 		"VIGIL_COLLECTOR_TELEMETRY_PORT=" + vigiltest.Port(t, vigiltest.FreeAddr(t)),
 	}
+	env = append(env, extraEnv...)
 	c.proc = vigiltest.Start(t, env, "collector", "--config", "configs/collector.yaml")
 	c.proc.WaitReady(c.admin, 60*time.Second)
 	return c

@@ -51,6 +51,27 @@ func (s Status) Valid() bool { return s.Rank() >= 0 }
 // HealthChangedType is the CloudEvents type of a health transition.
 const HealthChangedType = "dev.vigil.health.changed.v1"
 
+// DetectorHeartbeatType is the CloudEvents type of the leading detector's
+// heartbeat, published on the health topic under HeartbeatKey every
+// heartbeat_interval. Consumers of health events skip it by its type;
+// alerting watches it to notice a detector that went silent.
+const DetectorHeartbeatType = "dev.vigil.detector.heartbeat.v1"
+
+// HeartbeatKey is the Kafka key of heartbeats on the (compacted) health
+// topic: compaction keeps the last one. No target may take this name.
+const HeartbeatKey = "_vigil.detector.heartbeat"
+
+// Heartbeat is the data of a detector heartbeat.
+type Heartbeat struct {
+	// Instance is the leading detector's instance name.
+	Instance string `json:"instance"`
+	// IntervalSeconds is the detector's heartbeat_interval: the next
+	// heartbeat is due this long after this one.
+	IntervalSeconds float64 `json:"intervalSeconds"`
+	// Targets is how many targets the leader evaluates.
+	Targets int `json:"targets"`
+}
+
 // Health is the data of a health transition event.
 type Health struct {
 	Target         string            `json:"target"`

@@ -22,9 +22,16 @@ var HealthChangedSchema []byte
 //go:embed schema/failover.v1.json
 var FailoverSchema []byte
 
+// DetectorHeartbeatSchema is the JSON Schema (draft 2020-12) of a detector
+// heartbeat: the whole CloudEvent in structured mode, data included.
+//
+//go:embed schema/detector-heartbeat.v1.json
+var DetectorHeartbeatSchema []byte
+
 var (
-	healthSchema   = sync.OnceValues(compileSchema("https://vigil.dev/schemas/health-changed.v1.json", HealthChangedSchema))
-	failoverSchema = sync.OnceValues(compileSchema("https://vigil.dev/schemas/failover.v1.json", FailoverSchema))
+	heartbeatSchema = sync.OnceValues(compileSchema("https://vigil.dev/schemas/detector-heartbeat.v1.json", DetectorHeartbeatSchema))
+	healthSchema    = sync.OnceValues(compileSchema("https://vigil.dev/schemas/health-changed.v1.json", HealthChangedSchema))
+	failoverSchema  = sync.OnceValues(compileSchema("https://vigil.dev/schemas/failover.v1.json", FailoverSchema))
 )
 
 // compileSchema returns a func compiling the schema doc known as url, with
@@ -48,6 +55,12 @@ func compileSchema(url string, doc []byte) func() (*jsonschema.Schema, error) {
 // against HealthChangedSchema. The error names every violation.
 func ValidateHealthChanged(value []byte) error {
 	return validate("health", healthSchema, value)
+}
+
+// ValidateDetectorHeartbeat checks a record value (a structured CloudEvent)
+// against DetectorHeartbeatSchema. The error names every violation.
+func ValidateDetectorHeartbeat(value []byte) error {
+	return validate("detector heartbeat", heartbeatSchema, value)
 }
 
 // ValidateFailover checks a record value (a structured CloudEvent) against

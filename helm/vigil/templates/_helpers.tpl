@@ -102,6 +102,15 @@ when the credential is not configured. */}}
 {{- end }}
 {{- end }}
 
+{{/* The ServiceMonitor's job of each component (its Service's name), for
+the detector's liveness rules (up{job=...}). */}}
+{{- define "vigil.env.scrapeJobs" -}}
+{{- range $c := list "collector" "pipeline" "detector" "alerting" }}
+- name: VIGIL_{{ upper $c }}_SCRAPE_JOB
+  value: {{ printf "%s-%s" (include "vigil.fullname" $) $c | quote }}
+{{- end }}
+{{- end }}
+
 {{- define "vigil.env.kafka" -}}
 {{- include "vigil.secretEnv" (dict "env" "VIGIL_KAFKA_SASL_USERNAME" "ref" (include "vigil.secret.kafkaUsername" .)) }}
 {{- include "vigil.secretEnv" (dict "env" "VIGIL_KAFKA_SASL_PASSWORD" "ref" (include "vigil.secret.kafkaPassword" .)) }}

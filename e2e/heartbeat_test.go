@@ -1,0 +1,162 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-dev/vigil/alerting"
+	"github.com/vigil-dev/vigil/alerting/slack/slackfake"
+	"github.com/vigil-dev/vigil/internal/testinfra"
+	"github.com/vigil-dev/vigil/internal/vigiltest"
+)
+
+// TestDetectorSilenceIsAnIncident runs the real `vigil detector` and
+// `vigil alerting` on the real Kafka and Prometheus with a fake Slack. While
+// the detector's heartbeats (every 1s) flow, alerting posts nothing about
+// it; SIGKILLed, the detector goes silent and alerting opens a CRITICAL
+// incident for vigil-detector after detector_heartbeat_timeout (8s);
+// restarted, its heartbeats resume and the incident is resolved.
+func TestDetectorSilenceIsAnIncident(t *testing.T) {
+	broker := testinfra.Kafka(t)
+	promURL := testinfra.Prometheus(t)
+	suffix := time.Now().Format("150405.000000")
+	health, state, group := "vigil.health.hb."+suffix, "vigil.alerting.state.hb."+suffix, "vigil-detector-hb-"+suffix
+	t.Cleanup(func() {
+		testinfra.DeleteKafka(t, broker, []string{group, "vigil-alerting-hb-" + suffix}, health, state, "vigil.detector.leader.hb."+suffix)
+	})
+	fake := slackfake.New()
+	t.Cleanup(fake.Close)
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+		return p
+	}
+
+	detAdmin, alAdmin := vigiltest.FreeAddr(t), vigiltest.FreeAddr(t)
+	detector := write("detector.yaml", fmt.Sprintf(`
+admin: {listen_address: %q}
+instance: hb
+prometheus: {url: %q}
+heartbeat_interval: 1s
+kafka:
+  brokers: [%q]
+  topic: %s
+  leader_topic: vigil.detector.leader.hb.%s
+  group: %s
+  transactional_id: %s
+  session_timeout: 6s
+targets:
+  - name: steady
+    rules:
+      - {name: one, expr: vector(1), critical: "> 5", interval: 1s}
+`, detAdmin, promURL, broker, health, suffix, group, group))
+	alertingCfg := write("alerting.yaml", fmt.Sprintf(`
+admin: {listen_address: %q}
+kafka:
+  brokers: [%q]
+  group: vigil-alerting-hb-%s
+  health_topic: %s
+  failover_topic: ""
+  state_topic: %s
+slack:
+  bot_token: xoxb-hb
+  api_url: %q
+  backoff_initial: 200ms
+default_route: {name: default, channel: C0HB}
+tick_interval: 1s
+detector_heartbeat_timeout: 8s
+`, alAdmin, broker, suffix, health, state, fake.URL()))
+
+	det := vigiltest.Start(t, nil, "detector", "--config", detector)
+	det.WaitReady(detAdmin, time.Minute)
+	// Alerting's watch counts from its own start: start it once the
+	// detector leads and beats (election and restore take seconds, more
+	// than this test's short timeout).
+	require.NoError(t, vigiltest.Eventually(time.Minute, func() error {
+		if n := heartbeats(detAdmin); n < 2 {
+			return fmt.Errorf("%g heartbeats", n)
+		}
+		return nil
+	}))
+	al := vigiltest.Start(t, nil, "alerting", "--config", alertingCfg)
+	al.WaitReady(alAdmin, time.Minute)
+
+	about := func() []slackfake.Message {
+		var out []slackfake.Message
+		for _, p := range fake.Posts() {
+			if p.ThreadTS == "" && strings.Contains(p.Text+string(p.Blocks), alerting.DetectorTarget) {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	// Two timeouts with heartbeats flowing: no incident.
+	time.Sleep(16 * time.Second)
+	require.Empty(t, about(), "an incident although the detector's heartbeats flow")
+
+	killed := time.Now()
+	det.Kill()
+	var parent slackfake.Message
+	require.NoError(t, vigiltest.Eventually(2*time.Minute, func() error {
+		ps := about()
+		if len(ps) == 0 {
+			return fmt.Errorf("no incident for %s yet", alerting.DetectorTarget)
+		}
+		parent = ps[0]
+		return nil
+	}))
+	t.Logf("incident for %s posted %s after the detector's SIGKILL (timeout 8s, tick 1s): %s",
+		alerting.DetectorTarget, time.Since(killed).Round(100*time.Millisecond), parent.Text)
+	require.Contains(t, parent.Text, "CRITICAL")
+	require.Equal(t, "C0HB", parent.Channel)
+
+	restarted := time.Now()
+	det = vigiltest.Start(t, nil, "detector", "--config", detector)
+	det.WaitReady(detAdmin, time.Minute)
+	require.NoError(t, vigiltest.Eventually(2*time.Minute, func() error {
+		for _, u := range fake.Updates() {
+			if u.TS == parent.TS && strings.HasPrefix(u.Text, "RESOLVED: "+alerting.DetectorTarget) {
+				return nil
+			}
+		}
+		return fmt.Errorf("the incident is not resolved yet")
+	}))
+	t.Logf("resolved %s after the detector's restart", time.Since(restarted).Round(100*time.Millisecond))
+	require.Len(t, about(), 1, "one incident for the silence")
+	det.Stop(time.Minute)
+	al.Stop(time.Minute)
+}
+
+// heartbeats reads vigil_detector_heartbeats_total from a detector's
+// /metrics; 0 when it cannot.
+func heartbeats(admin string) float64 {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "vigil_detector_heartbeats_total "); ok {
+			n, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return n
+		}
+	}
+	return 0
+}
