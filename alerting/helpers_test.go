@@ -197,6 +197,7 @@ func realKafkaConfig(t *testing.T, topicConfigs map[string]*string) (Config, *ka
 	cfg.Kafka.FailoverTopic = "test.failover." + suffix
 	cfg.Kafka.StateTopic = "test.alerting.state." + suffix
 	cfg.Kafka.Group = "test-alerting-" + suffix
+	cfg.Kafka.TransactionalID = "test-alerting-" + suffix
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
 	require.NoError(t, err)
 	adm := kadm.NewClient(cl)

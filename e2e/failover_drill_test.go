@@ -187,6 +187,7 @@ admin: {listen_address: %q}
 kafka:
   brokers: [%q]
   group: vigil-alerting-%s
+  transactional_id: vigil-alerting-%s
   health_topic: %s
   failover_topic: %s
   state_topic: %s
@@ -207,7 +208,7 @@ failover:
       critical_for: %s
       failback: %s
       %s
-`, d.alertingAdmin, d.broker, d.suffix, d.topics.health, d.topics.failover, d.topics.state, d.slack.URL(),
+`, d.alertingAdmin, d.broker, d.suffix, d.suffix, d.topics.health, d.topics.failover, d.topics.state, d.slack.URL(),
 		primaryTarget, standbyTarget, drillCriticalFor, failback, dwell))
 }
 
