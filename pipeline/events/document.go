@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -60,10 +61,18 @@ var failoverTypes = map[string]bool{
 // name the target and generation (docs/events.md), so the same transition
 // published twice — a retried publish, or two detector replicas racing over
 // a leader change, with different sources — is one document.
+// ErrHeartbeat is EventDocument's answer for a detector heartbeat: it shares
+// the health topic but is a sign of life, not an event for the index (one
+// every 15 s would bury the transitions).
+var ErrHeartbeat = errors.New("events: a detector heartbeat, not indexed")
+
 func EventDocument(r *kgo.Record) (id string, doc EventDoc, err error) {
 	e, err := ievents.Parse(r)
 	if err != nil {
 		return "", doc, err
+	}
+	if e.Type() == ievents.DetectorHeartbeatType {
+		return "", doc, ErrHeartbeat
 	}
 	doc = EventDoc{
 		Timestamp: e.Time().UTC(), EventID: e.ID(), EventType: e.Type(), EventSource: e.Source(),

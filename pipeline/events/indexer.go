@@ -146,6 +146,10 @@ func (ix *Indexer) index(ctx context.Context, recs []*kgo.Record) error {
 			continue
 		}
 		id, doc, err := rt.build(r)
+		if errors.Is(err, ErrHeartbeat) {
+			ix.m.skipped.WithLabelValues(r.Topic, "heartbeat").Inc()
+			continue
+		}
 		if err != nil {
 			ix.log.Warn("skipping a record that is not a valid event", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 			ix.m.skipped.WithLabelValues(r.Topic, "invalid").Inc()

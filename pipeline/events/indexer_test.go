@@ -128,8 +128,14 @@ func TestIndexesEventsAndDLQHeaders(t *testing.T) {
 		FirstFailure: at.Add(time.Minute), LastFailure: at.Add(time.Minute)}
 	dlqRec := dlq.Record("vigil.dlq", entry, []byte("k"), []byte("0123456789"))
 	garbage := &kgo.Record{Topic: events.HealthTopic, Key: []byte("x"), Value: []byte("not a cloudevent")}
+	// The detector's heartbeat shares the health topic; it is no event.
+	hbEv, err := events.New("hb-1", "vigil/detector", events.DetectorHeartbeatType, events.HeartbeatKey, at, events.Heartbeat{Instance: "d1", IntervalSeconds: 15, Targets: 2})
+	require.NoError(t, err)
+	hbRec, err := events.Record(events.HealthTopic, hbEv)
+	require.NoError(t, err)
+	hbRec.Key = []byte(events.HeartbeatKey)
 
-	e.produce(t, healthRecord(t, "opensearch", 1, events.Caution, at), healthRecord(t, "opensearch", 2, events.Critical, at.Add(time.Minute)), garbage, foRec, dlqRec)
+	e.produce(t, healthRecord(t, "opensearch", 1, events.Caution, at), healthRecord(t, "opensearch", 2, events.Critical, at.Add(time.Minute)), garbage, hbRec, foRec, dlqRec)
 	// An event whose transaction aborted never shows.
 	tx, err := kgo.NewClient(kgo.SeedBrokers(e.broker), kgo.TransactionalID("t-aborted"))
 	require.NoError(t, err)
@@ -146,6 +152,7 @@ func TestIndexesEventsAndDLQHeaders(t *testing.T) {
 	require.Equal(t, 404, res.Status, "the aborted event was indexed")
 	stop()
 	require.Equal(t, 1.0, testutil.ToFloat64(must(reg, "vigil_pipeline_events_skipped_total", "invalid", "vigil.health")))
+	require.Equal(t, 1.0, testutil.ToFloat64(must(reg, "vigil_pipeline_events_skipped_total", "heartbeat", "vigil.health")))
 
 	h := e.doc(t, e.names.Events, events.HealthChangedType+"%2Fopensearch-2")
 	require.Equal(t, "health", h["kind"])

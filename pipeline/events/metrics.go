@@ -15,7 +15,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"index"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_pipeline_events_skipped_total",
-			Help: "Records of the event and DLQ topics not indexed, by topic and reason (invalid: not a valid event; rejected: OpenSearch refused the document).",
+			Help: "Records of the event and DLQ topics not indexed, by topic and reason (invalid: not a valid event; heartbeat: a detector heartbeat; rejected: OpenSearch refused the document).",
 		}, []string{"topic", "reason"}),
 	}
 	reg.MustRegister(m.indexed, m.skipped)
