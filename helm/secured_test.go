@@ -103,7 +103,7 @@ func checkSecured(t *testing.T, ms []manifest) {
 		}, ccfg.Exporters[e]["tls"], e)
 		require.NotNil(t, ccfg.Exporters[e]["auth"], e)
 	}
-	col := find[*appsv1.Deployment](t, ms, "Deployment", release+"-collector")
+	col := find[*appsv1.StatefulSet](t, ms, "StatefulSet", release+"-collector")
 	require.Equal(t, map[string]string{
 		"kafka-ca": "kafka-ca", "kafka-client": "vigil-kafka-client",
 		"otlp-tls": "vigil-otlp-tls", "otlp-token": "vigil-otlp-token",
@@ -224,7 +224,7 @@ func TestOTLPAuthSwitch(t *testing.T) {
 	ms := decode(t, out)
 	s := find[*corev1.Secret](t, ms, "Secret", release)
 	require.Equal(t, token, string(s.Data["otlp-token"]))
-	col := find[*appsv1.Deployment](t, ms, "Deployment", release+"-collector")
+	col := find[*appsv1.StatefulSet](t, ms, "StatefulSet", release+"-collector")
 	require.Equal(t, map[string]string{"otlp-tls": "otlp-cert", "otlp-token": release}, secretVolumes(col.Spec.Template.Spec))
 	require.Equal(t, release+"/otlp-token", mountedSecretFiles(col.Spec.Template.Spec)[tlsDir+"/otlp-token/token"])
 	requireSecretFilesMounted(t, ms)
