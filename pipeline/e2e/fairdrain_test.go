@@ -75,14 +75,19 @@ func TestFairDrain(t *testing.T) {
 	require.NotEmpty(t, samples)
 	last := samples[len(samples)-1]
 	require.True(t, last.logs >= logs || last.spans >= spans, "neither backlog drained")
-	// Side by side: by the time either backlog is half through, the
-	// other has made a start of at least a tenth (before the topics got
-	// their shares of the in-flight budget, spans sat at 0 until logs
-	// were about two thirds through).
+	// Side by side: by the time either backlog is half through, the other
+	// is under way too, and the small spans backlog does not wait behind
+	// the large logs one: it is a tenth through before logs are half
+	// (before the topics got their shares of the in-flight budget, spans
+	// sat at 0 until logs were about two thirds through). With half the
+	// budget each, spans may well finish first: that is no starvation.
 	for _, sm := range samples {
 		lf, sf := float64(sm.logs)/logs, float64(sm.spans)/spans
 		if lf >= 0.5 || sf >= 0.5 {
-			require.True(t, lf >= 0.1 && sf >= 0.1, "logs %d of %d, spans %d of %d: one backlog drained while the other waited", sm.logs, logs, sm.spans, spans)
+			require.True(t, sm.logs > 0 && sm.spans > 0, "logs %d of %d, spans %d of %d: one backlog drained while the other waited", sm.logs, logs, sm.spans, spans)
+		}
+		if lf >= 0.5 {
+			require.GreaterOrEqual(t, sf, 0.1, "logs %d of %d, spans %d of %d: spans waited behind the logs backlog", sm.logs, logs, sm.spans, spans)
 		}
 	}
 	// Nothing lost or doubled in the end.
