@@ -306,7 +306,7 @@ func (d *drill) report(rounds ...*round) {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.name, prefixed(r, "CRITICAL health event"), sec(r, markSlackParent),
 			prefixed(r, "failover.requested"), prefixed(r, "failover.completed"), sec(r, markFirstStandbyDoc))
 	}
-	fmt.Fprintf(&b, "\nGoals (issue 5): Slack post < the rule's for + 10 s (= %s); first document on the standby < 45 s.\n", drillFor+10*time.Second)
+	fmt.Fprintf(&b, "\nGoals: Slack post < the rule's for + 10 s (= %s); first document on the standby < 45 s.\n", drillFor+10*time.Second)
 	fmt.Fprintf(&b, "The path to the Slack post is: pipeline probe (≤ 1 s) + Prometheus scrape (≤ 5 s) + the rule's for + detector interval (1 s).\n")
 	fmt.Fprintf(&b, "alerting's critical_for (%s) counts from the CRITICAL event's since (when the condition began), so it runs\n", drillCriticalFor)
 	b.WriteString("concurrently with the rule's for. Event times are the Kafka record timestamps; Slack and OpenSearch times are when\n")

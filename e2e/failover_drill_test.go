@@ -36,8 +36,7 @@ const (
 	standbyTarget    = "opensearch-standby"
 )
 
-// TestFailoverDrill is the failover drill on real servers (issue 5,
-// acceptance 2-5): two single-node OpenSearch clusters, real Kafka, real
+// TestFailoverDrill is the failover drill on real servers: two single-node OpenSearch clusters, real Kafka, real
 // Prometheus scraping the pipeline, and real `vigil` processes for the
 // collector, pipeline, detector and alerting, with Slack served by
 // slackfake. telemetrygen sends logs all along.

@@ -235,7 +235,7 @@ func TestSavedObjects(t *testing.T) {
 		})
 	}
 
-	// What the issue asks for is there.
+	// The saved objects Dashboards users open are all there.
 	for _, k := range []string{
 		"index-pattern/vigil-spans", "index-pattern/vigil-service-map", "index-pattern/vigil-logs", "index-pattern/vigil-health-events",
 		"search/vigil-errors-by-service", "search/vigil-dlq-by-cause", "dashboard/vigil-pipeline-and-incidents",

@@ -166,7 +166,7 @@ func TestLeaderKilledMidFor(t *testing.T) {
 		interval   = 2 * time.Second
 		hold       = 10 * time.Second
 		recoverFor = 10 * time.Second
-		// takeover is the bound on a replica replacing a dead leader.
+		// takeover is the bound on a replica replacing a dead leader.
 		takeover = 30 * time.Second
 	)
 	targets := targetYAML(target, job, interval, hold, recoverFor)

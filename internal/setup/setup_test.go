@@ -22,7 +22,7 @@ import (
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
-// TestRunTwice is the issue's acceptance 3: `vigil setup` against the real
+// TestRunTwice: `vigil setup` against the real
 // Kafka and the real OpenSearch (and a Dashboards stand-in, see
 // dashboardstest) creates everything, and a second run changes nothing and
 // says so. A dry run first reports the same creations and makes none.

@@ -138,7 +138,7 @@ if [[ " $SINKS " == *" discard "* && ${VIGIL_BENCH_PIPELINE_PROFILE:-1} != 0 ]];
   drain discard profile "$psecs"
 fi
 
-cmd="$BIN pipeline --config <the shipped defaults; names, addresses and admin_token set; sink: opensearch | discard>"
+cmd="${BIN#"$REPO"/} pipeline --config <the shipped defaults; names, addresses and admin_token set; sink: opensearch | discard>"
 echo "## Pipeline: a backlog in Kafka drained by \`vigil pipeline\` into OpenSearch and into the discard sink"
 echo
 echo "Command: \`make bench\` runs scripts/bench.d/20-pipeline.sh. Backlog: \`$load\`"
