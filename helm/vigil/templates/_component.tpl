@@ -1,7 +1,7 @@
 {{/*
 ConfigMap, Deployment and Service of a Vigil component that reads a
 standalone file (pipeline, detector, alerting):
-(dict "root" $ "component" "pipeline" "env" "<env YAML>" "replicas" true|false "recreate" true|false
+(dict "root" $ "component" "pipeline" "env" "<env YAML>" "replicas" true|false
 "tls" (dict "kafka" true "opensearch" true)), tls naming the Secret mounts (vigil.tls.sources)
 */}}
 {{- define "vigil.component" -}}
@@ -31,10 +31,6 @@ metadata:
 spec:
   {{- if .replicas }}
   replicas: {{ $vals.replicas }}
-  {{- end }}
-  {{- if .recreate }}
-  strategy:
-    type: Recreate
   {{- end }}
   selector:
     matchLabels:
