@@ -2,12 +2,20 @@ package collector
 
 import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/kafkaexporter"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/attributesprocessor"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/k8sattributesprocessor"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/probabilisticsamplerprocessor"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/redactionprocessor"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourcedetectionprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourceprocessor"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
@@ -40,6 +48,16 @@ func Factories() (otelcol.Factories, error) {
 		resourceprocessor.NewFactory(),
 		// Agent mode: add pod, namespace and workload names to node logs.
 		k8sattributesprocessor.NewFactory(),
+		// Shaping data before it leaves the cluster (configs/recipes/,
+		// docs/recipes.md): parse and enrich with OTTL, drop noise, redact
+		// personal data, sample traces, add host and cloud attributes.
+		transformprocessor.NewFactory(),
+		filterprocessor.NewFactory(),
+		attributesprocessor.NewFactory(),
+		redactionprocessor.NewFactory(),
+		probabilisticsamplerprocessor.NewFactory(),
+		tailsamplingprocessor.NewFactory(),
+		resourcedetectionprocessor.NewFactory(),
 	); err != nil {
 		return f, err
 	}
@@ -49,6 +67,9 @@ func Factories() (otelcol.Factories, error) {
 		prometheusexporter.NewFactory(),
 		// Agent mode: forward to the gateway collector.
 		otlpexporter.NewFactory(),
+		// Gateway tier in front of tail sampling: every span of a trace goes
+		// to the same sampling collector, so it decides on whole traces.
+		loadbalancingexporter.NewFactory(),
 	); err != nil {
 		return f, err
 	}
