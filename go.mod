@@ -2,13 +2,19 @@ module github.com/vigil-dev/vigil
 
 go 1.26.0
 
+// Collector modules are one release: core v1.66.0 / v0.160.0, contrib v0.160.0
+// (the shaping processors, tail sampling, resource detection and the
+// load-balancing exporter included). One skew: contrib's prometheusexporter,
+// with its pkg/resourcetotelemetry and pkg/translator/prometheus, stays at
+// v0.159.0, since the Go proxy serves no v0.160.0 of it; v0.159.0 builds with
+// core v1.66.0.
 require (
 	github.com/cloudevents/sdk-go/v2 v2.16.2
 	github.com/google/uuid v1.6.0
 	github.com/klauspost/compress v1.20.3
 	github.com/open-telemetry/opentelemetry-collector-contrib/exporter/kafkaexporter v0.160.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter v0.160.0
-	github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter v0.159.0
+	github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter v0.159.0 // skew: no v0.160.0 served
 	github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.160.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.160.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.160.0
