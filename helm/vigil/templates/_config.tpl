@@ -112,6 +112,7 @@ ca_file: "") does not undo a mounted Secret. */}}
 {{- if .Values.otlpAuth.enabled }}
 {{- include "vigil.config.otlpAuth" (dict "root" . "cfg" $cfg) }}
 {{- end }}
+{{- include "vigil.config.recipes" (dict "root" . "cfg" $cfg) }}
 {{- $_ := set $cfg "vigil" (include "vigil.config.collectorVigil" (dict "root" . "port" .Values.collector.adminPort) | fromYaml) }}
 {{- toYaml $cfg }}
 {{- end }}
@@ -197,4 +198,50 @@ installs the templates the pipeline would. */}}
 {{- $_ := set $cfg "dashboards" $dash }}
 {{- end }}
 {{- toYaml (mustMergeOverwrite $cfg (deepCopy .Values.setup.config)) }}
+{{- end }}
+
+{{/* The enabled recipes (collector.recipes, configs/recipes/*.yaml), merged
+into the gateway's configuration in place: (dict "root" $ "cfg" $cfg). A
+recipe's components are merged over the configuration; a pipeline's processor
+list is not replaced as a merged file would replace it, so that recipes
+combine: the processors a recipe lists that the pipeline lacks are added after
+memory_limiter, recipe by recipe in a fixed order. */}}
+{{- define "vigil.config.recipes" -}}
+{{- $cfg := .cfg }}
+{{- $v := .root.Values.collector }}
+{{- $added := dict }}
+{{- range $name := list "parseBody" "dropDebug" "redact" "tailSampling" }}
+{{- $r := index $v.recipes $name }}
+{{- if $r.enabled }}
+{{- if and (eq $name "tailSampling") (gt (int $v.replicas) 1) }}
+{{- fail "collector.recipes.tailSampling needs every span of a trace on one collector: set collector.replicas: 1 (several replicas: docs/recipes.md, load balancing)" }}
+{{- end }}
+{{- $rc := deepCopy $r.config }}
+{{- range $section, $m := $rc }}
+{{- if ne $section "service" }}
+{{- $_ := set $cfg $section (mergeOverwrite (get $cfg $section | default dict) $m) }}
+{{- end }}
+{{- end }}
+{{- range $p, $pl := (($rc.service | default dict).pipelines | default dict) }}
+{{- $base := index $cfg.service.pipelines $p }}
+{{- if not $base }}{{ fail (printf "collector.recipes.%s adds to pipeline %s, which collector.config.service.pipelines lacks" $name $p) }}{{ end }}
+{{- $list := get $added $p | default list }}
+{{- range $proc := $pl.processors }}
+{{- if and (not (has $proc $base.processors)) (not (has $proc $list)) }}
+{{- $list = append $list $proc }}
+{{- end }}
+{{- end }}
+{{- $_ := set $added $p $list }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $p, $list := $added }}
+{{- $pipe := index $cfg.service.pipelines $p }}
+{{- $procs := $pipe.processors | default list }}
+{{- if and $procs (eq (first $procs) "memory_limiter") }}
+{{- $_ := set $pipe "processors" (concat (list "memory_limiter") $list (rest $procs)) }}
+{{- else }}
+{{- $_ := set $pipe "processors" (concat $list $procs) }}
+{{- end }}
+{{- end }}
 {{- end }}
