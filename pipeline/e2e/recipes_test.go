@@ -35,15 +35,31 @@ func TestRecipes(t *testing.T) {
 	t.Run("parse-body", func(t *testing.T) { recipeParseBody(t, s) })
 	t.Run("drop-debug", func(t *testing.T) { recipeDropDebug(t, s) })
 	t.Run("redact", func(t *testing.T) { recipeRedact(t, s) })
-	t.Run("tail-sampling", func(t *testing.T) { recipeTailSampling(t, s) })
+	t.Run("tail-sampling", func(t *testing.T) {
+		c := s.startRecipe(t, []string{"tail-sampling"}, "VIGIL_TAIL_SAMPLING_DECISION_WAIT=2s")
+		recipeTailSampling(t, s, c, "recipe-sampled")
+	})
+	// The same through the load-balancing exporter: the collector forwards
+	// each trace's spans by trace id to its own second OTLP receiver (the
+	// only peer here), whose pipeline samples.
+	t.Run("tail-sampling-load-balanced", func(t *testing.T) {
+		peer := vigiltest.FreeAddr(t)
+		c := s.startRecipe(t, []string{"tail-sampling", "load-balancing"}, "VIGIL_TAIL_SAMPLING_DECISION_WAIT=2s",
+			"VIGIL_SAMPLING_OTLP_ENDPOINT="+peer, "VIGIL_SAMPLING_PEERS=127.0.0.1", "VIGIL_SAMPLING_PEERS_PORT="+vigiltest.Port(t, peer))
+		recipeTailSampling(t, s, c, "recipe-sampled-lb")
+	})
 }
 
-// startRecipe starts a collector with recipe merged after the shipped
-// collector.yaml, and stops it (draining) when t ends.
-func (s *stack) startRecipe(t *testing.T, recipe string, env ...string) *collector {
+// startRecipe starts a collector with recipes merged after the shipped
+// collector.yaml, in order, and stops it (draining) when t ends.
+func (s *stack) startRecipe(t *testing.T, recipes []string, env ...string) *collector {
 	t.Helper()
 	env = append(env, "VIGIL_COLLECTOR_QUEUE_DIR="+t.TempDir())
-	c := s.startCollectorWith(env, "configs/recipes/"+recipe+".yaml")
+	var files []string
+	for _, r := range recipes {
+		files = append(files, "configs/recipes/"+r+".yaml")
+	}
+	c := s.startCollectorWith(env, files...)
 	t.Cleanup(func() { c.proc.Stop(30 * time.Second) })
 	return c
 }
@@ -144,7 +160,7 @@ func (s *stack) search(index string, query map[string]any, size int) ([]map[stri
 // recipeParseBody: JSON and key=value bodies become attributes; a body that
 // is neither, or that does not parse, is indexed unchanged.
 func recipeParseBody(t *testing.T, s *stack) {
-	c := s.startRecipe(t, "parse-body")
+	c := s.startRecipe(t, []string{"parse-body"})
 	const svc = "recipe-parse"
 	info := plog.SeverityNumberInfo
 	sendRecs(t, c.grpc, svc, []logRec{
@@ -171,7 +187,7 @@ func recipeParseBody(t *testing.T, s *stack) {
 // its other records and every record of another service are indexed.
 func recipeDropDebug(t *testing.T, s *stack) {
 	const noisy, other = "recipe-noisy", "recipe-quiet"
-	c := s.startRecipe(t, "drop-debug", "VIGIL_DROP_DEBUG_SERVICE="+noisy)
+	c := s.startRecipe(t, []string{"drop-debug"}, "VIGIL_DROP_DEBUG_SERVICE="+noisy)
 	unspec := plog.SeverityNumberUnspecified
 	recs := []logRec{
 		{seq: 1, sevNum: plog.SeverityNumberDebug, sevText: "DEBUG", body: "cache miss"},
@@ -196,7 +212,7 @@ func recipeDropDebug(t *testing.T, s *stack) {
 // and span attributes are masked in the collector: neither the records in
 // Kafka (read with kcat) nor the documents in OpenSearch hold them.
 func recipeRedact(t *testing.T, s *stack) {
-	c := s.startRecipe(t, "redact")
+	c := s.startRecipe(t, []string{"redact"})
 	const svc = "recipe-redact"
 	marker := fmt.Sprintf("redact-marker-%d", time.Now().UnixNano())
 	secrets := []string{
@@ -279,11 +295,32 @@ func sha16(s string) [16]byte {
 // requests. Every error trace is indexed whole; of the others about 10% are
 // (the trace ids are fixed, so the sampled set is the same on every run; the
 // band is wide enough for any hash); no trace is indexed in part.
-func recipeTailSampling(t *testing.T, s *stack) {
-	c := s.startRecipe(t, "tail-sampling", "VIGIL_TAIL_SAMPLING_DECISION_WAIT=2s")
-	const svc, traces, perTrace, errEvery = "recipe-sampled", 1000, 3, 20
+func recipeTailSampling(t *testing.T, s *stack, c *collector, svc string) {
+	const traces, perTrace, errEvery = 1000, 3, 20
 	snd := newSender(t, c.grpc)
 	now := time.Now()
+	// First one error span, until it is indexed: the load-balancing
+	// exporter starts before the receiver it sends to, and spans it holds
+	// in retries for longer than decision_wait would be decided apart from
+	// the rest of their trace (as after any delay of that length).
+	warm := ptrace.NewTraces()
+	wrs := warm.ResourceSpans().AppendEmpty()
+	wrs.Resource().Attributes().PutStr("service.name", svc+"-warmup")
+	ws := wrs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	ws.SetTraceID(pcommon.TraceID(sha16(svc + "-warmup")))
+	ws.SetSpanID(pcommon.SpanID([8]byte{9}))
+	ws.SetName("warm-up")
+	ws.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+	ws.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
+	ws.Status().SetCode(ptrace.StatusCodeError)
+	snd.sendTraces(warm)
+	require.NoError(t, vigiltest.Eventually(time.Minute, func() error {
+		docs, err := s.search(s.spanAlias, map[string]any{"term": map[string]any{"serviceName": svc + "-warmup"}}, 1)
+		if err == nil && len(docs) == 0 {
+			err = fmt.Errorf("warm-up span of %s not indexed yet", svc)
+		}
+		return err
+	}))
 	ids := map[string]bool{} // error traces, by hex id
 	// children first (they end first), then the roots, 100 traces a request.
 	for _, roots := range []bool{false, true} {
@@ -293,7 +330,7 @@ func recipeTailSampling(t *testing.T, s *stack) {
 			rs.Resource().Attributes().PutStr("service.name", svc)
 			spans := rs.ScopeSpans().AppendEmpty().Spans()
 			for i := from; i < from+100; i++ {
-				tid := pcommon.TraceID(sha16(fmt.Sprintf("recipes-tail-sampling-%d", i)))
+				tid := pcommon.TraceID(sha16(fmt.Sprintf("%s-%d", svc, i)))
 				root := pcommon.SpanID([8]byte{byte(i >> 8), byte(i), 0, 0, 0, 0, 0, 1})
 				start := now.Add(time.Duration(i) * time.Millisecond)
 				add := func(n int, parent pcommon.SpanID, name string) ptrace.Span {
@@ -376,7 +413,7 @@ func recipeTailSampling(t *testing.T, s *stack) {
 		}
 	}
 	others := traces - len(ids)
-	t.Logf("tail sampling: %d of %d error traces, %d of %d other traces (%.1f%%) indexed whole", len(ids), len(ids), sampled, others, 100*float64(sampled)/float64(others))
+	t.Logf("%s: %d of %d error traces, %d of %d other traces (%.1f%%) indexed whole", svc, len(ids), len(ids), sampled, others, 100*float64(sampled)/float64(others))
 	// 10% of 950 is 95 (standard deviation about 9): [4%, 20%] is more than
 	// five deviations either side.
 	require.GreaterOrEqual(t, sampled, others*4/100, "sampled fraction")
