@@ -171,6 +171,11 @@ func Check(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("collector: %w", err)
 	}
 	if err := col.DryRun(ctx); err != nil {
+		// The collector names the processor of a refused OTTL statement;
+		// the statement's own path and text follow.
+		if perr := statementProblems(ctx, cfg); perr != nil {
+			return fmt.Errorf("collector: %w\n%w", err, perr)
+		}
 		return fmt.Errorf("collector: %w", err)
 	}
 	return checkConfig(ctx, cfg, true)
