@@ -304,7 +304,8 @@ func (r *router) retry(what string, f func(context.Context) error) error {
 	for {
 		err := f(r.ctx)
 		var se *opensearch.StatusError
-		if err == nil || errors.As(err, &se) && opensearch.ClassifyRequest(se.Status) == opensearch.Permanent {
+		if err == nil || errors.As(err, &se) && se.Status != 429 && se.Status < 500 {
+			// A refused name or permission stays refused.
 			return err
 		}
 		r.log.Warn(what+" failed; retrying", "err", err, "backoff", wait)
