@@ -21,11 +21,9 @@ type Config struct {
 	// Failover makes the pipeline the executor of vigil.failover decisions
 	// for its sink (docs/failover.md). Off unless failover.standby.addresses
 	// is set.
-	Failover FailoverConfig `yaml:"failover"`
-	Indices  IndicesConfig  `yaml:"indices"`
-	// LogRouting writes each log to the data stream of its resource's
-	// dataset and namespace (routing.go).
-	LogRouting LogRoutingConfig `yaml:"log_routing"`
+	Failover   FailoverConfig   `yaml:"failover"`
+	Indices    IndicesConfig    `yaml:"indices"`
+	LogRouting LogRoutingConfig `yaml:"log_routing"` // routing.go
 	Bulk       BulkConfig       `yaml:"bulk"`
 	Retry      RetryConfig      `yaml:"retry"`
 	TraceGroup TraceGroupConfig `yaml:"trace_group"`
