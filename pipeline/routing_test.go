@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -160,4 +162,40 @@ func TestRouterWithoutCluster(t *testing.T) {
 	require.Equal(t, "ss4o_logs-b-default", r.route("b", "").Index)
 	require.Same(t, r.overCap, r.route("c", ""))
 	require.Equal(t, "ss4o_logs-a-default", r.route("a", "").Index)
+}
+
+// Every routed stream is one the logs template and ISM policy apply to
+// (and Dashboards' <prefix>-* finds): their patterns are the prefix's.
+func TestRoutedStreamsMatchTemplateAndPolicy(t *testing.T) {
+	cfg := DefaultConfig()
+	m := newMetrics(nil)
+	r := newRouter(cfg.LogRouting, cfg.Indices.LogsDataStream, cfg.Retry, nil, m, slog.New(slog.DiscardHandler))
+	names := cfg.Indices.Names()
+	tpl := opensearch.LogsTemplate(names, opensearch.Settings{})["index_patterns"].([]string)
+	policy, err := json.Marshal(opensearch.LogsPolicy(names, opensearch.Lifecycle{}))
+	require.NoError(t, err)
+	var p struct {
+		Policy struct {
+			ISMTemplate []struct {
+				IndexPatterns []string `json:"index_patterns"`
+			} `json:"ism_template"`
+		} `json:"policy"`
+	}
+	require.NoError(t, json.Unmarshal(policy, &p))
+	ism := p.Policy.ISMTemplate[0].IndexPatterns
+	for _, in := range [][2]string{{"nginx", "prod"}, {"", "Team-A"}, {strings.Repeat("Ü*", 200), "a/b"}, {"", ""}} {
+		st := r.route(in[0], in[1])
+		require.True(t, matchAny(tpl, st.Index), "template %v, stream %s", tpl, st.Index)
+		require.True(t, matchAny(ism, ".ds-"+st.Index+"-000001"), "ISM %v, stream %s", ism, st.Index)
+		require.True(t, matchAny([]string{"ss4o_logs-*"}, st.Index), "Dashboards' pattern, stream %s", st.Index)
+	}
+}
+
+func matchAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
 }
