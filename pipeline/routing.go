@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -173,15 +174,24 @@ type router struct {
 	// attribute values led to (at most rawCacheSize).
 	byName map[string]*document.Stream
 	byRaw  map[[2]string]*document.Stream
+	// refusedNames are names the cluster refused a stream (at most max).
+	refusedNames map[string]bool
 	// full: the cluster holds max streams; it only ever fills (streams are
-	// never deleted by the pipeline), so no further name is looked up.
-	full    bool
-	dir     streamDirectory // nil: no cluster (discard sink, dry run)
-	ctx     context.Context
-	backoff RetryConfig
-	m       *metrics
-	log     *slog.Logger
+	// never deleted by the pipeline), so a further name is looked up only
+	// in a listing at most relistEvery old (another replica may have made
+	// its stream since).
+	full     bool
+	listedAt time.Time
+	dir      streamDirectory // nil: no cluster (discard sink, dry run)
+	ctx      context.Context
+	backoff  RetryConfig
+	m        *metrics
+	log      *slog.Logger
 }
+
+// relistEvery is how often, at most, a full router lists the cluster's
+// streams again for a name it does not know.
+const relistEvery = 10 * time.Second
 
 // rawCacheSize bounds the attribute values remembered per max_streams:
 // beyond it they are sanitized again each time (a flood of distinct values
@@ -195,7 +205,7 @@ func newRouter(c LogRoutingConfig, defaultStream string, retry RetryConfig, dir 
 		keys:   [2][]string{c.DatasetAttributes, c.NamespaceAttributes},
 		prefix: prefix, defDS: ds, defNS: ns, maxPart: streamPartLen(prefix), max: c.MaxStreams,
 		def:    &document.Stream{Index: defaultStream, Head: head, HeadID: at},
-		byName: map[string]*document.Stream{}, byRaw: map[[2]string]*document.Stream{},
+		byName: map[string]*document.Stream{}, byRaw: map[[2]string]*document.Stream{}, refusedNames: map[string]bool{},
 		dir: dir, ctx: context.Background(), backoff: retry, m: m, log: log,
 	}
 	cp := *r.def
@@ -216,7 +226,9 @@ func (r *router) route(dataset, namespace string) *document.Stream {
 		return st
 	}
 	st := r.admit(r.name(dataset, namespace))
-	if st != r.refused && len(r.byRaw) < rawCacheSize*r.max {
+	// Not a name past the cap: a listing may find its stream later (made
+	// by another replica).
+	if st != r.overCap && len(r.byRaw) < rawCacheSize*r.max {
 		r.byRaw[[2]string{strings.Clone(dataset), strings.Clone(namespace)}] = st
 	}
 	return st
@@ -250,7 +262,10 @@ func (r *router) admit(name string) *document.Stream {
 	if st, ok := r.byName[name]; ok {
 		return st
 	}
-	if r.full {
+	if r.refusedNames[name] {
+		return r.refused
+	}
+	if r.full && (r.dir == nil || time.Since(r.listedAt) < relistEvery) {
 		return r.overCap
 	}
 	if r.dir != nil {
@@ -263,6 +278,7 @@ func (r *router) admit(name string) *document.Stream {
 			r.log.Warn("data streams cannot be listed; logs go to the default stream", "stream", name, "err", err)
 			return r.refused
 		}
+		r.listedAt = time.Now()
 		for _, n := range names {
 			r.add(n)
 		}
@@ -271,6 +287,9 @@ func (r *router) admit(name string) *document.Stream {
 		}
 	}
 	if len(r.byName) >= r.max {
+		if r.full {
+			return r.overCap
+		}
 		r.full = true
 		r.log.Warn("log data streams at log_routing.max_streams; logs of further names go to the default stream", "max_streams", r.max, "default", r.def.Index, "first_refused", name)
 		return r.overCap
@@ -278,6 +297,9 @@ func (r *router) admit(name string) *document.Stream {
 	if r.dir != nil {
 		if err := r.retry("create data stream", func(ctx context.Context) error { return r.dir.create(ctx, name) }); err != nil {
 			r.log.Warn("data stream cannot be created; its logs go to the default stream", "stream", name, "err", err)
+			if len(r.refusedNames) < r.max {
+				r.refusedNames[name] = true
+			}
 			return r.refused
 		}
 	}

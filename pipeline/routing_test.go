@@ -130,6 +130,9 @@ func TestRouterCap(t *testing.T) {
 	require.Same(t, a, r.route("nginx", "team_a"), "one stream for names that sanitize alike")
 	require.Equal(t, 4, dir.calls, "known names need no lookup")
 	require.Same(t, r.refused, r.route("", "refused"), "a refused creation goes to the default stream")
+	calls0 := dir.calls
+	require.Same(t, r.refused, r.route("", "Refused"))
+	require.Equal(t, calls0, dir.calls, "a refused name is not asked again")
 	require.Equal(t, def, r.refused.Index)
 	b, c := r.route("", "b"), r.route("", "c")
 	require.Equal(t, []string{"ss4o_logs-vigil-b", "ss4o_logs-vigil-c"}, []string{b.Index, c.Index})
@@ -152,6 +155,16 @@ func TestRouterCap(t *testing.T) {
 	require.Equal(t, "ss4o_logs-vigil-c", r2.route("", "c").Index)
 	require.Equal(t, "ss4o_logs-nginx-team_a", r2.route("nginx", "team-a").Index)
 	require.Same(t, r2.overCap, r2.route("flood", "x"))
+
+	calls = dir.calls
+	// Another replica made a stream (within the cap, at the same time):
+	// the next listing, at most relistEvery later, finds it.
+	dir.names = append(dir.names, "ss4o_logs-flood-late")
+	require.Same(t, r.overCap, r.route("flood", "late"), "the listing is fresh")
+	r.listedAt = r.listedAt.Add(-relistEvery)
+	require.Equal(t, "ss4o_logs-flood-late", r.route("flood", "late").Index)
+	require.Same(t, r.overCap, r.route("flood", "later"))
+	require.Equal(t, calls+1, dir.calls, "one more listing")
 }
 
 func TestRouterWithoutCluster(t *testing.T) {
