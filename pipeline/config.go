@@ -23,6 +23,7 @@ type Config struct {
 	// is set.
 	Failover   FailoverConfig   `yaml:"failover"`
 	Indices    IndicesConfig    `yaml:"indices"`
+	LogRouting LogRoutingConfig `yaml:"log_routing"` // routing.go
 	Bulk       BulkConfig       `yaml:"bulk"`
 	Retry      RetryConfig      `yaml:"retry"`
 	TraceGroup TraceGroupConfig `yaml:"trace_group"`
@@ -243,6 +244,7 @@ func DefaultConfig() Config {
 			DeleteAfter:      "7d",
 			InstallTemplates: true,
 		},
+		LogRouting:       DefaultLogRoutingConfig(),
 		Bulk:             BulkConfig{MaxBytes: 5 << 20, MaxDocs: defaultBulkDocs, Linger: 200 * time.Millisecond, Concurrency: 2},
 		Retry:            RetryConfig{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, MaxItemRetries: 10},
 		Events:           events.DefaultConfig(),
@@ -329,6 +331,9 @@ func (c Config) Validate() error {
 	c.Failover.validate(&p, c.OpenSearch)
 
 	p.Merge("indices", c.Indices.Validate())
+	if strings.Contains(c.Indices.LogsDataStream, "-") { // else reported above
+		c.LogRouting.validate(&p, c.Indices.LogsDataStream)
+	}
 	p.Merge("events", c.Events.Validate())
 	if c.Bulk.MaxBytes < 1024 {
 		p.Addf("bulk.max_bytes", "must be >= 1024 (got %d)", c.Bulk.MaxBytes)

@@ -243,6 +243,9 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 	switch signal {
 	case signalLogs:
 		opt.Head, opt.HeadID = s.logHead, s.logHeadID
+		if s.router != nil {
+			opt.Route, opt.RouteKeys = s.route, s.router.keys
+		}
 		opt.Chunk = func(n int) []byte {
 			b := s.chunks.get(n)
 			r.chunks = append(r.chunks, b)
@@ -259,8 +262,15 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 		items := make([]item, len(docs))
 		size := 0
 		for i, d := range docs {
-			items[i] = item{rec: r, kind: kindLog, index: s.cfg.Indices.LogsDataStream, id: d.ID, doc: d.Body, line: d.Line}
+			index := s.cfg.Indices.LogsDataStream
+			if d.Stream != nil {
+				index = d.Stream.Index
+			}
+			items[i] = item{rec: r, kind: kindLog, index: index, id: d.ID, doc: d.Body, line: d.Line}
 			size += items[i].cost()
+		}
+		if s.router != nil {
+			s.router.counted(docs)
 		}
 		r.pending.Add(int32(len(items)))
 		r.account(size)

@@ -4,8 +4,9 @@
 // JSON per topic) and bulk-indexes them so that OpenSearch Dashboards' Trace
 // Analytics and Logs work unchanged: Data Prepper compatible span documents
 // behind the otel-v1-apm-span write alias, otel-v1-apm-service-map
-// relationships, and SS4O log documents in the ss4o_logs-vigil-default data
-// stream (package document builds them; package opensearch installs the
+// relationships, and SS4O log documents in the ss4o_logs-<dataset>-<namespace>
+// data stream of their resource, ss4o_logs-vigil-default without one
+// (routing.go) (package document builds them; package opensearch installs the
 // templates and talks to the cluster; package dlq is the dead-letter queue).
 //
 // # Delivery

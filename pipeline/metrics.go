@@ -26,6 +26,8 @@ type metrics struct {
 	switches       *prometheus.CounterVec // to, result
 	discarded      prometheus.Counter
 	emptyRecords   *prometheus.CounterVec // signal, reason
+	streamOverflow *prometheus.CounterVec // reason
+	logStreams     prometheus.Gauge
 	// indexedDocs caches documents{kind,outcome="indexed"} per kind: it is
 	// counted once per document, the hottest label lookup there is.
 	indexedDocs map[string]prometheus.Counter
@@ -120,6 +122,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_pipeline_empty_records_total",
 			Help: "Kafka records finished without a document because they hold no data, by signal (logs, spans) and reason (null: no value, a tombstone; empty: a zero-length value).",
 		}, []string{"signal", "reason"}),
+		streamOverflow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_pipeline_log_stream_overflow_total",
+			Help: "Log documents written to indices.logs_data_stream instead of their own data stream, by reason (max_streams: log_routing.max_streams streams exist; refused: the cluster refused to create or list streams).",
+		}, []string{"reason"}),
+		logStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_pipeline_log_streams",
+			Help: "Log data streams known to exist besides indices.logs_data_stream (counted against log_routing.max_streams).",
+		}),
+	}
+	for _, reason := range []string{overflowMaxStreams, overflowRefused} {
+		m.streamOverflow.WithLabelValues(reason) // present at 0 from the start
 	}
 	for _, sig := range []string{signalLogs, signalSpans} {
 		for _, reason := range []string{emptyNull, emptyZeroLength} {
@@ -132,7 +145,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.documents, m.bulkDuration, m.bulkBytes, m.bulkFailures, m.lag, m.latency,
-			m.paused, m.heldSpans, m.forcedReleases, m.repairs, m.repairErrors, m.repairedSpans, m.repairsPending, m.fairPaused, m.opensearchUp, m.commits, m.active, m.switches, m.discarded, m.emptyRecords)
+			m.paused, m.heldSpans, m.forcedReleases, m.repairs, m.repairErrors, m.repairedSpans, m.repairsPending, m.fairPaused, m.opensearchUp, m.commits, m.active, m.switches, m.discarded, m.emptyRecords,
+			m.streamOverflow, m.logStreams)
 	}
 	return m
 }

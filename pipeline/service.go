@@ -75,6 +75,9 @@ type Service struct {
 	// their id at logHeadID (document.Options.Head).
 	logHead   []byte
 	logHeadID int
+	// router picks log documents' data streams; nil: log_routing is off.
+	router *router
+	route  func(dataset, namespace string) *document.Stream
 	// spanFields are the span attribute keys that are fields of their
 	// own (indices.span_attribute_fields and the known ones).
 	spanFields map[string]struct{}
@@ -125,6 +128,14 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(tg, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost,
 		chunks: newFreeList(16), fair: newFairShare(cfg.Kafka.Logs.Topic, cfg.Kafka.Spans.Topic)}
 	s.logHead, s.logHeadID = opensearch.CreateHead(cfg.Indices.LogsDataStream, document.IDLen)
+	if cfg.LogRouting.Enabled {
+		var dir streamDirectory
+		if cfg.talksToOpenSearch() {
+			dir = clusterStreams{client: s.sides.activeClient}
+		}
+		s.router = newRouter(cfg.LogRouting, cfg.Indices.LogsDataStream, cfg.Retry, dir, s.m, log)
+		s.route = s.router.route // once: a method value per record would allocate
+	}
 	s.spanFields = document.SpanFields(cfg.Indices.SpanAttributeFields)
 	s.up = make([]atomic.Bool, len(clients))
 	if cfg.Sink == SinkOpenSearch {
@@ -269,6 +280,11 @@ func (s *Service) Run(ctx context.Context) error {
 		execDone := make(chan struct{})
 		go func() { x.run(xctx); close(execDone) }()
 		defer func() { stopExec(); <-execDone }()
+	}
+	if s.router != nil {
+		// Set before the poll loop starts; its lookups and creations
+		// end with the pipeline.
+		s.router.ctx = ctx
 	}
 	if err := s.install(ctx); err != nil {
 		if ctx.Err() != nil {

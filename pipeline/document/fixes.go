@@ -109,6 +109,13 @@ type Options struct {
 	// be sent from where it is, with no copy and no id allocated.
 	Head   []byte
 	HeadID int
+	// Route, if set, picks each resource's log data stream, whose Head and
+	// HeadID then replace Options': it is given the string values of the
+	// resource's RouteKeys attributes (dataset, namespace; of each list
+	// the first key present wins; "" when none is). It is called once per
+	// resource, not per record; what it returns is the documents' Stream.
+	Route     func(dataset, namespace string) *Stream
+	RouteKeys [2][]string
 	// SpanFields are the span attribute keys written as fields of their
 	// own (SpanFields); the others go into span.attributes.overflow.
 	// Nil: the known ones (known.go).

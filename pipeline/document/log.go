@@ -26,6 +26,20 @@ type Log struct {
 	// Line is Options.Head (holding ID), Body and a newline; nil without
 	// a Head. ID then shares its bytes.
 	Line []byte
+	// Stream is what Options.Route chose for the document's resource; nil
+	// without a Route.
+	Stream *Stream
+	// idAt is where ID sits in Line.
+	idAt int
+}
+
+// Stream is a log data stream chosen by Options.Route: its name, and the
+// bulk action line its documents are rendered after (as Options.Head and
+// HeadID).
+type Stream struct {
+	Index  string
+	Head   []byte
+	HeadID int
 }
 
 // IDLen is the length of every log document's ID.
@@ -187,6 +201,11 @@ type logWriter struct {
 	svcMember, tail []byte
 	// docFx is the fixes of the document being rendered.
 	docFx fixes
+	// head and headID are the current resource's (Options.Route) or
+	// Options'; stream is the Route's choice.
+	head   []byte
+	headID int
+	stream *Stream
 
 	// memo holds the last record's attributes (keyMemo).
 	memo keyMemo
@@ -212,6 +231,12 @@ func (w *logWriter) resourceLogs(rl []byte) bool {
 	var ok bool
 	if w.service, ok = wServiceName(res); !ok {
 		return false
+	}
+	w.head, w.headID, w.stream = w.opt.Head, w.opt.HeadID, nil
+	if w.opt.Route != nil {
+		ds, ns := wRouteAttrs(res, &w.opt.RouteKeys)
+		w.stream = w.opt.Route(ds, ns)
+		w.head, w.headID = w.stream.Head, w.stream.HeadID
 	}
 	resFx := &fixes{}
 	w.svcMember = w.svcMember[:0]
@@ -279,7 +304,7 @@ func (w *logWriter) scopeLogs(sl []byte, resFx *fixes) bool {
 		if f.num != 2 {
 			continue
 		}
-		head := w.opt.Head
+		head := w.head
 		dst := w.a.tail(len(head)+512+len(f.b)*3/2+len(w.svcMember)+len(w.tail), w.left)
 		dst = append(dst, head...)
 		d, ok := w.log(dst, f.b)
@@ -295,8 +320,10 @@ func (w *logWriter) scopeLogs(sl []byte, resFx *fixes) bool {
 			line := w.a.keep(append(d.Body, '\n'))
 			d.Line, d.Body = line, line[len(head):len(line)-1:len(line)-1]
 			h = xxh3.Hash128(d.Body)
-			d.ID = putID(line, w.opt.HeadID, h)
+			d.ID = putID(line, w.headID, h)
+			d.idAt = w.headID
 		}
+		d.Stream = w.stream
 		w.out = append(w.out, d)
 		w.hashes = append(w.hashes, h)
 		w.left--
@@ -610,7 +637,7 @@ func distinguishRepeats(logs []Log, hashes []xxh3.Uint128, opt Options) {
 		t.count[j]++
 		h := xxh3.HashString128(hexID(h) + "#" + strconv.Itoa(int(n)))
 		if logs[i].Line != nil {
-			logs[i].ID = putID(logs[i].Line, opt.HeadID, h)
+			logs[i].ID = putID(logs[i].Line, logs[i].idAt, h)
 		} else {
 			logs[i].ID = hexID(h)
 		}

@@ -10,6 +10,8 @@
 # Environment: VIGIL_BENCH_PIPELINE_RECORDS (default 1000000),
 # VIGIL_BENCH_PIPELINE_SINKS ("opensearch discard"), VIGIL_BENCH_PIPELINE_PROFILE
 # (0 skips the profiled run), VIGIL_BENCH_PIPELINE_PPROF (keep the profile there),
+# VIGIL_BENCH_PIPELINE_ROUTING (discard runs each with log routing off and on,
+# alternating; default 5, 0 skips them; an empty SINKS runs only those),
 # VIGIL_BENCH_PIPELINE_COMPRESSION (the backlog's codec; default zstd, the
 # collector's).
 set -euo pipefail
@@ -18,7 +20,7 @@ cd "$REPO"
 BIN="${VIGIL_BIN:-$REPO/bin/vigil}"
 [[ -x $BIN ]] || make -s build >&2
 N=${VIGIL_BENCH_PIPELINE_RECORDS:-1000000}
-SINKS=${VIGIL_BENCH_PIPELINE_SINKS:-opensearch discard}
+SINKS=${VIGIL_BENCH_PIPELINE_SINKS-opensearch discard}
 CODEC=${VIGIL_BENCH_PIPELINE_COMPRESSION:-zstd}
 BROKER="${VIGIL_TEST_KAFKA:-127.0.0.1:9092}"
 OS_URL="${VIGIL_TEST_OPENSEARCH:-http://127.0.0.1:9200}"
@@ -77,6 +79,7 @@ indices:
   logs_data_stream: ${RUN}$1_logs-vigil-default
 admin_token: {env: VIGIL_PIPELINE_ADMIN_TOKEN}
 sink: $1
+${EXTRA:-}
 YAML
   echo "$W/$1-$2.yaml"
 }
@@ -119,6 +122,7 @@ drain() {
   secs=$(calc "$(date +%s.%N) - $t0")
   cpus=$(cpu)
   rss=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$pid/status")
+  streams=$(metric vigil_pipeline_log_streams)
   [[ -n ${3:-} ]] && wait "$prof"
   kill -TERM "$pid"
   wait "$pid" || true
@@ -138,7 +142,28 @@ if [[ " $SINKS " == *" discard "* && ${VIGIL_BENCH_PIPELINE_PROFILE:-1} != 0 ]];
   drain discard profile "$psecs"
 fi
 
+# Log routing off and on: the same backlog drained into the discard sink,
+# the runs alternating so that the machine's drift touches both alike.
+# Routed, each resource's logs go to ss4o_logs-<service.name>-<k8s.namespace.name>
+# (the backlog's 4 services, so every Kafka record spans 4 streams).
+ROUTES=${VIGIL_BENCH_PIPELINE_ROUTING:-5}
+route_off="log_routing: {enabled: false}"
+route_on="log_routing: {dataset_attributes: [data_stream.dataset, service.name], namespace_attributes: [data_stream.namespace, k8s.namespace.name]}"
+route_rows=() off_cpu=() on_cpu=()
+for i in $(seq 1 "$ROUTES"); do
+  for mode in off on; do
+    say "routing $mode, run $i of $ROUTES: draining $N records into discard"
+    if [[ $mode == off ]]; then EXTRA=$route_off; else EXTRA=$route_on; fi
+    EXTRA=$EXTRA drain discard "route-$mode-$i"
+    per=$(calc "$cpus * 1000000 / $N")
+    if [[ $mode == off ]]; then off_cpu+=("$per"); else on_cpu+=("$per"); fi
+    route_rows+=("| $i | $mode | $streams | $(printf %.1f "$secs") | $(printf %.2f "$cpus") | $(printf %.2f "$per") | $rss |")
+  done
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else printf "%.4f", (v[NR/2]+v[NR/2+1])/2}'; }
+
 cmd="${BIN#"$REPO"/} pipeline --config <the shipped defaults; names, addresses and admin_token set; sink: opensearch | discard>"
+if [[ -n $SINKS ]]; then
 echo "## Pipeline: a backlog in Kafka drained by \`vigil pipeline\` into OpenSearch and into the discard sink"
 echo
 echo "Command: \`make bench\` runs scripts/bench.d/20-pipeline.sh. Backlog: \`$load\`"
@@ -164,4 +189,22 @@ if [[ -f $W/cpu.pprof ]]; then
   echo
   go tool pprof -top -cum -nodecount 40 "$BIN" "$W/cpu.pprof" 2>/dev/null | sed -n '/flat%/,$p' | head -41
   echo '```'
+fi
+fi
+if ((ROUTES > 0)); then
+  moff=$(median "${off_cpu[@]}") mon=$(median "${on_cpu[@]}")
+  [[ -n $SINKS ]] && echo
+  echo "## Pipeline: log routing on vs off (CPU per million logs)"
+  echo
+  echo "Command: \`make bench\` (scripts/bench.d/20-pipeline.sh; alone: \`VIGIL_BENCH_PIPELINE_SINKS= scripts/bench.d/20-pipeline.sh\`). The backlog above"
+  echo "($loaded) drained $ROUTES times each into the discard sink with"
+  echo "\`$route_off\` and with \`$route_on\`, alternating, each run a fresh consumer group;"
+  echo "routed, the 4 services' logs go to 4 streams ss4o_logs-<service>-shop (all 4 in every Kafka record; with the discard sink no stream is created in a cluster)."
+  echo "CPU-s = utime+stime of the pipeline process, start-up included. Target: routing on within 10% of routing off."
+  echo
+  echo "| run | routing | streams (vigil_pipeline_log_streams) | wall s | pipeline CPU-s | CPU-s per million | peak RSS MiB |"
+  echo "|---|---|---|---|---|---|---|"
+  printf '%s\n' "${route_rows[@]}"
+  echo
+  echo "Median CPU-s per million logs: routing off $(printf %.2f "$moff"), routing on $(printf %.2f "$mon"): on/off = $(printf %.3f "$(calc "$mon / $moff")")."
 fi
