@@ -72,4 +72,3 @@ func connectionHashes(src, dst *Node, srcOp, dstOp *Operation) (node, op string)
 	}
 	return node, op
 }
-

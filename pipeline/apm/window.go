@@ -183,4 +183,3 @@ func containsPart(ps []int32, p int32) bool {
 	}
 	return false
 }
-
