@@ -198,7 +198,7 @@ func toExternal(source, name, sev string, a alert) External {
 	for k, v := range a.Annotations {
 		x.Annotations[k] = v
 	}
-	for k, v := range map[string]string{"generator_url": a.GeneratorURL, "dashboard_url": a.DashboardURL} {
+	for k, v := range map[string]string{"generator_url": a.GeneratorURL, "dashboards_url": a.DashboardURL} {
 		if v != "" {
 			x.Annotations[k] = v
 		}
