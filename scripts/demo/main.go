@@ -72,6 +72,9 @@ func report(args []string) error {
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka brokers, comma separated")
 	fs.StringVar(&r.HealthTopic, "health-topic", "vigil.health", "health topic")
 	fs.StringVar(&r.Admin, "admin", "127.0.0.1:8880", "vigil admin address (for the detector's current status)")
+	fs.StringVar(&r.Prometheus, "prometheus", "", "Prometheus URL holding the APM RED metrics (empty: no services table)")
+	fs.StringVar(&r.APMServiceMap, "apm-service-map", "otel-v2-apm-service-map", "APM application map alias")
+	wantServices := fs.Int("want-services", 0, "wait until at least this many services have RED metrics in Prometheus")
 	// A secured cluster (TLS, client certificate, basic auth), as the
 	// pipeline reaches it: the same settings and code.
 	var osc opensearch.Config
@@ -95,12 +98,17 @@ func report(args []string) error {
 	deadline := time.Now().Add(*wait)
 	for {
 		logs, spans, edges, err := r.Counts(ctx)
-		if err == nil && logs >= *wantLogs && spans >= *wantSpans && edges > 0 {
+		services := 0
+		if r.Prometheus != "" && *wantServices > 0 {
+			rows, _ := r.Services(ctx)
+			services = len(rows)
+		}
+		if err == nil && logs >= *wantLogs && spans >= *wantSpans && edges > 0 && services >= *wantServices {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: %d logs (want %d), %d spans (want %d), %d service-map documents (err: %v)",
-				*wait, logs, *wantLogs, spans, *wantSpans, edges, err)
+			return fmt.Errorf("after %s: %d logs (want %d), %d spans (want %d), %d service-map documents, %d services with RED metrics (want %d) (err: %v)",
+				*wait, logs, *wantLogs, spans, *wantSpans, edges, services, *wantServices, err)
 		}
 		time.Sleep(time.Second)
 	}
