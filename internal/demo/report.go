@@ -41,6 +41,9 @@ type Report struct {
 	// APMServiceMap is the APM application map's alias
 	// (otel-v2-apm-service-map).
 	APMServiceMap string
+	// APMEnvironment limits the services table to one environment
+	// (the trace set's is "demo"); empty shows all.
+	APMEnvironment string
 }
 
 // Counts returns the number of documents in logs, spans and service map.

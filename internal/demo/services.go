@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -17,11 +18,12 @@ import (
 // remote-writes for OpenSearch Dashboards APM, with the aggregations
 // Dashboards' services page uses (sum_over_time over the range, summed by
 // service; histogram_quantile over the summed buckets).
+// ENV is replaced by the environment matcher.
 const (
 	servicesRange   = "15m"
-	servicesRequest = `sum by (environment, service) (sum_over_time(request{remoteService="",namespace="span_derived"}[` + servicesRange + `]))`
-	servicesFault   = `sum by (environment, service) (sum_over_time(fault{remoteService="",namespace="span_derived"}[` + servicesRange + `]))`
-	servicesP99     = `histogram_quantile(0.99, sum by (environment, service, le) (sum_over_time(latency_seconds_bucket{remoteService="",namespace="span_derived"}[` + servicesRange + `]))) * 1000`
+	servicesRequest = `sum by (environment, service) (sum_over_time(request{ENVremoteService="",namespace="span_derived"}[` + servicesRange + `]))`
+	servicesFault   = `sum by (environment, service) (sum_over_time(fault{ENVremoteService="",namespace="span_derived"}[` + servicesRange + `]))`
+	servicesP99     = `histogram_quantile(0.99, sum by (environment, service, le) (sum_over_time(latency_seconds_bucket{ENVremoteService="",namespace="span_derived"}[` + servicesRange + `]))) * 1000`
 )
 
 // ServiceRow is one line of the services table.
@@ -31,9 +33,13 @@ type ServiceRow struct {
 	P99Millis            float64
 }
 
-// Services returns the services seen in the last 15 minutes, by
-// environment and name.
+// Services returns the services seen in the last 15 minutes (of
+// r.APMEnvironment, or all), by environment and name.
 func (r Report) Services(ctx context.Context) ([]ServiceRow, error) {
+	env := ""
+	if r.APMEnvironment != "" {
+		env = `environment="` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(r.APMEnvironment) + `",`
+	}
 	rows := map[[2]string]*ServiceRow{}
 	row := func(m map[string]string) *ServiceRow {
 		k := [2]string{m["environment"], m["service"]}
@@ -50,7 +56,7 @@ func (r Report) Services(ctx context.Context) ([]ServiceRow, error) {
 		{servicesFault, func(s *ServiceRow, v float64) { s.Faults = v }},
 		{servicesP99, func(s *ServiceRow, v float64) { s.P99Millis = v }},
 	} {
-		res, err := r.promQuery(ctx, q.expr)
+		res, err := r.promQuery(ctx, strings.Replace(q.expr, "ENV", env, 1))
 		if err != nil {
 			return nil, err
 		}

@@ -29,14 +29,13 @@ func TestServicesTable(t *testing.T) {
 	defer cancel()
 	require.NoError(t, apm.NewRemoteWriter(prom+"/api/v1/write", 10*time.Second).Write(ctx, agg.Close(nil)))
 
-	r := Report{Prometheus: prom}
+	r := Report{Prometheus: prom, APMEnvironment: env}
 	rows, err := r.Services(ctx)
 	require.NoError(t, err)
 	mine := map[string]ServiceRow{}
 	for _, s := range rows {
-		if s.Environment == env {
-			mine[s.Service] = s
-		}
+		require.Equal(t, env, s.Environment, "only the environment asked for")
+		mine[s.Service] = s
 	}
 	require.Len(t, mine, 3)
 	require.Equal(t, ServiceRow{Environment: env, Service: Payment, Requests: 50, Faults: 10, P99Millis: mine[Payment].P99Millis}, mine[Payment])

@@ -74,6 +74,7 @@ func report(args []string) error {
 	fs.StringVar(&r.Admin, "admin", "127.0.0.1:8880", "vigil admin address (for the detector's current status)")
 	fs.StringVar(&r.Prometheus, "prometheus", "", "Prometheus URL holding the APM RED metrics (empty: no services table)")
 	fs.StringVar(&r.APMServiceMap, "apm-service-map", "otel-v2-apm-service-map", "APM application map alias")
+	fs.StringVar(&r.APMEnvironment, "apm-environment", "demo", "environment of the services table (empty: all)")
 	wantServices := fs.Int("want-services", 0, "wait until at least this many services have RED metrics in Prometheus")
 	// A secured cluster (TLS, client certificate, basic auth), as the
 	// pipeline reaches it: the same settings and code.
