@@ -92,6 +92,7 @@ say "ready; running vigil setup"
 
 count() { curl -fsS "${CURL_OS[@]}" "$OPENSEARCH/$1/_count" 2>/dev/null | sed -E 's/.*"count":([0-9]+).*/\1/' || echo 0; }
 logs0=$(count ss4o_logs-vigil-default); spans0=$(count otel-v1-apm-span)
+apm0=$(go run ./scripts/demo apm-requests --prometheus "$PROMETHEUS" 2>/dev/null || echo 0)
 say "sending $LOGS log records (telemetrygen) and $TRACES traces across frontend, checkout and payment"
 telemetrygen logs --otlp-insecure --otlp-endpoint "$OTLP" --logs "$LOGS" --rate 2000 \
   --service checkout --body "order placed" --severity-text Info >/dev/null 2>&1
@@ -101,7 +102,7 @@ echo
 echo "Vigil run report"
 echo "================"
 go run ./scripts/demo report --opensearch "$OPENSEARCH" "${REPORT_OS[@]}" --brokers "$KAFKA" --admin "$ADMIN" \
-  --prometheus "$PROMETHEUS" --want-services 3 \
+  --prometheus "$PROMETHEUS" --want-services 3 --want-apm-requests $((apm0 + TRACES * 3)) \
   --want-logs $((logs0 + LOGS)) --want-spans $((spans0 + TRACES * 5)) --wait 3m
 echo
 echo "Where to look next"

@@ -38,7 +38,7 @@ type ServiceRow struct {
 func (r Report) Services(ctx context.Context) ([]ServiceRow, error) {
 	env := ""
 	if r.APMEnvironment != "" {
-		env = `environment="` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(r.APMEnvironment) + `",`
+		env = `environment="` + promString(r.APMEnvironment) + `",`
 	}
 	rows := map[[2]string]*ServiceRow{}
 	row := func(m map[string]string) *ServiceRow {
@@ -80,6 +80,24 @@ func (r Report) Services(ctx context.Context) ([]ServiceRow, error) {
 	})
 	return out, nil
 }
+
+// APMRequests is the server-side requests of r.APMEnvironment (or all)
+// over the last hour: make run reads it before sending its traces and
+// waits for it to grow by theirs.
+func (r Report) APMRequests(ctx context.Context) (float64, error) {
+	m := `remoteService="",namespace="span_derived"`
+	if r.APMEnvironment != "" {
+		m = `environment="` + promString(r.APMEnvironment) + `",` + m
+	}
+	res, err := r.promQuery(ctx, `sum(sum_over_time(request{`+m+`}[1h]))`)
+	if err != nil || len(res) == 0 {
+		return 0, err
+	}
+	return strconv.ParseFloat(fmt.Sprint(res[0].Value[1]), 64)
+}
+
+// promString escapes s for a PromQL double-quoted string.
+func promString(s string) string { return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) }
 
 type promSample struct {
 	Metric map[string]string `json:"metric"`
