@@ -53,6 +53,8 @@ export VIGIL_OPENSEARCH_URL="$OPENSEARCH" VIGIL_PROMETHEUS_URL="$PROMETHEUS"
 # Dashboards APM (docs/apm.md): the application map and RED metrics by
 # remote write, in 10 s windows so that the report has them soon.
 export VIGIL_APM_ENABLED=true VIGIL_APM_REMOTE_WRITE_URL="$PROMETHEUS/api/v1/write" VIGIL_APM_WINDOW="${VIGIL_APM_WINDOW:-10s}"
+# The detector's per-service targets: the trace set's environment only.
+export VIGIL_APM_ENVIRONMENTS="${VIGIL_APM_ENVIRONMENTS:-demo}"
 # vigil all is one process in one scrape job ("vigil" below): the detector's
 # liveness rules watch that job for every component.
 export VIGIL_COLLECTOR_SCRAPE_JOB=vigil VIGIL_PIPELINE_SCRAPE_JOB=vigil VIGIL_DETECTOR_SCRAPE_JOB=vigil VIGIL_ALERTING_SCRAPE_JOB=vigil
