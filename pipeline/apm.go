@@ -183,6 +183,9 @@ func (f *apmFeed) enqueue(ws []apm.Window) {
 
 // run writes queued windows until ctx ends, then what is queued.
 func (f *apmFeed) run(ctx context.Context, stop <-chan struct{}) {
+	if f.rw != nil {
+		defer f.rw.Close()
+	}
 	for {
 		select {
 		case ws := <-f.queue:

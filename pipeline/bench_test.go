@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/component"
 	"github.com/vigil-dev/vigil/internal/testinfra"
+	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
 // BenchmarkPipelineAtLag measures the pipeline with default settings
@@ -125,7 +127,10 @@ func BenchmarkPipelineRPCSpansAtLag(b *testing.B) {
 				cfg.APM.Enabled = on
 				cfg.APM.Window = 10 * time.Second
 				cfg.APM.RemoteWriteURL = prom + "/api/v1/write"
-				cfg.Indices.APMServiceMap = cfg.Indices.SpanAlias + "-apm"
+				// Not under the span alias: its template's pattern would
+				// overlap the span template's.
+				cfg.Indices.APMServiceMap = cfg.Kafka.Group + "-apm-map"
+				b.Cleanup(func() { deleteAPMIndices(b, *cfg) })
 			}
 			trace := 0
 			benchAtLagWith(b, kindSpan, configure, func(cfg Config, sent int) (*kgo.Record, int) {
@@ -171,6 +176,20 @@ func BenchmarkPipelineRPCSpansAtLag(b *testing.B) {
 			})
 		})
 	}
+}
+
+// deleteAPMIndices removes the APM application map's indices, template
+// and policy.
+func deleteAPMIndices(b *testing.B, cfg Config) {
+	osc, err := opensearch.NewClient(cfg.OpenSearch)
+	require.NoError(b, err)
+	defer osc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := cfg.names()
+	osc.Do(ctx, http.MethodDelete, "/"+n.APMServiceMap+"-*?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true", nil)
+	osc.Do(ctx, http.MethodDelete, "/_index_template/"+n.APMServiceMapTemplate(), nil)
+	osc.Do(ctx, http.MethodDelete, "/_plugins/_ism/policies/"+n.APMServiceMapPolicy(), nil)
 }
 
 // benchAtLag produces b.N documents' worth of records with next, then runs

@@ -205,9 +205,10 @@ func TestOperationName(t *testing.T) {
 func TestCallAcrossWindows(t *testing.T) {
 	start := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
 	a := NewAggregator(time.Minute, 5*time.Second, 10*time.Minute)
-	root := Span{TraceID: "t", SpanID: "1", Service: "a", Kind: kindServer, Operation: "GET /", Environment: "e", DurationNanos: 1e6}
-	call := Span{TraceID: "t", SpanID: "2", ParentSpanID: "1", Service: "a", Kind: kindClient, Operation: "call", Environment: "e", DurationNanos: 1e6}
-	srv := Span{TraceID: "t", SpanID: "3", ParentSpanID: "2", Service: "b", Kind: kindServer, Operation: "serve", Environment: "e", DurationNanos: 1e6}
+	tid := pcommon.TraceID{9}
+	root := Span{TraceID: tid, SpanID: pcommon.SpanID{1}, Service: "a", Kind: kindServer, Operation: "GET /", Environment: "e", DurationNanos: 1e6}
+	call := Span{TraceID: tid, SpanID: pcommon.SpanID{2}, ParentSpanID: pcommon.SpanID{1}, Service: "a", Kind: kindClient, Operation: "call", Environment: "e", DurationNanos: 1e6}
+	srv := Span{TraceID: tid, SpanID: pcommon.SpanID{3}, ParentSpanID: pcommon.SpanID{2}, Service: "b", Kind: kindServer, Operation: "serve", Environment: "e", DurationNanos: 1e6}
 	a.Add(part, start.Add(50*time.Second), start, []Span{root, call})
 	a.Add(part, start.Add(70*time.Second), start, []Span{srv})
 	require.Empty(t, a.Ready(start), "window 0 waits for window 1 to close")

@@ -1,8 +1,11 @@
 package apm
 
 import (
+	"bytes"
 	"sort"
 	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // unknown is Data Prepper's remote service and operation of a client span
@@ -13,23 +16,34 @@ const unknown = "unknown"
 type evaluation struct {
 	ts        time.Time
 	partition string
-	seen      map[string]NodeOperationDetail
-	sums      map[string]*sumState
-	hists     map[string]*histState
+	seen      map[detailKey]NodeOperationDetail
+	states    map[seriesKey]*seriesState
 }
 
-type sumState struct {
+// detailKey identifies a NodeOperationDetail within a window (all of a
+// window's share its timestamp): Data Prepper deduplicates equal details.
+type detailKey struct {
+	srcEnv, srcName, dstEnv, dstName, srcOp, dstOp string
+	hasDst, hasSrcOp                               bool
+}
+
+// seriesKey identifies a series within a window, without building its
+// labels for every span.
+type seriesKey struct {
+	env, service, op, remoteEnv, remoteService, remoteOp string
+	client                                               bool
+}
+
+// seriesState is one label set's counts and durations.
+type seriesState struct {
 	labels               []Label
+	key                  string // labelKey(labels), for a stable order
 	request, errs, fault float64
-}
-
-type histState struct {
-	labels    []Label
-	durations []float64
+	durations            []float64
 }
 
 func newEvaluation(ts time.Time, partition string) *evaluation {
-	return &evaluation{ts: ts, partition: partition, seen: map[string]NodeOperationDetail{}, sums: map[string]*sumState{}, hists: map[string]*histState{}}
+	return &evaluation{ts: ts, partition: partition, seen: map[detailKey]NodeOperationDetail{}, states: map[seriesKey]*seriesState{}}
 }
 
 // remote is what a client span learns from the server span it called and
@@ -44,19 +58,19 @@ type remote struct {
 // trace) contribute; lookup also holds the trace's spans of the windows
 // before and after.
 func (e *evaluation) trace(processing, lookup []Span) {
-	byID := make(map[string]*Span, len(lookup))
-	children := map[string][]*Span{}
+	byID := make(map[pcommon.SpanID]*Span, len(lookup))
+	children := map[pcommon.SpanID][]*Span{}
 	for i := range lookup {
 		s := &lookup[i]
 		if _, dup := byID[s.SpanID]; dup {
 			continue // a record delivered twice
 		}
 		byID[s.SpanID] = s
-		if s.ParentSpanID != "" {
+		if !s.ParentSpanID.IsEmpty() {
 			children[s.ParentSpanID] = append(children[s.ParentSpanID], s)
 		}
 	}
-	done := map[string]bool{}
+	done := make(map[pcommon.SpanID]bool, len(processing))
 	for i := range processing {
 		s := &processing[i]
 		if done[s.SpanID] {
@@ -76,11 +90,11 @@ func (e *evaluation) trace(processing, lookup []Span) {
 // another service, by span id) and the operation of the SERVER span of its
 // own service it runs under (the nearest one up a chain of same-service
 // spans).
-func (e *evaluation) remoteOf(c *Span, byID map[string]*Span, children map[string][]*Span) remote {
+func (e *evaluation) remoteOf(c *Span, byID map[pcommon.SpanID]*Span, children map[pcommon.SpanID][]*Span) remote {
 	r := remote{service: unknown, operation: unknown, environment: DefaultEnvironment}
 	var callee *Span
 	for _, ch := range children[c.SpanID] {
-		if ch.Kind == kindServer && ch.Service != c.Service && (callee == nil || ch.SpanID < callee.SpanID) {
+		if ch.Kind == kindServer && ch.Service != c.Service && (callee == nil || bytes.Compare(ch.SpanID[:], callee.SpanID[:]) < 0) {
 			callee = ch
 		}
 	}
@@ -98,9 +112,9 @@ func (e *evaluation) remoteOf(c *Span, byID map[string]*Span, children map[strin
 
 // hasClientDescendant reports whether a CLIENT span of the server span's
 // service descends from it through spans of that service.
-func hasClientDescendant(s *Span, children map[string][]*Span) bool {
+func hasClientDescendant(s *Span, children map[pcommon.SpanID][]*Span) bool {
 	queue := []*Span{s}
-	visited := map[string]bool{s.SpanID: true}
+	visited := map[pcommon.SpanID]bool{s.SpanID: true}
 	for len(queue) > 0 {
 		cur := queue[0]
 		queue = queue[1:]
@@ -122,64 +136,70 @@ func (e *evaluation) client(c *Span, r remote) {
 	if r.service == unknown {
 		return
 	}
-	var srcOp *Operation
-	if r.hasParent {
-		srcOp = newOp(r.parentOp)
+	k := detailKey{srcEnv: c.Environment, srcName: c.Service, dstEnv: r.environment, dstName: r.service, srcOp: r.parentOp, dstOp: r.operation, hasDst: true, hasSrcOp: r.hasParent}
+	if _, ok := e.seen[k]; !ok {
+		var srcOp *Operation
+		if r.hasParent {
+			srcOp = newOp(r.parentOp)
+		}
+		e.seen[k] = newDetail(newNode(c.Environment, c.Service), newNode(r.environment, r.service), srcOp, newOp(r.operation), e.ts)
 	}
-	e.add(newDetail(newNode(c.Environment, c.Service), newNode(r.environment, r.service), srcOp, newOp(r.operation), e.ts))
 	if !r.hasParent {
 		return
 	}
-	e.observe(c, []Label{
-		{"environment", c.Environment}, {"service", c.Service}, {"operation", r.parentOp},
-		{"remoteEnvironment", r.environment}, {"remoteService", r.service}, {"remoteOperation", r.operation},
-	})
+	e.observe(c, seriesKey{env: c.Environment, service: c.Service, op: r.parentOp, remoteEnv: r.environment, remoteService: r.service, remoteOp: r.operation, client: true})
 }
 
 func (e *evaluation) server(s *Span, callsOut bool) {
-	e.observe(s, []Label{{"environment", s.Environment}, {"service", s.Service}, {"operation", s.Operation}})
-	if !callsOut {
-		e.add(newDetail(newNode(s.Environment, s.Service), nil, newOp(s.Operation), nil, e.ts))
+	e.observe(s, seriesKey{env: s.Environment, service: s.Service, op: s.Operation})
+	if callsOut {
+		return
+	}
+	k := detailKey{srcEnv: s.Environment, srcName: s.Service, srcOp: s.Operation, hasSrcOp: true}
+	if _, ok := e.seen[k]; !ok {
+		e.seen[k] = newDetail(newNode(s.Environment, s.Service), nil, newOp(s.Operation), nil, e.ts)
 	}
 }
 
-func (e *evaluation) add(d NodeOperationDetail) {
-	e.seen[d.key()] = d
-}
-
 // observe counts the span into its series.
-func (e *evaluation) observe(s *Span, labels []Label) {
-	labels = append(labels, Label{"namespace", "span_derived"}, Label{PartitionLabel, e.partition})
-	sort.Slice(labels, func(i, j int) bool { return labels[i].Name < labels[j].Name })
-	k := labelKey(labels)
-	st := e.sums[k]
+func (e *evaluation) observe(s *Span, k seriesKey) {
+	st := e.states[k]
 	if st == nil {
-		st = &sumState{labels: labels}
-		e.sums[k] = st
+		st = &seriesState{labels: k.labels(e.partition)}
+		st.key = labelKey(st.labels)
+		e.states[k] = st
 	}
 	st.request++
 	st.errs += float64(s.Error)
 	st.fault += float64(s.Fault)
 	if s.DurationNanos > 0 {
-		h := e.hists[k]
-		if h == nil {
-			h = &histState{labels: labels}
-			e.hists[k] = h
-		}
-		h.durations = append(h.durations, float64(s.DurationNanos)/1e9)
+		st.durations = append(st.durations, float64(s.DurationNanos)/1e9)
 	}
+}
+
+// labels are the series' labels (without __name__), sorted by name.
+func (k seriesKey) labels(partition string) []Label {
+	ls := []Label{{"environment", k.env}, {"service", k.service}, {"operation", k.op}, {"namespace", "span_derived"}, {PartitionLabel, partition}}
+	if k.client {
+		ls = append(ls, Label{"remoteEnvironment", k.remoteEnv}, Label{"remoteService", k.remoteService}, Label{"remoteOperation", k.remoteOp})
+	}
+	sort.Slice(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
+	return ls
 }
 
 // details returns the window's distinct details in a stable order.
 func (e *evaluation) details() []NodeOperationDetail {
+	out := make([]NodeOperationDetail, 0, len(e.seen))
 	keys := make([]string, 0, len(e.seen))
-	for k := range e.seen {
+	byKey := map[string]NodeOperationDetail{}
+	for _, d := range e.seen {
+		k := d.key()
 		keys = append(keys, k)
+		byKey[k] = d
 	}
 	sort.Strings(keys)
-	out := make([]NodeOperationDetail, len(keys))
-	for i, k := range keys {
-		out[i] = e.seen[k]
+	for _, k := range keys {
+		out = append(out, byKey[k])
 	}
 	return out
 }

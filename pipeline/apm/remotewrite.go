@@ -32,6 +32,9 @@ func NewRemoteWriter(url string, timeout time.Duration) *RemoteWriter {
 	return &RemoteWriter{url: url, client: &http.Client{Timeout: timeout}}
 }
 
+// Close closes idle connections.
+func (w *RemoteWriter) Close() { w.client.CloseIdleConnections() }
+
 // WriteRequest builds the request for the windows' series.
 func WriteRequest(ws []Window) *prompb.WriteRequest {
 	req := &prompb.WriteRequest{}

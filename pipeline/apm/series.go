@@ -60,18 +60,23 @@ func named(name string, labels []Label, extra ...Label) []Label {
 
 // series renders the window's RED samples, in a stable order.
 func (e *evaluation) series() []Series {
+	states := make([]*seriesState, 0, len(e.states))
+	for _, st := range e.states {
+		states = append(states, st)
+	}
+	sort.Slice(states, func(i, j int) bool { return states[i].key < states[j].key })
 	var out []Series
-	for _, k := range sortedStateKeys(e.sums) {
-		st := e.sums[k]
+	for _, st := range states {
 		out = append(out,
 			Series{named("request", st.labels), st.request},
 			Series{named("error", st.labels), st.errs},
 			Series{named("fault", st.labels), st.fault},
 		)
 	}
-	for _, k := range sortedStateKeys(e.hists) {
-		h := e.hists[k]
-		out = append(out, histogram(h)...)
+	for _, st := range states {
+		if len(st.durations) > 0 {
+			out = append(out, histogram(st)...)
+		}
 	}
 	return out
 }
@@ -80,7 +85,7 @@ func (e *evaluation) series() []Series {
 // bucket counts (each le counts every duration <= its bound, +Inf equals
 // _count), so that histogram_quantile is right. Data Prepper writes each
 // bucket's own count instead.
-func histogram(h *histState) []Series {
+func histogram(h *seriesState) []Series {
 	counts := make([]float64, len(Bounds)+1)
 	sum, lo, hi := 0.0, h.durations[0], h.durations[0]
 	for _, d := range h.durations {
@@ -106,15 +111,6 @@ func histogram(h *histState) []Series {
 		Series{named("latency_seconds_min", h.labels), lo},
 		Series{named("latency_seconds_max", h.labels), hi},
 	)
-}
-
-func sortedStateKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // String renders the series in the exposition format (for golden files and

@@ -20,9 +20,10 @@ const (
 
 // Span is what the derivation needs of one span.
 type Span struct {
-	TraceID, SpanID, ParentSpanID string
-	Service                       string
-	Kind                          string
+	TraceID              pcommon.TraceID
+	SpanID, ParentSpanID pcommon.SpanID // ParentSpanID empty: a root
+	Service              string
+	Kind                 string
 	// Operation is the span's operation as Data Prepper derives it
 	// (operationName): the span name, or "METHOD /first-path" when the
 	// name is only the HTTP method.
@@ -62,12 +63,9 @@ func FromTraces(td ptrace.Traces, out []Span) []Span {
 					continue
 				}
 				s := Span{
-					TraceID: sp.TraceID().String(), SpanID: sp.SpanID().String(),
+					TraceID: sp.TraceID(), SpanID: sp.SpanID(), ParentSpanID: sp.ParentSpanID(),
 					Service: service, Kind: kind, Environment: env,
 					Operation: operationName(sp.Name(), sp.Attributes()),
-				}
-				if !sp.ParentSpanID().IsEmpty() {
-					s.ParentSpanID = sp.ParentSpanID().String()
 				}
 				if st, et := sp.StartTimestamp(), sp.EndTimestamp(); et > st {
 					s.DurationNanos = int64(et - st)
@@ -138,6 +136,13 @@ func str(attrs pcommon.Map, keys ...string) (string, bool) {
 // when a path is known, so that operations stay few.
 func operationName(name string, attrs pcommon.Map) string {
 	method, hasMethod := str(attrs, "http.request.method", "http.method")
+	if !hasMethod || (name != "" && name != "UnknownOperation" && name != method) {
+		// The common case, decided without looking for a path.
+		if name == "" {
+			return "UnknownOperation"
+		}
+		return name
+	}
 	path, hasPath := str(attrs, "http.path", "http.target", "http.url", "url.full")
 	if hasMethod && hasPath && path != "" && (name == "" || name == "UnknownOperation" || name == method) {
 		clean := path

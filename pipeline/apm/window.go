@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // Partition is a Kafka topic partition: the unit of ownership, of
@@ -37,7 +39,7 @@ type Aggregator struct {
 }
 
 type partState struct {
-	windows map[int64]map[string][]Span // window index -> trace id -> spans
+	windows map[int64]map[pcommon.TraceID][]Span // window index -> trace -> spans
 	// maxTime is the newest record time seen; lastSeen the wall time of
 	// the last record (an idle partition's windows close by wall time).
 	maxTime, lastSeen time.Time
@@ -62,7 +64,7 @@ func (a *Aggregator) start(i int64) time.Time { return time.Unix(0, i*int64(a.wi
 func (a *Aggregator) Add(p Partition, recordTime, now time.Time, spans []Span) {
 	st := a.parts[p]
 	if st == nil {
-		st = &partState{windows: map[int64]map[string][]Span{}}
+		st = &partState{windows: map[int64]map[pcommon.TraceID][]Span{}}
 		a.parts[p] = st
 	}
 	st.lastSeen = now
@@ -81,7 +83,7 @@ func (a *Aggregator) Add(p Partition, recordTime, now time.Time, spans []Span) {
 	}
 	w := st.windows[i]
 	if w == nil {
-		w = map[string][]Span{}
+		w = map[pcommon.TraceID][]Span{}
 		st.windows[i] = w
 	}
 	for _, s := range spans {
