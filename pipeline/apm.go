@@ -43,11 +43,17 @@ type APMConfig struct {
 	// Queue is how many evaluated windows wait for their writes; past it
 	// the oldest are dropped. Default 256.
 	Queue int `yaml:"queue"`
+	// MaxSpans bounds the spans held in open windows (about 150 bytes
+	// each); past it the oldest windows are evaluated early, and a call
+	// straddling one may miss its pair. Raise it with the memory limit
+	// when more than about max_spans / (3 * window) spans per second
+	// arrive. Default 100000.
+	MaxSpans int `yaml:"max_spans"`
 }
 
 // DefaultAPMConfig returns the defaults.
 func DefaultAPMConfig() APMConfig {
-	return APMConfig{Window: time.Minute, Grace: 5 * time.Second, Timeout: 10 * time.Second, Attempts: 5, Queue: 256}
+	return APMConfig{Window: time.Minute, Grace: 5 * time.Second, Timeout: 10 * time.Second, Attempts: 5, Queue: 256, MaxSpans: 100000}
 }
 
 func (c APMConfig) idleClose() time.Duration {
@@ -84,6 +90,9 @@ func (c APMConfig) validate(p *config.Problems) {
 	if c.Queue < 1 {
 		p.Addf("apm.queue", "must be >= 1 (got %d)", c.Queue)
 	}
+	if c.MaxSpans < 1 {
+		p.Addf("apm.max_spans", "must be >= 1 (got %d)", c.MaxSpans)
+	}
 }
 
 // apmFeed aggregates spans into windows (under Service.mu, from the
@@ -102,6 +111,8 @@ type apmFeed struct {
 	rw     *apm.RemoteWriter         // nil: no metrics
 	log    *slog.Logger
 	m      apmMetrics
+	// shedLogged is when shedding was last logged.
+	shedLogged time.Time
 }
 
 type apmMetrics struct {
@@ -109,6 +120,7 @@ type apmMetrics struct {
 	documents *prometheus.CounterVec // outcome
 	samples   *prometheus.CounterVec // outcome
 	held      prometheus.Gauge
+	shed      prometheus.Counter
 }
 
 func newAPMFeed(cfg APMConfig, index string, client func() *opensearch.Client, reg prometheus.Registerer, log *slog.Logger) *apmFeed {
@@ -132,12 +144,16 @@ func newAPMFeed(cfg APMConfig, index string, client func() *opensearch.Client, r
 				Name: "vigil_pipeline_apm_held_spans",
 				Help: "Spans held in open APM windows.",
 			}),
+			shed: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "vigil_pipeline_apm_shed_windows_total",
+				Help: "APM windows evaluated before they closed because apm.max_spans spans were held.",
+			}),
 		},
 	}
 	if cfg.RemoteWriteURL != "" {
 		f.rw = apm.NewRemoteWriter(cfg.RemoteWriteURL, cfg.Timeout)
 	}
-	reg.MustRegister(f.m.windows, f.m.documents, f.m.samples, f.m.held)
+	reg.MustRegister(f.m.windows, f.m.documents, f.m.samples, f.m.held, f.m.shed)
 	return f
 }
 
@@ -148,9 +164,18 @@ func (f *apmFeed) add(p tp, recordTime, now time.Time, td ptrace.Traces) {
 	clear(f.spans)
 }
 
-// tick queues the windows that closed.
+// tick queues the windows that closed, and sheds windows past max_spans.
 func (f *apmFeed) tick(now time.Time) {
 	f.enqueue(f.agg.Ready(now))
+	if f.agg.Spans() > f.cfg.MaxSpans {
+		shed := f.agg.Shed(f.cfg.MaxSpans)
+		f.m.shed.Add(float64(len(shed)))
+		if now.Sub(f.shedLogged) >= time.Minute { // at most once a minute
+			f.shedLogged = now
+			f.log.Warn("apm windows evaluated early: apm.max_spans spans held; raise it (and the memory limit) for this span rate", "windows", len(shed), "max_spans", f.cfg.MaxSpans)
+		}
+		f.enqueue(shed)
+	}
 	f.m.held.Set(float64(f.agg.Spans()))
 }
 

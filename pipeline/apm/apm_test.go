@@ -224,3 +224,21 @@ func TestCallAcrossWindows(t *testing.T) {
 	}
 	require.Contains(t, strings.Join(edges, "\n"), `a {"type":"service","keyAttributes":{"environment":"e","name":"b"},"groupByAttributes":{}}`)
 }
+
+// Past the limit the oldest windows are evaluated early, and the count of
+// held spans follows every way windows leave.
+func TestShedBoundsHeldSpans(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
+	a := NewAggregator(time.Minute, 5*time.Second, 10*time.Minute)
+	spans := FromTraces(demo.TraceSet(10, start, 1), nil) // 50 spans
+	for w := 0; w < 4; w++ {
+		a.Add(Partition{"t", int32(w % 2)}, start.Add(time.Duration(w)*time.Minute), start, spans)
+	}
+	require.Equal(t, 200, a.Spans())
+	ws := a.Shed(120)
+	require.NotEmpty(t, ws)
+	require.LessOrEqual(t, a.Spans(), 120)
+	require.Equal(t, start, ws[0].Start, "the oldest window first")
+	a.Close(nil)
+	require.Equal(t, 0, a.Spans())
+}

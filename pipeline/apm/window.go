@@ -36,10 +36,13 @@ type Aggregator struct {
 	grace  time.Duration
 	idle   time.Duration
 	parts  map[Partition]*partState
+	// held is the number of spans in all windows.
+	held int
 }
 
 type partState struct {
 	windows map[int64]map[pcommon.TraceID][]Span // window index -> trace -> spans
+	counts  map[int64]int                        // window index -> spans
 	// maxTime is the newest record time seen; lastSeen the wall time of
 	// the last record (an idle partition's windows close by wall time).
 	maxTime, lastSeen time.Time
@@ -64,7 +67,7 @@ func (a *Aggregator) start(i int64) time.Time { return time.Unix(0, i*int64(a.wi
 func (a *Aggregator) Add(p Partition, recordTime, now time.Time, spans []Span) {
 	st := a.parts[p]
 	if st == nil {
-		st = &partState{windows: map[int64]map[pcommon.TraceID][]Span{}}
+		st = &partState{windows: map[int64]map[pcommon.TraceID][]Span{}, counts: map[int64]int{}}
 		a.parts[p] = st
 	}
 	st.lastSeen = now
@@ -89,6 +92,8 @@ func (a *Aggregator) Add(p Partition, recordTime, now time.Time, spans []Span) {
 	for _, s := range spans {
 		w[s.TraceID] = append(w[s.TraceID], s)
 	}
+	st.counts[i] += len(spans)
+	a.held += len(spans)
 }
 
 // Ready evaluates every window that has closed, oldest first.
@@ -106,7 +111,7 @@ func (a *Aggregator) Ready(now time.Time) []Window {
 		if idle && len(st.open()) == 0 {
 			// Nothing more can pair with what is left; done is kept so
 			// that a straggler never lands in an evaluated window.
-			clear(st.windows)
+			a.forget(st)
 		}
 	}
 	sortWindows(out)
@@ -125,24 +130,51 @@ func (a *Aggregator) Close(parts map[string][]int32) []Window {
 		for _, i := range st.open() {
 			out = append(out, a.evaluate(p, st, i))
 		}
+		a.forget(st)
 		delete(a.parts, p)
 	}
 	sortWindows(out)
 	return out
 }
 
-// Spans is the number of spans held.
-func (a *Aggregator) Spans() int {
-	n := 0
-	for _, st := range a.parts {
-		for _, w := range st.windows {
-			for _, ss := range w {
-				n += len(ss)
+// Shed evaluates the oldest open windows, whatever their partition, until
+// at most limit spans are held: memory stays bounded when spans arrive
+// faster than windows close (a call straddling a window shed early may then
+// miss its pair).
+func (a *Aggregator) Shed(limit int) []Window {
+	var out []Window
+	for a.held > limit {
+		var oldest *partState
+		var op Partition
+		oi := int64(0)
+		for p, st := range a.parts {
+			if is := st.open(); len(is) > 0 && (oldest == nil || is[0] < oi) {
+				oldest, op, oi = st, p, is[0]
 			}
 		}
+		if oldest == nil {
+			break
+		}
+		out = append(out, a.evaluate(op, oldest, oi))
+		if len(oldest.open()) == 0 {
+			a.forget(oldest) // nothing left to pair with
+		}
 	}
-	return n
+	sortWindows(out)
+	return out
 }
+
+// forget drops every window of st.
+func (a *Aggregator) forget(st *partState) {
+	for i := range st.windows {
+		a.held -= st.counts[i]
+	}
+	clear(st.windows)
+	clear(st.counts)
+}
+
+// Spans is the number of spans held.
+func (a *Aggregator) Spans() int { return a.held }
 
 // open lists the window indices not yet evaluated, oldest first.
 func (st *partState) open() []int64 {
@@ -168,7 +200,9 @@ func (a *Aggregator) evaluate(p Partition, st *partState, i int64) Window {
 		lookup = append(lookup, st.windows[i+1][tid]...)
 		e.trace(spans, lookup)
 	}
+	a.held -= st.counts[i-1]
 	delete(st.windows, i-1)
+	delete(st.counts, i-1)
 	st.done = i
 	return Window{Partition: p, Start: ts, Details: e.details(), Series: e.series()}
 }
