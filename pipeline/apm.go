@@ -186,6 +186,13 @@ func (f *apmFeed) close(parts map[string][]int32) {
 	f.m.held.Set(float64(f.agg.Spans()))
 }
 
+// drop forgets lost partitions' open windows: their records are read
+// again, by whoever owns them next.
+func (f *apmFeed) drop(parts map[string][]int32) {
+	f.agg.Drop(parts)
+	f.m.held.Set(float64(f.agg.Spans()))
+}
+
 func (f *apmFeed) enqueue(ws []apm.Window) {
 	if len(ws) == 0 {
 		return

@@ -103,6 +103,9 @@ func (s *Service) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int
 	s.mu.Lock()
 	s.traces.drop(lost)
 	s.dropBacklog(lost)
+	if s.apm != nil {
+		s.apm.drop(lost)
+	}
 	s.mu.Unlock()
 	s.forget(lost)
 }

@@ -239,6 +239,26 @@ func TestShedBoundsHeldSpans(t *testing.T) {
 	require.NotEmpty(t, ws)
 	require.LessOrEqual(t, a.Spans(), 120)
 	require.Equal(t, start, ws[0].Start, "the oldest window first")
+	a.Drop(map[string][]int32{"t": {0}})
 	a.Close(nil)
 	require.Equal(t, 0, a.Spans())
+}
+
+// A lost partition's windows are forgotten, not evaluated: its records are
+// read again and must not count twice.
+func TestDropForgets(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
+	a := NewAggregator(time.Minute, 5*time.Second, 10*time.Minute)
+	spans := FromTraces(demo.TraceSet(10, start, 1), nil)
+	a.Add(part, start, start, spans)
+	a.Drop(map[string][]int32{part.Topic: {part.Partition}})
+	require.Equal(t, 0, a.Spans())
+	a.Add(part, start, start, spans) // read again
+	ws := a.Close(nil)
+	require.Len(t, ws, 1)
+	for _, s := range ws[0].Series {
+		if s.Name() == "request" && s.Get("service") == "payment" {
+			require.Equal(t, 10.0, s.Value)
+		}
+	}
 }

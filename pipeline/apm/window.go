@@ -137,6 +137,18 @@ func (a *Aggregator) Close(parts map[string][]int32) []Window {
 	return out
 }
 
+// Drop forgets the given partitions' windows without evaluating them: for
+// partitions lost without a clean handover, whose records the next owner
+// (perhaps this process again) reads anew.
+func (a *Aggregator) Drop(parts map[string][]int32) {
+	for p, st := range a.parts {
+		if containsPart(parts[p.Topic], p.Partition) {
+			a.forget(st)
+			delete(a.parts, p)
+		}
+	}
+}
+
 // Shed evaluates the oldest open windows, whatever their partition, until
 // at most limit spans are held: memory stays bounded when spans arrive
 // faster than windows close (a call straddling a window shed early may then
