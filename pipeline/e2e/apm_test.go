@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vigil-dev/vigil/internal/demo"
 	"github.com/vigil-dev/vigil/internal/testinfra"
@@ -275,4 +278,84 @@ func pplServiceMap(t *testing.T, s *stack) {
 	}
 	sort.Strings(got)
 	require.Len(t, got, 3, "PPL service map: %v", got)
+}
+
+// TestAPMReplicas: two pipeline replicas in one group share the span topic's
+// partitions; one stops (its partitions move to the other) between two
+// batches of the demo trace set. Dashboards' totals are exactly the traces
+// sent: no series counted by both replicas, none counted twice across the
+// move.
+func TestAPMReplicas(t *testing.T) {
+	prom := testinfra.Prometheus(t)
+	s := newStack(t, 4)
+	c := s.startCollector()
+	apmYAML := fmt.Sprintf("apm: {enabled: true, window: 2s, grace: 1s, idle_close: 3s, remote_write_url: %q}\n", prom+"/api/v1/write")
+	p1 := s.startPipeline(apmYAML)
+	p2 := s.startPipeline(apmYAML)
+	env := s.prefix
+	filter := `environment="` + env + `"`
+	send := func(n int, seed uint64) {
+		td := demo.TraceSet(n, time.Now().Add(-time.Minute), seed)
+		for i := 0; i < td.ResourceSpans().Len(); i++ {
+			td.ResourceSpans().At(i).Resource().Attributes().PutStr("deployment.environment.name", env)
+		}
+		newSender(t, c.grpc).sendTraces(td)
+	}
+	waitTotal := func(want float64) {
+		t.Helper()
+		require.NoError(t, vigiltest.Eventually(90*time.Second, func() error {
+			got := byLabel(promQuery(t, prom, qServicesThroughputTotal(filter, "15m")), "service")
+			if got["payment"] != want || got["frontend"] != want || got["checkout"] != want {
+				return fmt.Errorf("services throughput %v, want %v each", got, want)
+			}
+			return nil
+		}))
+	}
+	// Both replicas own span partitions before anything is sent.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...))
+	require.NoError(t, err)
+	defer cl.Close()
+	require.NoError(t, vigiltest.Eventually(60*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		groups, err := kadm.NewClient(cl).DescribeGroups(ctx, s.group)
+		if err != nil {
+			return err
+		}
+		owners := 0
+		for _, m := range groups[s.group].Members {
+			if a, ok := m.Assigned.AsConsumer(); ok {
+				for _, tp := range a.Topics {
+					if tp.Topic == s.spansTopic && len(tp.Partitions) > 0 {
+						owners++
+					}
+				}
+			}
+		}
+		if owners != 2 {
+			return fmt.Errorf("%d replicas own span partitions", owners)
+		}
+		return nil
+	}))
+	send(40, 1)
+	waitTotal(40)
+	both := 0
+	for _, p := range []*pipeline{p1, p2} {
+		if v, _ := vigiltest.Metric(p.admin, "vigil_pipeline_apm_windows_total", map[string]string{"outcome": "written"}); v > 0 {
+			both++
+		}
+	}
+	require.Equal(t, 2, both, "both replicas wrote windows of their own partitions")
+
+	p2.proc.Stop(30 * time.Second)
+	// The partitions move (the stopped replica left the group); spans
+	// sent after that fall in later windows.
+	time.Sleep(8 * time.Second)
+	send(40, 2)
+	waitTotal(80)
+	// And it stays there: nothing late adds to it.
+	time.Sleep(5 * time.Second)
+	waitTotal(80)
+	rs := promQuery(t, prom, qServiceTotal("fault", env, "payment", "15m"))
+	require.Equal(t, 16.0, rs[0].value())
 }
