@@ -162,6 +162,11 @@ func TestEnvironmentAndFaults(t *testing.T) {
 		{"5xx is fault", nil, map[string]any{"http.status_code": "503"}, ptrace.StatusCodeUnset, "generic:default", 0, 1},
 		{"2xx hides status error", nil, map[string]any{"http.response.status_code": 200}, ptrace.StatusCodeError, "generic:default", 0, 0},
 		{"status error is fault", nil, nil, ptrace.StatusCodeError, "generic:default", 0, 1},
+		{"blank name skipped", map[string]any{"deployment.environment.name": " ", "deployment.environment": "qa"}, nil, ptrace.StatusCodeUnset, "qa", 0, 0},
+		{"aws platform first", map[string]any{"cloud.platform": "aws_ecs", "aws.ecs.launchtype": "fargate", "deployment.environment.name": "prod"}, nil, ptrace.StatusCodeUnset, "ecs-fargate:default", 0, 0},
+		{"api gateway stage on the span", nil, map[string]any{"cloud.platform": "aws_api_gateway", "aws.api_gateway.stage": "beta"}, ptrace.StatusCodeUnset, "api-gateway:beta", 0, 0},
+		{"lambda by arn", map[string]any{"cloud.resource_id": "arn:aws:lambda:eu-west-1:1:function:f"}, nil, ptrace.StatusCodeUnset, "lambda:default", 0, 0},
+		{"lambda by faas.name", map[string]any{"cloud.provider": "aws", "faas.name": "f"}, nil, ptrace.StatusCodeUnset, "lambda:default", 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			td := ptrace.NewTraces()

@@ -62,9 +62,13 @@ func FromTraces(td ptrace.Traces, out []Span) []Span {
 				if !ok || sp.TraceID().IsEmpty() || sp.SpanID().IsEmpty() {
 					continue
 				}
+				senv := env
+				if aws := awsEnvironment(sp.Attributes(), res); aws != "" {
+					senv = aws
+				}
 				s := Span{
 					TraceID: sp.TraceID(), SpanID: sp.SpanID(), ParentSpanID: sp.ParentSpanID(),
-					Service: service, Kind: kind, Environment: env,
+					Service: service, Kind: kind, Environment: senv,
 					Operation: operationName(sp.Name(), sp.Attributes()),
 				}
 				if st, et := sp.StartTimestamp(), sp.EndTimestamp(); et > st {
@@ -79,15 +83,69 @@ func FromTraces(td ptrace.Traces, out []Span) []Span {
 }
 
 // Environment is the service's environment from its resource:
-// deployment.environment.name, then deployment.environment, else
-// generic:default.
+// deployment.environment.name, then deployment.environment (blank values
+// skipped), else generic:default. A span on an AWS platform has its own
+// (awsEnvironment), which comes first.
 func Environment(res pcommon.Map) string {
 	for _, k := range []string{"deployment.environment.name", "deployment.environment"} {
-		if v, ok := res.Get(k); ok && v.AsString() != "" {
+		if v, ok := res.Get(k); ok && strings.TrimSpace(v.AsString()) != "" {
 			return v.AsString()
 		}
 	}
 	return DefaultEnvironment
+}
+
+// awsEnvironment is Data Prepper's AWS service environment, from the span's
+// attributes or else its resource's: by cloud.platform, or a Lambda
+// function recognised by its ARN or faas.name; "" when none applies.
+func awsEnvironment(attrs, res pcommon.Map) string {
+	get := func(k string) (string, bool) {
+		if v, ok := attrs.Get(k); ok {
+			return v.AsString(), true
+		}
+		if v, ok := res.Get(k); ok {
+			return v.AsString(), true
+		}
+		return "", false
+	}
+	platform, _ := get("cloud.platform")
+	switch platform {
+	case "":
+	case "aws_api_gateway":
+		stage, ok := get("aws.api_gateway.stage")
+		if !ok {
+			stage = "null" // Java's string concatenation of a missing stage
+		}
+		return "api-gateway:" + stage
+	case "aws_ec2":
+		return "ec2:default"
+	case "aws_ecs":
+		switch lt, _ := get("aws.ecs.launchtype"); lt {
+		case "fargate":
+			return "ecs-fargate:default"
+		case "ec2":
+			return "ecs-ec2:default"
+		}
+		return "ecs:default"
+	case "aws_eks":
+		return "eks:default"
+	case "aws_elastic_beanstalk":
+		return "elastic-beanstalk:default"
+	case "aws_lambda":
+		return "lambda:default"
+	}
+	if id, _ := get("cloud.resource_id"); strings.HasPrefix(id, "arn:aws:lambda:") {
+		return "lambda:default"
+	}
+	if _, ok := get("aws.lambda.invoked_arn"); ok {
+		return "lambda:default"
+	}
+	if p, ok := res.Get("cloud.provider"); ok && p.AsString() == "aws" {
+		if _, ok := res.Get("faas.name"); ok {
+			return "lambda:default"
+		}
+	}
+	return ""
 }
 
 // errorFault classifies a span as Data Prepper does: the HTTP status code
