@@ -35,6 +35,10 @@ type Config struct {
 	Defaults RuleDefaults `yaml:"defaults"`
 	// Targets are the watched targets and their rules.
 	Targets []Target `yaml:"targets"`
+	// TargetTemplates expand to one target per label value found in
+	// Prometheus (templates.go), e.g. one per service of the span-derived
+	// RED metrics. Default none.
+	TargetTemplates []TargetTemplate `yaml:"target_templates"`
 }
 
 // PrometheusConfig locates the Prometheus HTTP API.
@@ -201,6 +205,9 @@ func (c Config) Validate() error {
 		}
 		names[t.Name] = i
 		p.Merge(path, t.validate())
+	}
+	for i, tt := range c.TargetTemplates {
+		p.Merge(fmt.Sprintf("target_templates[%d]", i), tt.validate())
 	}
 	if c.Webhooks.Enabled && !c.Webhooks.Token.IsSet() {
 		p.Addf("webhooks.token", "required when webhooks are enabled")

@@ -102,10 +102,14 @@ type engine struct {
 	allowed map[string]bool // targets webhooks may change
 	emit    func(context.Context, Transition) error
 	m       *metrics
+	// added are rule slots of targets added while run is running (from
+	// target templates); notify wakes run to schedule them.
+	added  []*slot
+	notify chan struct{}
 }
 
 func newEngine(cfg Config, restored map[string]Restored, emit func(context.Context, Transition) error, m *metrics) *engine {
-	e := &engine{targets: map[string]*TargetState{}, allowed: map[string]bool{}, emit: emit, m: m}
+	e := &engine{targets: map[string]*TargetState{}, allowed: map[string]bool{}, emit: emit, m: m, notify: make(chan struct{}, 1)}
 	for _, t := range cfg.Targets {
 		r := restored[t.Name]
 		e.targets[t.Name] = NewTargetState(t, cfg.Defaults, r.Status, r.Generation)
@@ -118,6 +122,32 @@ func newEngine(cfg Config, restored map[string]Restored, emit func(context.Conte
 		e.allowed[n] = true
 	}
 	return e
+}
+
+// addTarget adds a target expanded from a template, unless one of its name
+// exists; run schedules its rules. It reports whether it was added.
+func (e *engine) addTarget(t Target, cfg Config, r Restored) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.targets[t.Name]; ok {
+		return false
+	}
+	st := NewTargetState(t, cfg.Defaults, r.Status, r.Generation)
+	e.targets[t.Name] = st
+	if e.m != nil {
+		e.m.setStatus(t.Name, st.Status())
+	}
+	e.allowed[t.Name] = len(cfg.Webhooks.Targets) == 0
+	now := time.Now()
+	for i, rs := range st.rules {
+		off := phase(t.Name, rs.rule.name, rs.rule.interval)
+		e.added = append(e.added, &slot{target: t.Name, i: i, rule: rs.rule, offset: off, next: nextSlot(now, rs.rule.interval, off)})
+	}
+	select {
+	case e.notify <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 // observe feeds one evaluation of a target's rule.

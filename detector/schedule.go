@@ -59,6 +59,7 @@ func (e *engine) run(ctx context.Context, q Querier, timeout time.Duration) erro
 			due = append(due, &slot{target: name, i: i, rule: rs.rule, offset: off, next: nextSlot(now, rs.rule.interval, off)})
 		}
 	}
+	e.added = nil // already in due
 	e.mu.Unlock()
 	heap.Init(&due)
 
@@ -81,6 +82,13 @@ func (e *engine) run(ctx context.Context, q Querier, timeout time.Duration) erro
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-e.notify:
+			e.mu.Lock()
+			for _, s := range e.added {
+				heap.Push(&due, s)
+			}
+			e.added = nil
+			e.mu.Unlock()
 		case s := <-done:
 			if s.err != nil {
 				return s.err

@@ -330,6 +330,7 @@ func (s *Service) runTerm(ctx context.Context, t *term) error {
 	var wg sync.WaitGroup
 	// run fails only when ctx ends while it hands a transition over.
 	wg.Go(func() { _ = eng.run(rctx, s.querier, s.cfg.Prometheus.QueryTimeout) })
+	wg.Go(func() { discoverLoop(rctx, s.cfg, eng, restored, s.querier, s.log) })
 	drain := func() context.Context {
 		t.mu.Lock()
 		defer t.mu.Unlock()

@@ -54,7 +54,8 @@ func compileRule(r Rule, d RuleDefaults) *compiledRule {
 		c.rec = *r.RecoverFor
 	}
 	c.annotations = map[string]string{}
-	for k, v := range map[string]string{"summary": r.Annotations.Summary, "runbook_url": r.Annotations.RunbookURL, "dashboards_url": r.Annotations.DashboardsURL} {
+	// dashboard_url is the annotation alerting links by default (links.dashboards).
+	for k, v := range map[string]string{"summary": r.Annotations.Summary, "runbook_url": r.Annotations.RunbookURL, "dashboard_url": r.Annotations.DashboardsURL} {
 		if v != "" {
 			c.annotations[k] = v
 		}

@@ -5,11 +5,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/component"
 	"github.com/vigil-dev/vigil/internal/testinfra"
+	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
 // BenchmarkPipelineAtLag measures the pipeline with default settings
@@ -108,9 +111,96 @@ func BenchmarkPipelineSpansAtLag(b *testing.B) {
 	})
 }
 
+// BenchmarkPipelineRPCSpansAtLag is BenchmarkPipelineSpansAtLag with
+// every span taking part in Dashboards APM's derivation: each trace is a
+// SERVER root in frontend and 9 calls, CLIENT spans in frontend each with
+// a SERVER child in backend (one record per trace). Run with apm off and
+// on, its cpu-µs/doc is what the APM derivation costs per span.
+func BenchmarkPipelineRPCSpansAtLag(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("apm=%v", on), func(b *testing.B) {
+			var prom string
+			if on {
+				prom = testinfra.Prometheus(b)
+			}
+			configure := func(cfg *Config) {
+				cfg.APM.Enabled = on
+				cfg.APM.Window = 10 * time.Second
+				cfg.APM.RemoteWriteURL = prom + "/api/v1/write"
+				// Not under the span alias: its template's pattern would
+				// overlap the span template's.
+				cfg.Indices.APMServiceMap = cfg.Kafka.Group + "-apm-map"
+				b.Cleanup(func() { deleteAPMIndices(b, *cfg) })
+			}
+			trace := 0
+			benchAtLagWith(b, kindSpan, configure, func(cfg Config, sent int) (*kgo.Record, int) {
+				trace++
+				var tid pcommon.TraceID
+				binary.BigEndian.PutUint64(tid[8:], uint64(trace))
+				td := ptrace.NewTraces()
+				res := func(svc string) ptrace.SpanSlice {
+					rs := td.ResourceSpans().AppendEmpty()
+					rs.Resource().Attributes().PutStr("service.name", svc)
+					rs.Resource().Attributes().PutStr("deployment.environment.name", "bench")
+					return rs.ScopeSpans().AppendEmpty().Spans()
+				}
+				front, back := res("frontend"), res("backend")
+				now := pcommon.NewTimestampFromTime(time.Now())
+				add := func(spans ptrace.SpanSlice, id, parent byte, kind ptrace.SpanKind, name string) {
+					sp := spans.AppendEmpty()
+					sp.SetTraceID(tid)
+					sp.SetSpanID(pcommon.SpanID{id})
+					if parent != 0 {
+						sp.SetParentSpanID(pcommon.SpanID{parent})
+					}
+					sp.SetName(name)
+					sp.SetKind(kind)
+					sp.SetStartTimestamp(now)
+					sp.SetEndTimestamp(now + pcommon.Timestamp(int64(id)*int64(time.Millisecond)))
+					sp.Attributes().PutInt("http.response.status_code", int64(200+300*(int(id)%2)))
+					for a := range 20 {
+						sp.Attributes().PutStr("attr."+strconv.Itoa(a), fmt.Sprintf("value-%d-%d", a, sent))
+					}
+				}
+				n := min(10, b.N-sent)
+				add(front, 1, 0, ptrace.SpanKindServer, "GET /orders")
+				for i := 1; i < n; i++ {
+					if i%2 == 1 {
+						add(front, byte(i+1), 1, ptrace.SpanKindClient, "call "+strconv.Itoa(i%4))
+					} else {
+						add(back, byte(i+1), byte(i), ptrace.SpanKindServer, "serve "+strconv.Itoa(i%4))
+					}
+				}
+				v, _ := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+				return &kgo.Record{Topic: cfg.Kafka.Spans.Topic, Key: tid[:], Value: v}, n
+			})
+		})
+	}
+}
+
+// deleteAPMIndices removes the APM application map's indices, template
+// and policy.
+func deleteAPMIndices(b *testing.B, cfg Config) {
+	osc, err := opensearch.NewClient(cfg.OpenSearch)
+	require.NoError(b, err)
+	defer osc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := cfg.names()
+	osc.Do(ctx, http.MethodDelete, "/"+n.APMServiceMap+"-*?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true", nil)
+	osc.Do(ctx, http.MethodDelete, "/_index_template/"+n.APMServiceMapTemplate(), nil)
+	osc.Do(ctx, http.MethodDelete, "/_plugins/_ism/policies/"+n.APMServiceMapPolicy(), nil)
+}
+
 // benchAtLag produces b.N documents' worth of records with next, then runs
 // the pipeline until they are indexed.
 func benchAtLag(b *testing.B, kind string, next func(cfg Config, sent int) (*kgo.Record, int)) {
+	benchAtLagWith(b, kind, nil, next)
+}
+
+// benchAtLagWith is benchAtLag with configure (when not nil) applied to
+// the configuration.
+func benchAtLagWith(b *testing.B, kind string, configure func(*Config), next func(cfg Config, sent int) (*kgo.Record, int)) {
 	broker := testinfra.Kafka(b)
 	osURL := testinfra.OpenSearch(b)
 	ctx := context.Background()
@@ -129,6 +219,9 @@ func benchAtLag(b *testing.B, kind string, next func(cfg Config, sent int) (*kgo
 	cfg.Indices.DLQ = prefix + "-dlq"
 	// The event topics are not what is measured.
 	cfg.Events.Enabled = false
+	if configure != nil {
+		configure(&cfg)
+	}
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ProducerBatchMaxBytes(1<<20))
 	require.NoError(b, err)
@@ -161,6 +254,7 @@ func benchAtLag(b *testing.B, kind string, next func(cfg Config, sent int) (*kgo
 	done := make(chan error, 1)
 	b.ResetTimer()
 	start := time.Now()
+	cpu0 := processCPU()
 	go func() { done <- s.Run(rctx) }()
 	var peakHeap uint64
 	var peakInFlight float64
@@ -185,10 +279,25 @@ func benchAtLag(b *testing.B, kind string, next func(cfg Config, sent int) (*kgo
 	b.StopTimer()
 	cancel()
 	require.NoError(b, <-done)
+	// Stopping included: it evaluates and writes the APM windows still
+	// open (a backlog drained in seconds leaves them all open).
+	cpu := processCPU() - cpu0
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "docs/s")
 	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
 	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-inuse-MiB")
 	b.ReportMetric(peakInFlight/(1<<20), "peak-in-flight-MiB")
+	// CPU (user + system) of this process, the pipeline, per document:
+	// unlike docs/s it does not depend on what else the machine runs.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/doc")
+}
+
+// processCPU is the user and system CPU time this process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }

@@ -85,6 +85,9 @@ func (s *Service) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[stri
 	s.mu.Lock()
 	s.traces.drop(revoked)
 	s.dropBacklog(revoked)
+	if s.apm != nil {
+		s.apm.close(revoked)
+	}
 	s.m.heldSpans.Set(float64(s.traces.held))
 	s.mu.Unlock()
 	s.sink.flush()
@@ -100,6 +103,9 @@ func (s *Service) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int
 	s.mu.Lock()
 	s.traces.drop(lost)
 	s.dropBacklog(lost)
+	if s.apm != nil {
+		s.apm.drop(lost)
+	}
 	s.mu.Unlock()
 	s.forget(lost)
 }

@@ -27,6 +27,10 @@ type Config struct {
 	Bulk       BulkConfig       `yaml:"bulk"`
 	Retry      RetryConfig      `yaml:"retry"`
 	TraceGroup TraceGroupConfig `yaml:"trace_group"`
+	// APM derives what OpenSearch Dashboards' APM reads: the application
+	// map into indices.apm_service_map and RED metrics by remote write
+	// (docs/apm.md).
+	APM APMConfig `yaml:"apm"`
 	// Events indexes vigil.health, vigil.failover and the DLQ's headers
 	// into indices.health_events and indices.dlq (pipeline/events).
 	Events events.Config `yaml:"events"`
@@ -124,6 +128,10 @@ type IndicesConfig struct {
 	SpanAlias string `yaml:"span_alias"`
 	// ServiceMap is the service-map index. Default "otel-v1-apm-service-map".
 	ServiceMap string `yaml:"service_map"`
+	// APMServiceMap is the write alias of Dashboards APM's application map
+	// (apm.enabled); its indices are APMServiceMap-000001, ... Default
+	// "otel-v2-apm-service-map".
+	APMServiceMap string `yaml:"apm_service_map"`
 	// LogsDataStream is the logs data stream. Default "ss4o_logs-vigil-default".
 	LogsDataStream string `yaml:"logs_data_stream"`
 	// HealthEvents is the index of vigil.health and vigil.failover events
@@ -232,6 +240,7 @@ func DefaultConfig() Config {
 		Indices: IndicesConfig{
 			SpanAlias:        "otel-v1-apm-span",
 			ServiceMap:       "otel-v1-apm-service-map",
+			APMServiceMap:    "otel-v2-apm-service-map",
 			LogsDataStream:   "ss4o_logs-vigil-default",
 			HealthEvents:     "vigil-health-events",
 			DLQ:              "vigil-dlq",
@@ -249,6 +258,7 @@ func DefaultConfig() Config {
 		Retry:            RetryConfig{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, MaxItemRetries: 10},
 		Events:           events.DefaultConfig(),
 		TraceGroup:       TraceGroupConfig{Window: 10 * time.Second, MaxHeldSpans: 20000, MaxTraces: 20000, ServiceMap: true, Repair: true, RepairDelay: 5 * time.Second},
+		APM:              DefaultAPMConfig(),
 		MaxInFlightBytes: 16 << 20,
 		CommitInterval:   2 * time.Second,
 		HealthInterval:   10 * time.Second,
@@ -356,6 +366,7 @@ func (c Config) Validate() error {
 	if c.Retry.MaxItemRetries < 0 {
 		p.Addf("retry.max_item_retries", "must be >= 0 (got %d)", c.Retry.MaxItemRetries)
 	}
+	c.APM.validate(&p)
 	if c.TraceGroup.Window < 0 {
 		p.Addf("trace_group.window", "must be >= 0 (got %s)", c.TraceGroup.Window)
 	}
@@ -389,7 +400,7 @@ func (c Config) names() opensearch.Names { return c.Indices.Names() }
 
 // Names are the indices, as pipeline/opensearch takes them.
 func (ix IndicesConfig) Names() opensearch.Names {
-	return opensearch.Names{SpanAlias: ix.SpanAlias, ServiceMap: ix.ServiceMap, LogsDataStream: ix.LogsDataStream, Events: ix.HealthEvents, DLQ: ix.DLQ}
+	return opensearch.Names{SpanAlias: ix.SpanAlias, ServiceMap: ix.ServiceMap, APMServiceMap: ix.APMServiceMap, LogsDataStream: ix.LogsDataStream, Events: ix.HealthEvents, DLQ: ix.DLQ}
 }
 
 // Installer is what installs the templates, ISM policies and bootstrap
@@ -425,7 +436,7 @@ func (c Config) topics() []string {
 // Validate reports every problem (paths relative to indices).
 func (ix IndicesConfig) Validate() error {
 	var p config.Problems
-	for _, x := range []struct{ path, v string }{{"span_alias", ix.SpanAlias}, {"service_map", ix.ServiceMap}, {"logs_data_stream", ix.LogsDataStream}, {"health_events", ix.HealthEvents}, {"dlq", ix.DLQ}} {
+	for _, x := range []struct{ path, v string }{{"span_alias", ix.SpanAlias}, {"service_map", ix.ServiceMap}, {"apm_service_map", ix.APMServiceMap}, {"logs_data_stream", ix.LogsDataStream}, {"health_events", ix.HealthEvents}, {"dlq", ix.DLQ}} {
 		if x.v == "" || x.v != strings.ToLower(x.v) || strings.ContainsAny(x.v, ` ,*?"<>|/\#`) {
 			p.Addf(x.path, "must be a non-empty lowercase index name (got %q)", x.v)
 		}

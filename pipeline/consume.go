@@ -92,6 +92,9 @@ func (s *Service) consume(ctx context.Context) {
 		}
 		s.emitTraces(&out)
 		s.m.heldSpans.Set(float64(s.traces.held))
+		if s.apm != nil {
+			s.apm.tick(now)
+		}
 		s.mu.Unlock()
 		if polled {
 			s.cl.AllowRebalance()
@@ -282,6 +285,9 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 			s.undecodable(kr, err)
 			r.failed(dlq.ErrorTypeDecode, err.Error(), 0, "", 1, time.Time{}, now)
 			return
+		}
+		if s.apm != nil {
+			s.apm.add(tp{kr.Topic, kr.Partition}, kr.Timestamp, now, td)
 		}
 		spans, errs := document.Spans(td, opt)
 		for _, err := range errs {

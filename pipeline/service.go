@@ -51,6 +51,8 @@ type Service struct {
 	// repairs gives spans indexed without group their group once the
 	// root comes (nil: trace_group.repair off, or no OpenSearch).
 	repairs *groupRepairs
+	// apm derives Dashboards APM's documents and metrics (nil: apm off).
+	apm *apmFeed
 	// backlog holds polled records not yet taken in (over budget).
 	backlog []*kgo.Record
 
@@ -158,6 +160,13 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	s.sink = newSink(cfg.Bulk, cfg.Retry, bulk, s.m, log)
 	if len(clients) > 1 {
 		s.sink.switched = s.sides.switched
+	}
+	if cfg.APM.Enabled {
+		var client func() *opensearch.Client
+		if cfg.talksToOpenSearch() {
+			client = s.sides.activeClient
+		}
+		s.apm = newAPMFeed(cfg.APM, cfg.Indices.APMServiceMap, client, reg, log)
 	}
 	if tg.Repair {
 		s.repairs = newGroupRepairs(s.sides.activeClient, cfg.Indices.SpanAlias, tg.RepairDelay, s.m, log)
@@ -312,6 +321,12 @@ func (s *Service) Run(ctx context.Context) error {
 	} else {
 		close(repairsDone)
 	}
+	apmDone, apmStop := make(chan struct{}), make(chan struct{})
+	if s.apm != nil {
+		go func() { s.apm.run(sinkCtx, apmStop); close(apmDone) }()
+	} else {
+		close(apmDone)
+	}
 	commitDone := make(chan struct{})
 	go func() { s.commitLoop(ctx); close(commitDone) }()
 
@@ -327,14 +342,23 @@ func (s *Service) Run(ctx context.Context) error {
 	s.traces.drop(nil)
 	s.backlog = nil
 	s.m.heldSpans.Set(0)
+	if s.apm != nil {
+		s.apm.close(nil)
+	}
 	s.mu.Unlock()
+	close(apmStop)
 	s.sink.flush()
 	s.waitSink(dctx, nil)
 	<-commitDone
 	s.commit(dctx, nil)
+	select { // the APM writes get what is left of the drain timeout
+	case <-apmDone:
+	case <-dctx.Done():
+	}
 	cancelSink()
 	<-sinkDone
 	<-repairsDone
+	<-apmDone
 	cl.Close()
 	s.log.Info("pipeline stopped")
 	return nil

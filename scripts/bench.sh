@@ -39,6 +39,11 @@ macro="go test -run '^\$' -bench AtLag -benchtime ${VIGIL_BENCH_AT_LAG:-100000}x
   say "macro: $macro"
   eval "$macro" 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|pkg)' || true
   echo '```'
+  echo
+  echo "BenchmarkPipelineRPCSpansAtLag/apm=false and /apm=true drain the same spans (every one a CLIENT or SERVER"
+  echo "span, 20 attributes) with the pipeline's apm section off and on; the ratio of their cpu-µs/doc (the"
+  echo "pipeline process's user+system CPU per span, stop included) is what Dashboards APM's derivation costs"
+  echo "per span (docs/apm.md; budget: at most 20% more)."
   for m in scripts/bench.d/*.sh; do
     [[ -e $m ]] || continue
     say "macro run: $m"

@@ -1048,7 +1048,8 @@ start_prometheus() {
     "--config.file=$CACHE/prometheus/prometheus.yml" \
     "--storage.tsdb.path=$DATA/prometheus" \
     "--web.listen-address=$HOST:$PROMETHEUS_PORT" \
-    --web.enable-lifecycle
+    --web.enable-lifecycle \
+    --web.enable-remote-write-receiver
   ready_probe prometheus
 }
 

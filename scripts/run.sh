@@ -50,6 +50,11 @@ else
   scripts/infra.sh up opensearch prometheus
 fi
 export VIGIL_OPENSEARCH_URL="$OPENSEARCH" VIGIL_PROMETHEUS_URL="$PROMETHEUS"
+# Dashboards APM (docs/apm.md): the application map and RED metrics by
+# remote write, in 10 s windows so that the report has them soon.
+export VIGIL_APM_ENABLED=true VIGIL_APM_REMOTE_WRITE_URL="$PROMETHEUS/api/v1/write" VIGIL_APM_WINDOW="${VIGIL_APM_WINDOW:-10s}"
+# The detector's per-service targets: the trace set's environment only.
+export VIGIL_APM_ENVIRONMENTS="${VIGIL_APM_ENVIRONMENTS:-demo}"
 # vigil all is one process in one scrape job ("vigil" below): the detector's
 # liveness rules watch that job for every component.
 export VIGIL_COLLECTOR_SCRAPE_JOB=vigil VIGIL_PIPELINE_SCRAPE_JOB=vigil VIGIL_DETECTOR_SCRAPE_JOB=vigil VIGIL_ALERTING_SCRAPE_JOB=vigil
@@ -89,6 +94,7 @@ say "ready; running vigil setup"
 
 count() { curl -fsS "${CURL_OS[@]}" "$OPENSEARCH/$1/_count" 2>/dev/null | sed -E 's/.*"count":([0-9]+).*/\1/' || echo 0; }
 logs0=$(count ss4o_logs-vigil-default); spans0=$(count otel-v1-apm-span)
+apm0=$(go run ./scripts/demo apm-requests --prometheus "$PROMETHEUS" 2>/dev/null || echo 0)
 say "sending $LOGS log records (telemetrygen) and $TRACES traces across frontend, checkout and payment"
 telemetrygen logs --otlp-insecure --otlp-endpoint "$OTLP" --logs "$LOGS" --rate 2000 \
   --service checkout --body "order placed" --severity-text Info >/dev/null 2>&1
@@ -98,6 +104,7 @@ echo
 echo "Vigil run report"
 echo "================"
 go run ./scripts/demo report --opensearch "$OPENSEARCH" "${REPORT_OS[@]}" --brokers "$KAFKA" --admin "$ADMIN" \
+  --prometheus "$PROMETHEUS" --want-services 3 --want-apm-requests $((apm0 + TRACES * 3)) \
   --want-logs $((logs0 + LOGS)) --want-spans $((spans0 + TRACES * 5)) --wait 3m
 echo
 echo "Where to look next"
@@ -111,6 +118,7 @@ else
   echo "               the \"Vigil — pipeline and incidents\" dashboard (configs/dashboards)"
 fi
 echo "  Prometheus:  $PROMETHEUS/graph?g0.expr=vigil_pipeline_records_total"
+echo "  APM:         ${VIGIL_DASHBOARDS_URL:-<dashboards>}/app/observability-apm-services#/services (Dashboards 3.6+; setup in docs/apm.md)"
 echo "  Slack:       no token set, so the console notifier logs what it would post:"
 grep -E 'console|would post' "$LOG_FILE" | tail -n 5 | sed 's/^/               /' || echo "               (nothing to post: no target left HEALTHY)"
 echo "  vigil log:   $LOG_FILE"

@@ -35,6 +35,15 @@ type Report struct {
 	// current status per target.
 	Admin string
 	HTTP  *http.Client
+	// Prometheus is the base URL holding the span-derived RED metrics of
+	// Dashboards APM; empty leaves the services table out.
+	Prometheus string
+	// APMServiceMap is the APM application map's alias
+	// (otel-v2-apm-service-map).
+	APMServiceMap string
+	// APMEnvironment limits the services table to one environment
+	// (the trace set's is "demo"); empty shows all.
+	APMEnvironment string
 }
 
 // Counts returns the number of documents in logs, spans and service map.
@@ -73,6 +82,9 @@ func (r Report) Write(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	if err := r.writeServiceMap(ctx, w); err != nil {
+		return err
+	}
+	if err := r.writeServices(ctx, w); err != nil {
 		return err
 	}
 	if err := r.writeHealth(ctx, w); err != nil {

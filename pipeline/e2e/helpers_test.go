@@ -53,6 +53,7 @@ type stack struct {
 	group      string
 	spanAlias  string
 	serviceMap string
+	apmMap     string // Dashboards APM's application map (write alias)
 	logsStream string
 	dir        string
 	admin      string // the last pipeline started, for failure reports
@@ -95,6 +96,7 @@ func newStackOn(t *testing.T, brokers []string, replicas int16, partitions int32
 		group:      prefix + "-pipeline",
 		spanAlias:  prefix + "-otel-v1-apm-span",
 		serviceMap: prefix + "-otel-v1-apm-service-map",
+		apmMap:     prefix + "-otel-v2-apm-service-map",
 		logsStream: prefix + "_logs-vigil-default",
 		dir:        t.TempDir(),
 	}
@@ -124,7 +126,7 @@ func (s *stack) createTopics(partitions int32, configs map[string]*string, topic
 }
 
 func (s *stack) deleteIndices() {
-	for _, path := range []string{"/_data_stream/" + s.prefix + "*", "/" + s.prefix + "*", "/_index_template/" + s.prefix + "*", "/_plugins/_ism/policies/" + s.spanAlias + "-policy", "/_plugins/_ism/policies/" + s.prefix + "_logs-policy"} {
+	for _, path := range []string{"/_data_stream/" + s.prefix + "*", "/" + s.prefix + "*", "/_index_template/" + s.prefix + "*", "/_plugins/_ism/policies/" + s.spanAlias + "-policy", "/_plugins/_ism/policies/" + s.prefix + "_logs-policy", "/_plugins/_ism/policies/" + s.apmMap + "-policy"} {
 		req, _ := http.NewRequest(http.MethodDelete, s.osURL+path, nil)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
@@ -192,8 +194,9 @@ opensearch: %s
 indices:
   span_alias: %s
   service_map: %s
+  apm_service_map: %s
   logs_data_stream: %s
-%s`, admin, brokers, s.group, s.logsTopic, s.spansTopic, s.dlqTopic, s.opensearchYAML(), s.spanAlias, s.serviceMap, s.logsStream, extra)
+%s`, admin, brokers, s.group, s.logsTopic, s.spansTopic, s.dlqTopic, s.opensearchYAML(), s.spanAlias, s.serviceMap, s.apmMap, s.logsStream, extra)
 	path := filepath.Join(s.dir, "pipeline.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
 	return path

@@ -87,6 +87,12 @@ func (in *Installer) Install(ctx context.Context) error {
 			body any
 		}{in.Names.EventsTemplate(), EventsTemplate(in.Names, in.Settings)})
 	}
+	if in.Names.APMServiceMap != "" {
+		templates = append(templates, struct {
+			name string
+			body any
+		}{in.Names.APMServiceMapTemplate(), APMServiceMapTemplate(in.Names, in.Settings, ism)})
+	}
 	if in.Names.DLQ != "" {
 		templates = append(templates, struct {
 			name string
@@ -99,13 +105,20 @@ func (in *Installer) Install(ctx context.Context) error {
 		}
 	}
 	if ism {
-		for _, p := range []struct {
+		policies := []struct {
 			id   string
 			body any
 		}{
 			{in.Names.SpanPolicy(), SpanPolicy(in.Names, in.Lifecycle)},
 			{in.Names.LogsPolicy(), LogsPolicy(in.Names, in.Lifecycle)},
-		} {
+		}
+		if in.Names.APMServiceMap != "" {
+			policies = append(policies, struct {
+				id   string
+				body any
+			}{in.Names.APMServiceMapPolicy(), APMServiceMapPolicyBody(in.Names, in.Lifecycle)})
+		}
+		for _, p := range policies {
 			if err := in.putPolicy(ctx, p.id, p.body); err != nil {
 				return err
 			}
@@ -114,7 +127,13 @@ func (in *Installer) Install(ctx context.Context) error {
 		in.report("ism policies", "skipped: index-management plugin not installed", false)
 		in.Log.Warn("index-management plugin not installed: ISM policies skipped, indices will not roll over or expire", "plugin", ISMPlugin)
 	}
-	return in.bootstrap(ctx)
+	if err := in.bootstrap(ctx, in.Names.SpanAlias, in.Names.BootstrapIndex()); err != nil {
+		return err
+	}
+	if in.Names.APMServiceMap != "" {
+		return in.bootstrap(ctx, in.Names.APMServiceMap, in.Names.APMBootstrapIndex())
+	}
+	return nil
 }
 
 func (in *Installer) putTemplate(ctx context.Context, name string, body any) error {
@@ -232,16 +251,15 @@ func (in *Installer) putPolicy(ctx context.Context, id string, body any) error {
 	return nil
 }
 
-// bootstrap creates the first span index with the write alias unless the
-// alias exists. Writing to the alias before it exists would auto-create a
-// concrete index of that name, which could then never become an alias.
-func (in *Installer) bootstrap(ctx context.Context) error {
-	alias := in.Names.SpanAlias
+// bootstrap creates an alias's first index (the span alias, the APM
+// application map's) with the write alias unless the alias exists. Writing
+// to the alias before it exists would auto-create a concrete index of that
+// name, which could then never become an alias.
+func (in *Installer) bootstrap(ctx context.Context, alias, idx string) error {
 	res, err := in.Client.Do(ctx, http.MethodGet, "/_alias/"+alias, nil)
 	if err != nil {
 		return fmt.Errorf("get alias %s: %w", alias, err)
 	}
-	idx := in.Names.BootstrapIndex()
 	resource := "index " + idx
 	if res.Status == 200 {
 		in.report("alias "+alias, "unchanged (exists)", false)
@@ -263,7 +281,7 @@ func (in *Installer) bootstrap(ctx context.Context) error {
 	if err := expect("PUT", "/"+idx, res, 200); err != nil {
 		return fmt.Errorf("create index %s: %w", idx, err)
 	}
-	in.Log.Info("created span bootstrap index", "index", idx, "alias", alias)
+	in.Log.Info("created bootstrap index", "index", idx, "alias", alias)
 	in.report(resource, "created with write alias "+alias, true)
 	return nil
 }

@@ -86,6 +86,7 @@ func TestInstallISMPolicies(t *testing.T) {
 	require.Equal(t, []string{
 		"PUT /_plugins/_ism/policies/otel-v1-apm-span-policy",
 		"PUT /_plugins/_ism/policies/ss4o_logs-policy",
+		"PUT /_plugins/_ism/policies/otel-v2-apm-service-map-policy",
 	}, f.puts)
 
 	// Same version installed: nothing to do.

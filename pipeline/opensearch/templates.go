@@ -20,6 +20,9 @@ type Names struct {
 	SpanAlias string
 	// ServiceMap is the service-map index.
 	ServiceMap string
+	// APMServiceMap is the write alias of Dashboards APM's application map
+	// (NodeOperationDetail documents); empty installs nothing for it.
+	APMServiceMap string
 	// LogsDataStream is the logs data stream; its template matches the part
 	// before the first "-" followed by "-*" (ss4o_logs-*).
 	LogsDataStream string

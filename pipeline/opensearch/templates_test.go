@@ -16,7 +16,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 // The shipped defaults, as pipeline.DefaultConfig sets them.
 var (
-	defaultNames     = Names{SpanAlias: "otel-v1-apm-span", ServiceMap: "otel-v1-apm-service-map", LogsDataStream: "ss4o_logs-vigil-default", Events: "vigil-health-events", DLQ: "vigil-dlq"}
+	defaultNames     = Names{SpanAlias: "otel-v1-apm-span", ServiceMap: "otel-v1-apm-service-map", APMServiceMap: "otel-v2-apm-service-map", LogsDataStream: "ss4o_logs-vigil-default", Events: "vigil-health-events", DLQ: "vigil-dlq"}
 	defaultSettings  = Settings{Shards: 1, Replicas: 0, RefreshInterval: "1s", TotalFieldsLimit: 5000}
 	defaultLifecycle = Lifecycle{RolloverSize: "10gb", RolloverAge: "1d", DeleteAfter: "7d"}
 )
@@ -47,6 +47,8 @@ func TestTemplatesGolden(t *testing.T) {
 	goldenJSON(t, filepath.Join(dir, "index-templates", "vigil-dlq.json"), DLQTemplate(defaultNames, defaultSettings))
 	goldenJSON(t, filepath.Join(dir, "ism", "otel-v1-apm-span-policy.json"), SpanPolicy(defaultNames, defaultLifecycle))
 	goldenJSON(t, filepath.Join(dir, "ism", "ss4o_logs-policy.json"), LogsPolicy(defaultNames, defaultLifecycle))
+	goldenJSON(t, filepath.Join(dir, "index-templates", "otel-v2-apm-service-map.json"), APMServiceMapTemplate(defaultNames, defaultSettings, true))
+	goldenJSON(t, filepath.Join(dir, "ism", "otel-v2-apm-service-map-policy.json"), APMServiceMapPolicyBody(defaultNames, defaultLifecycle))
 }
 
 func TestTemplateWithoutISMHasNoRolloverAlias(t *testing.T) {

@@ -22,7 +22,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: demo traces|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: demo traces|report|apm-requests [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -31,6 +31,8 @@ func main() {
 		err = traces(os.Args[2:])
 	case "report":
 		err = report(os.Args[2:])
+	case "apm-requests":
+		err = apmRequests(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -60,6 +62,22 @@ func traces(args []string) error {
 	return nil
 }
 
+// apmRequests prints the environment's server-side APM requests over the
+// last hour (make run's baseline for --want-apm-requests).
+func apmRequests(args []string) error {
+	fs := flag.NewFlagSet("apm-requests", flag.ExitOnError)
+	r := demo.Report{}
+	fs.StringVar(&r.Prometheus, "prometheus", "http://127.0.0.1:9090", "Prometheus URL")
+	fs.StringVar(&r.APMEnvironment, "apm-environment", "demo", "environment (empty: all)")
+	_ = fs.Parse(args)
+	n, err := r.APMRequests(context.Background())
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%.0f\n", n)
+	return nil
+}
+
 func report(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ExitOnError)
 	r := demo.Report{}
@@ -72,6 +90,11 @@ func report(args []string) error {
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka brokers, comma separated")
 	fs.StringVar(&r.HealthTopic, "health-topic", "vigil.health", "health topic")
 	fs.StringVar(&r.Admin, "admin", "127.0.0.1:8880", "vigil admin address (for the detector's current status)")
+	fs.StringVar(&r.Prometheus, "prometheus", "", "Prometheus URL holding the APM RED metrics (empty: no services table)")
+	fs.StringVar(&r.APMServiceMap, "apm-service-map", "otel-v2-apm-service-map", "APM application map alias")
+	fs.StringVar(&r.APMEnvironment, "apm-environment", "demo", "environment of the services table (empty: all)")
+	wantServices := fs.Int("want-services", 0, "wait until at least this many services have RED metrics in Prometheus")
+	wantAPM := fs.Float64("want-apm-requests", 0, "wait until the environment's server-side requests over the last hour reach this (see apm-requests)")
 	// A secured cluster (TLS, client certificate, basic auth), as the
 	// pipeline reaches it: the same settings and code.
 	var osc opensearch.Config
@@ -95,12 +118,23 @@ func report(args []string) error {
 	deadline := time.Now().Add(*wait)
 	for {
 		logs, spans, edges, err := r.Counts(ctx)
-		if err == nil && logs >= *wantLogs && spans >= *wantSpans && edges > 0 {
+		services, apmReqs := 0, 0.0
+		if r.Prometheus != "" && *wantServices > 0 {
+			rows, _ := r.Services(ctx)
+			services = len(rows)
+		}
+		if r.Prometheus != "" && *wantAPM > 0 {
+			apmReqs, _ = r.APMRequests(ctx)
+			if apmReqs < *wantAPM {
+				services = min(services, *wantServices-1)
+			}
+		}
+		if err == nil && logs >= *wantLogs && spans >= *wantSpans && edges > 0 && services >= *wantServices {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: %d logs (want %d), %d spans (want %d), %d service-map documents (err: %v)",
-				*wait, logs, *wantLogs, spans, *wantSpans, edges, err)
+			return fmt.Errorf("after %s: %d logs (want %d), %d spans (want %d), %d service-map documents, %d services with RED metrics (want %d), %.0f APM requests (want %.0f) (err: %v)",
+				*wait, logs, *wantLogs, spans, *wantSpans, edges, services, *wantServices, apmReqs, *wantAPM, err)
 		}
 		time.Sleep(time.Second)
 	}
