@@ -9,6 +9,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/k8sattributesprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourceprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver"
+	"github.com/vigil-dev/vigil/collector/canary"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
 	"go.opentelemetry.io/collector/exporter/otlpexporter"
@@ -31,6 +32,8 @@ func Factories() (otelcol.Factories, error) {
 		otlpreceiver.NewFactory(),
 		// Agent mode: tail container logs on each node.
 		filelogreceiver.NewFactory(),
+		// Heartbeats into every partition (loss and freshness).
+		canary.NewReceiverFactory(),
 	); err != nil {
 		return f, err
 	}
@@ -58,6 +61,9 @@ func Factories() (otelcol.Factories, error) {
 		// Authenticated OTLP ingress: receivers require a bearer token
 		// when their auth names it (configs/collector-auth.yaml).
 		bearertokenauthextension.NewFactory(),
+		// The Kafka exporters' record_partitioner: heartbeats to their
+		// partition, everything else as the exporter's default would.
+		canary.NewPartitionerFactory(),
 	); err != nil {
 		return f, err
 	}
