@@ -11,17 +11,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/vigil-dev/vigil/internal/events"
 )
 
-// HeaderCanary is the Kafka record header the partitioner puts on a
-// heartbeat record; the pipeline recognises heartbeats by it. Clients
-// sending OTLP cannot set Kafka headers, so a heartbeat cannot be forged
-// through the collector.
-const HeaderCanary = "vigil-canary"
-
-// HeaderCollector is the Kafka record header that names the collector
-// instance on every record (the exporters' record_headers).
-const HeaderCollector = "vigil-collector"
+// HeaderCanary marks a heartbeat record (internal/events).
+const HeaderCanary = events.HeaderCanary
 
 // routeKey is the resource attribute that carries the route marker.
 const routeKey = "vigil.canary.route"

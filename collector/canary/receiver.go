@@ -17,17 +17,19 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/internal/events"
 )
 
-// The heartbeat's resource attributes (pipeline/canary reads them).
+// The heartbeat's resource attributes (internal/events).
 const (
-	AttrInstance  = "vigil.canary.instance"
-	AttrRun       = "vigil.canary.run"
-	AttrTopic     = "vigil.canary.topic"
-	AttrPartition = "vigil.canary.partition"
-	AttrSeq       = "vigil.canary.seq"
-	AttrEmitted   = "vigil.canary.emitted_unix_nano"
-	AttrAcked     = "vigil.canary.acked"
+	AttrInstance  = events.CanaryInstance
+	AttrRun       = events.CanaryRun
+	AttrTopic     = events.CanaryTopic
+	AttrPartition = events.CanaryPartition
+	AttrSeq       = events.CanarySeq
+	AttrEmitted   = events.CanaryEmitted
+	AttrAcked     = events.CanaryAcked
 )
 
 // run identifies this process's heartbeats: sequence numbers and
