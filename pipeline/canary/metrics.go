@@ -20,9 +20,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Collector heartbeats read, by topic.",
 		}, []string{"topic"}),
 		freshness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "vigil_pipeline_canary_freshness_seconds",
-			Help:    "From a heartbeat's emission in the collector (before its queue and Kafka) to its document indexed, by topic.",
-			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600},
+			Name: "vigil_pipeline_canary_freshness_seconds",
+			Help: "From a heartbeat's emission in the collector (before its queue and Kafka) to its document indexed, by topic.",
+			// Fine below 2 s, where a healthy pipeline is; 30 and 120 are the
+			// default rules' thresholds.
+			Buckets: []float64{0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600},
 		}, []string{"topic"}),
 		gaps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_pipeline_canary_gaps_total",
