@@ -87,6 +87,7 @@ type keyState struct {
 // heartbeats.
 type Segment struct {
 	t          *Tracker
+	ks         *keyState // its owner; gone from Tracker.keys once forgotten
 	key        Key
 	start, end *Heartbeat
 	pending    int64
@@ -113,7 +114,8 @@ func (c Config) Validate() error {
 func (t *Tracker) state(k Key) *keyState {
 	ks := t.keys[k]
 	if ks == nil {
-		ks = &keyState{cur: &Segment{t: t, key: k}}
+		ks = &keyState{}
+		ks.cur = &Segment{t: t, ks: ks, key: k}
 		t.keys[k] = ks
 	}
 	return ks
@@ -148,7 +150,7 @@ func (t *Tracker) Heartbeat(h Heartbeat, now time.Time) (s *Segment, dup bool) {
 	old.end = &h
 	ks.closed = append(ks.closed, old)
 	ks.last = &h
-	ks.cur = &Segment{t: t, key: k, start: &h, pending: 1}
+	ks.cur = &Segment{t: t, ks: ks, key: k, start: &h, pending: 1}
 	t.judge(ks)
 	return ks.cur, false
 }
@@ -160,8 +162,23 @@ func (s *Segment) Done() {
 	defer t.mu.Unlock()
 	s.pending--
 	s.consumed++
-	if s.end != nil {
-		t.judge(t.keys[s.key])
+	if s.end != nil && t.keys[s.key] == s.ks {
+		t.judge(s.ks)
+	}
+}
+
+// Forget drops what is known of the partitions (revoked or lost): their
+// unfinished records will not be finished here, and the next owner starts
+// its own baselines. A later assignment of the same partitions starts anew.
+func (t *Tracker) Forget(parts map[string][]int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k := range t.keys {
+		for _, p := range parts[k.Topic] {
+			if p == k.Partition {
+				delete(t.keys, k)
+			}
+		}
 	}
 }
 

@@ -141,3 +141,35 @@ func TestTrackerWaitsForLag(t *testing.T) {
 	require.Equal(t, int64(0), ws[0].Lost)
 	require.Equal(t, int64(2), ws[0].Consumed)
 }
+
+// A revoked partition's records that never finish here do not hold its
+// topic's windows open, nor does a late one disturb a new assignment.
+func TestTrackerForget(t *testing.T) {
+	tr := New(Config{Enabled: true, Window: 10 * time.Second, IdleAfter: time.Hour}, "p1", slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	t0 := time.Unix(1_000_000, 0)
+	k := Key{"c1", "logs", 0}
+	beat := func(seq, acked int64, at time.Time) *Segment {
+		s, _ := tr.Heartbeat(Heartbeat{Instance: "c1", Run: "a", Topic: "logs", Seq: seq, Acked: acked, Emitted: at}, at)
+		return s
+	}
+	beat(1, 0, t0).Done()
+	tr.Record(k).Done()
+	beat(2, 2, t0.Add(10*time.Second)).Done()
+	stuck := tr.Record(k)
+	beat(3, 4, t0.Add(20*time.Second)).Done()
+	tr.Forget(map[string][]int32{"logs": {0}})
+	// Assigned again: new baselines, windows close without the stuck record.
+	beat(4, 6, t0.Add(30*time.Second)).Done()
+	tr.Record(k).Done()
+	beat(5, 8, t0.Add(40*time.Second)).Done()
+	tr.Record(k).Done()
+	beat(6, 10, t0.Add(50*time.Second)).Done()
+	stuck.Done() // finished after all: ignored
+	tr.Record(k).Done()
+	beat(7, 12, t0.Add(60*time.Second)).Done()
+	ws := tr.Close(t0.Add(time.Hour))
+	require.NotEmpty(t, ws)
+	for _, w := range ws {
+		require.Zero(t, w.Lost, "window %s", w.Start)
+	}
+}
