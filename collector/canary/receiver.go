@@ -169,6 +169,10 @@ func (e *emitter) acked(ctx context.Context) (map[int]int64, error) {
 	out := map[int]int64{}
 	f := fams["otelcol_kafka_exporter_records_total"]
 	if f == nil {
+		if e.seq[0] > 1 {
+			// Heartbeats were written, so the series would exist.
+			return nil, fmt.Errorf("%s has no otelcol_kafka_exporter_records_total: service::telemetry::metrics::level must be detailed", e.cfg.TelemetryURL)
+		}
 		return out, nil // nothing written yet
 	}
 	for _, m := range f.GetMetric() {
