@@ -3,8 +3,6 @@ package canary
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"hash/fnv"
 	"strconv"
 	"sync"
@@ -21,16 +19,13 @@ const HeaderCanary = events.HeaderCanary
 // routeKey is the resource attribute that carries the route marker.
 const routeKey = "vigil.canary.route"
 
-// nonce makes this process's route markers unguessable: a client that sends
-// a log whose text looks like a marker cannot steer or fake a heartbeat.
-var nonce = func() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}()
-
-// routePrefix starts every route marker of this process.
-var routePrefix = []byte("vigil-canary:" + nonce + ":")
+// routePrefix starts every route marker. It is not secret: a record whose
+// bytes hold a marker is only routed and marked; the pipeline takes it for a
+// heartbeat only if its resource carries the heartbeat attributes, which the
+// shipped resource processor deletes from the data of OTLP clients
+// (vigil.canary.*). Markers of earlier runs must be recognised too: their
+// heartbeats wait in the persistent queue across a restart.
+var routePrefix = []byte("vigil-canary:")
 
 // route is the marker a heartbeat for partition p carries.
 func route(p int) string { return string(routePrefix) + strconv.Itoa(p) + ";" }

@@ -18,7 +18,7 @@ func TestPartitioner(t *testing.T) {
 	}{
 		{name: "heartbeat to its partition", value: []byte("\x0a\x10" + route(2) + "rest"), n: 3, want: 2, heartbeat: true},
 		{name: "heartbeat for a partition that does not exist", value: []byte(route(5)), n: 3, want: -1},
-		{name: "another process's marker", value: []byte("vigil-canary:0123456789abcdef01234567:1;"), n: 3, want: -1},
+		{name: "marker with a bad partition", value: []byte("vigil-canary:x1;"), n: 3, want: -1},
 		{name: "marker without end", value: []byte(string(routePrefix) + "1"), n: 3, want: -1},
 		{name: "large record is not searched", value: append(make([]byte, maxCanaryBytes), route(1)...), n: 3, want: -1},
 		{name: "keyed record as the exporter's default", value: []byte("data"), key: []byte("4bf92f3577b34da6a3ce929d0e0e4736"), n: 3, want: -1},

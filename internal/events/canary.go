@@ -5,8 +5,9 @@ package events
 // attributes are these, on a Kafka record with the HeaderCanary header.
 const (
 	// HeaderCanary marks a heartbeat record. The collector's partitioner
-	// sets it; OTLP clients cannot set Kafka headers, so it cannot be
-	// forged through the collector.
+	// sets it (OTLP clients cannot set Kafka headers); the pipeline still
+	// takes the record for a heartbeat only if its resource carries the
+	// attributes below, which the collector deletes from clients' data.
 	HeaderCanary = "vigil-canary"
 	// HeaderCollector names the collector instance on every record the
 	// collector writes (the exporters' record_headers).
