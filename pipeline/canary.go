@@ -60,27 +60,27 @@ func (s *Service) canaryOf(kr *kgo.Record, signal, enc string, now time.Time) (*
 func (s *Service) heartbeatDocs(r *record, now time.Time) {
 	index := s.cfg.Indices.Canary
 	id, doc := r.hb.Doc(r.kr.Offset)
-	docs := []struct {
-		id  string
-		doc map[string]any
-	}{{id, doc}}
-	if s.canaries != nil {
-		for _, w := range s.canaries.Close(now) {
-			id, doc := w.Doc()
-			docs = append(docs, struct {
-				id  string
-				doc map[string]any
-			}{id, doc})
-		}
+	if b, err := json.Marshal(doc); err == nil {
+		// "index" with the sequence number as external version: the
+		// latest heartbeat replaces the one before (a heartbeat read again
+		// is a 409, which counts as indexed).
+		action, _ := json.Marshal(map[string]any{"index": map[string]any{"_index": index, "_id": id, "version": r.hb.Seq, "version_type": "external"}})
+		line := append(append(append(action, '\n'), b...), '\n')
+		r.hold()
+		s.emit(&item{rec: r, kind: kindCanary, index: index, id: id, doc: b, line: line})
 	}
-	for _, d := range docs {
-		b, err := json.Marshal(d.doc)
+	if s.canaries == nil {
+		return
+	}
+	for _, w := range s.canaries.Close(now) {
+		id, doc := w.Doc()
+		b, err := json.Marshal(doc)
 		if err != nil { // maps of strings and numbers: cannot happen
 			r.failed("internal_error", err.Error(), 0, index, 1, time.Time{}, now)
 			continue
 		}
 		r.hold()
-		s.emit(&item{rec: r, kind: kindCanary, index: index, id: d.id, doc: b})
+		s.emit(&item{rec: r, kind: kindCanary, index: index, id: id, doc: b})
 	}
 }
 

@@ -84,9 +84,13 @@ func Parse(spans, json bool, v []byte) (Heartbeat, error) {
 	return h, nil
 }
 
-// Doc is a heartbeat's document in the canary index.
+// Doc is a heartbeat's document in the canary index. There is one per
+// collector run and partition, the latest heartbeat's (indexed with the
+// sequence number as external version, so a heartbeat delivered again
+// never replaces a later one): the index stays as small as the number of
+// collector partitions, however long they run.
 func (h Heartbeat) Doc(offset int64) (id string, doc map[string]any) {
-	id = fmt.Sprintf("hb/%s/%s/%s/%d/%d", h.Instance, h.Run, h.Topic, h.Partition, h.Seq)
+	id = fmt.Sprintf("hb/%s/%s/%s/%d", h.Instance, h.Run, h.Topic, h.Partition)
 	return id, map[string]any{
 		"@timestamp": h.Emitted.UTC().Format(time.RFC3339Nano),
 		"kind":       "heartbeat",
