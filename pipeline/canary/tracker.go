@@ -32,13 +32,18 @@ func DefaultConfig() Config {
 type Window struct {
 	Topic      string
 	Start, End time.Time
-	Produced   int64
-	Consumed   int64
-	Lost       int64
-	Gaps       int64
-	Segments   int
-	Pipeline   string
-	ClosedAt   time.Time
+	// Produced is what the collectors handed to Kafka (their exporters'
+	// acknowledged records), Consumed what this pipeline indexed or
+	// dead-lettered of it, Lost the difference left after the carry.
+	Produced, Consumed, Lost int64
+	// Gaps counts heartbeats missing from the sequences.
+	Gaps int64
+	// Segments is the number of (collector, partition) segments judged.
+	Segments int
+	// Pipeline names the replica (its host name): each counts its own
+	// partitions.
+	Pipeline string
+	ClosedAt time.Time
 }
 
 // Doc is the window's document in the canary index.
