@@ -17,6 +17,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver"
+	"github.com/vigil-dev/vigil/collector/canary"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
 	"go.opentelemetry.io/collector/exporter/otlpexporter"
@@ -39,6 +40,8 @@ func Factories() (otelcol.Factories, error) {
 		otlpreceiver.NewFactory(),
 		// Agent mode: tail container logs on each node.
 		filelogreceiver.NewFactory(),
+		// Heartbeats into every partition (loss and freshness).
+		canary.NewReceiverFactory(),
 	); err != nil {
 		return f, err
 	}
@@ -79,6 +82,9 @@ func Factories() (otelcol.Factories, error) {
 		// Authenticated OTLP ingress: receivers require a bearer token
 		// when their auth names it (configs/collector-auth.yaml).
 		bearertokenauthextension.NewFactory(),
+		// The Kafka exporters' record_partitioner: heartbeats to their
+		// partition, everything else as the exporter's default would.
+		canary.NewPartitionerFactory(),
 	); err != nil {
 		return f, err
 	}

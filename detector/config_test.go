@@ -57,6 +57,8 @@ func TestShippedConfig(t *testing.T) {
 	for _, metric := range []string{
 		"vigil_pipeline_opensearch_up", "vigil_pipeline_consumer_lag_records", `vigil_pipeline_records_total{outcome="dead_lettered"}`,
 		"otelcol_exporter_send_failed_log_records_total", "vigil_pipeline_end_to_end_latency_seconds_bucket",
+		`vigil_pipeline_canary_window_lost_records{topic="otlp_logs"}`, `vigil_pipeline_canary_window_lost_records{topic="otlp_spans"}`,
+		`vigil_pipeline_canary_freshness_seconds_bucket{topic="otlp_logs"}`, `vigil_pipeline_canary_freshness_seconds_bucket{topic="otlp_spans"}`,
 	} {
 		require.Contains(t, exprs.String(), metric)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/vigil-dev/vigil/internal/events"
 	"github.com/vigil-dev/vigil/internal/testinfra"
 	"github.com/vigil-dev/vigil/internal/vigiltest"
 )
@@ -82,6 +83,11 @@ alerting:
 	for n < 2000 && ctx.Err() == nil {
 		fs := cl.PollFetches(ctx)
 		fs.EachRecord(func(r *kgo.Record) {
+			for _, h := range r.Headers {
+				if h.Key == events.HeaderCanary {
+					return // the collector's heartbeat, not data
+				}
+			}
 			ld, err := u.UnmarshalLogs(r.Value)
 			require.NoError(t, err)
 			n += ld.LogRecordCount()

@@ -124,6 +124,9 @@ func (s *Service) dropBacklog(parts map[string][]int32) {
 }
 
 func (s *Service) forget(parts map[string][]int32) {
+	if s.canaries != nil {
+		s.canaries.Forget(parts)
+	}
 	for _, e := range s.tracker.remove(parts) {
 		if e.rec != nil {
 			e.rec.giveBack()

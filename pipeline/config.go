@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/kafka"
+	"github.com/vigil-dev/vigil/pipeline/canary"
 	"github.com/vigil-dev/vigil/pipeline/events"
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
@@ -34,6 +35,10 @@ type Config struct {
 	// Events indexes vigil.health, vigil.failover and the DLQ's headers
 	// into indices.health_events and indices.dlq (pipeline/events).
 	Events events.Config `yaml:"events"`
+	// Canary follows the collectors' heartbeats: freshness, sequence gaps
+	// and per-window loss (pipeline/canary); documents go to
+	// indices.canary.
+	Canary canary.Config `yaml:"canary"`
 	// MaxInFlightBytes bounds the bytes of records taken from Kafka and not
 	// yet finished (their values plus their documents); fetching pauses
 	// above it and resumes below it. Default 32 MiB.
@@ -137,6 +142,9 @@ type IndicesConfig struct {
 	// HealthEvents is the index of vigil.health and vigil.failover events
 	// (pipeline/events). Default "vigil-health-events".
 	HealthEvents string `yaml:"health_events"`
+	// Canary is the index of heartbeat and loss-window documents
+	// (pipeline/canary). Default "vigil-canary".
+	Canary string `yaml:"canary"`
 	// DLQ is the index of dead-lettered records' headers (pipeline/events).
 	// Default "vigil-dlq".
 	DLQ string `yaml:"dlq"`
@@ -244,6 +252,7 @@ func DefaultConfig() Config {
 			LogsDataStream:   "ss4o_logs-vigil-default",
 			HealthEvents:     "vigil-health-events",
 			DLQ:              "vigil-dlq",
+			Canary:           "vigil-canary",
 			Shards:           1,
 			Replicas:         0,
 			RefreshInterval:  "1s",
@@ -257,6 +266,7 @@ func DefaultConfig() Config {
 		Bulk:             BulkConfig{MaxBytes: 5 << 20, MaxDocs: defaultBulkDocs, Linger: 200 * time.Millisecond, Concurrency: 2},
 		Retry:            RetryConfig{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, MaxItemRetries: 10},
 		Events:           events.DefaultConfig(),
+		Canary:           canary.DefaultConfig(),
 		TraceGroup:       TraceGroupConfig{Window: 10 * time.Second, MaxHeldSpans: 20000, MaxTraces: 20000, ServiceMap: true, Repair: true, RepairDelay: 5 * time.Second},
 		APM:              DefaultAPMConfig(),
 		MaxInFlightBytes: 16 << 20,
@@ -345,6 +355,7 @@ func (c Config) Validate() error {
 		c.LogRouting.validate(&p, c.Indices.LogsDataStream)
 	}
 	p.Merge("events", c.Events.Validate())
+	p.Merge("canary", c.Canary.Validate())
 	if c.Bulk.MaxBytes < 1024 {
 		p.Addf("bulk.max_bytes", "must be >= 1024 (got %d)", c.Bulk.MaxBytes)
 	}
@@ -400,7 +411,7 @@ func (c Config) names() opensearch.Names { return c.Indices.Names() }
 
 // Names are the indices, as pipeline/opensearch takes them.
 func (ix IndicesConfig) Names() opensearch.Names {
-	return opensearch.Names{SpanAlias: ix.SpanAlias, ServiceMap: ix.ServiceMap, APMServiceMap: ix.APMServiceMap, LogsDataStream: ix.LogsDataStream, Events: ix.HealthEvents, DLQ: ix.DLQ}
+	return opensearch.Names{SpanAlias: ix.SpanAlias, ServiceMap: ix.ServiceMap, APMServiceMap: ix.APMServiceMap, LogsDataStream: ix.LogsDataStream, Events: ix.HealthEvents, DLQ: ix.DLQ, Canary: ix.Canary}
 }
 
 // Installer is what installs the templates, ISM policies and bootstrap
@@ -436,7 +447,7 @@ func (c Config) topics() []string {
 // Validate reports every problem (paths relative to indices).
 func (ix IndicesConfig) Validate() error {
 	var p config.Problems
-	for _, x := range []struct{ path, v string }{{"span_alias", ix.SpanAlias}, {"service_map", ix.ServiceMap}, {"apm_service_map", ix.APMServiceMap}, {"logs_data_stream", ix.LogsDataStream}, {"health_events", ix.HealthEvents}, {"dlq", ix.DLQ}} {
+	for _, x := range []struct{ path, v string }{{"span_alias", ix.SpanAlias}, {"service_map", ix.ServiceMap}, {"apm_service_map", ix.APMServiceMap}, {"logs_data_stream", ix.LogsDataStream}, {"health_events", ix.HealthEvents}, {"dlq", ix.DLQ}, {"canary", ix.Canary}} {
 		if x.v == "" || x.v != strings.ToLower(x.v) || strings.ContainsAny(x.v, ` ,*?"<>|/\#`) {
 			p.Addf(x.path, "must be a non-empty lowercase index name (got %q)", x.v)
 		}

@@ -188,6 +188,8 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 	if kr.Topic == s.cfg.Kafka.Spans.Topic {
 		signal, enc = signalSpans, s.cfg.Kafka.Spans.Encoding
 	}
+	// Read before a span record's headers are dropped below.
+	seg, hb := s.canaryOf(kr, signal, enc, now)
 	// The value is kept until the record is finished (for the DLQ). It
 	// points into the buffer its batch was decompressed into
 	// (fetchBuffers), which goes back to the pool once every record of
@@ -208,7 +210,7 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 		kr.Recycle()
 		kr = &own
 	}
-	r := &record{s: s, kr: kr, signal: signal, share: &s.inFlightBy[0]}
+	r := &record{s: s, kr: kr, signal: signal, share: &s.inFlightBy[0], seg: seg, hb: hb}
 	if signal == signalSpans {
 		r.share = &s.inFlightBy[1]
 	}
@@ -229,6 +231,10 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 			r.failed("internal_error", fmt.Sprint(p), 0, "", 1, time.Time{}, time.Now())
 		}
 	}()
+	if hb != nil {
+		s.heartbeatDocs(r, now)
+		return
+	}
 	if len(kr.Value) == 0 {
 		// Not what the collector writes (it never sends an empty
 		// request), but nothing to index either: finished, so that its

@@ -39,6 +39,13 @@
 // document), attempts and failure times. ListDLQ and
 // ReplayDLQ back `vigil dlq list|replay`.
 //
+// # Heartbeats
+//
+// A record with the vigil-canary header is a collector heartbeat
+// (collector/canary): its one document goes to indices.canary, never to a
+// user index, and package canary follows it and the records around it for
+// freshness, sequence gaps and per-window loss (see there).
+//
 // # Trace groups
 //
 // Dashboards groups traces by the root span's name (traceGroup) and shows

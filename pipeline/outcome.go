@@ -42,6 +42,7 @@ func (s *Service) itemFailed(it *item, errType, reason string, status int) {
 // finish is called once a record has no references left.
 func (s *Service) finish(r *record) {
 	f := r.failure()
+	s.canaryFinished(r, f == nil)
 	if f == nil {
 		s.m.records.WithLabelValues(r.signal, "indexed").Inc()
 		s.m.latency.WithLabelValues(r.signal).Observe(time.Since(r.kr.Timestamp).Seconds())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/vigil-dev/vigil/internal/component"
+	"github.com/vigil-dev/vigil/pipeline/canary"
 	"github.com/vigil-dev/vigil/pipeline/document"
 	"github.com/vigil-dev/vigil/pipeline/events"
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
@@ -35,6 +37,8 @@ type Service struct {
 	switchMu sync.Mutex
 	// events indexes vigil.health, vigil.failover and DLQ headers (nil: off).
 	events *events.Indexer
+	// canaries follows the collectors' heartbeats (nil: canary.enabled off).
+	canaries *canary.Tracker
 
 	cl       *kgo.Client
 	tracker  *tracker
@@ -170,6 +174,10 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	}
 	if tg.Repair {
 		s.repairs = newGroupRepairs(s.sides.activeClient, cfg.Indices.SpanAlias, tg.RepairDelay, s.m, log)
+	}
+	if cfg.Canary.Enabled {
+		host, _ := os.Hostname()
+		s.canaries = canary.New(cfg.Canary, host, log.With("part", "canary"), reg)
 	}
 	s.sink.done = s.itemsDone
 	s.sink.failed = s.itemFailed

@@ -60,6 +60,7 @@ func newEnv(t *testing.T) *env {
 	cfg.Indices.LogsDataStream = prefix + "_logs-vigil-default"
 	cfg.Indices.HealthEvents = prefix + "-health-events"
 	cfg.Indices.DLQ = prefix + "-dlq"
+	cfg.Indices.Canary = prefix + "-canary"
 	cfg.Events.Group = prefix + "-events"
 	cfg.CommitInterval = 100 * time.Millisecond
 	cfg.HealthInterval = time.Second
@@ -92,9 +93,9 @@ func cleanupIndices(tb testing.TB, cfg Config) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		osc.Do(ctx, http.MethodDelete, "/_data_stream/"+cfg.Indices.LogsDataStream, nil)
-		osc.Do(ctx, http.MethodDelete, "/"+cfg.Indices.SpanAlias+"-*,"+cfg.Indices.ServiceMap+","+cfg.Indices.HealthEvents+","+cfg.Indices.DLQ+"?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true", nil)
+		osc.Do(ctx, http.MethodDelete, "/"+cfg.Indices.SpanAlias+"-*,"+cfg.Indices.ServiceMap+","+cfg.Indices.HealthEvents+","+cfg.Indices.DLQ+","+cfg.Indices.Canary+"?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true", nil)
 		n := cfg.names()
-		for _, tpl := range []string{n.SpanTemplate(), n.ServiceMapTemplate(), n.LogsTemplate(), n.EventsTemplate(), n.DLQTemplate()} {
+		for _, tpl := range []string{n.SpanTemplate(), n.ServiceMapTemplate(), n.LogsTemplate(), n.EventsTemplate(), n.DLQTemplate(), n.CanaryTemplate()} {
 			osc.Do(ctx, http.MethodDelete, "/_index_template/"+tpl, nil)
 		}
 	})

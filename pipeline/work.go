@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/vigil-dev/vigil/pipeline/canary"
 	"github.com/vigil-dev/vigil/pipeline/dlq"
 )
 
@@ -21,6 +22,7 @@ const (
 	kindLog        = "log"
 	kindSpan       = "span"
 	kindServiceMap = "service_map"
+	kindCanary     = "canary"
 )
 
 // record follows one Kafka record until every document built from it is
@@ -41,6 +43,11 @@ type record struct {
 
 	mu   sync.Mutex
 	fail *dlq.Entry // first failure; nil while everything is fine
+
+	// seg is the heartbeat segment the record counts in, hb the heartbeat
+	// it holds (pipeline/canary); nil when not tracked.
+	seg *canary.Segment
+	hb  *canary.Heartbeat
 
 	// chunks hold the record's documents, for Service.reuse once they are
 	// indexed (as does kr.Value, of a log record).

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/vigil-dev/vigil/internal/events"
 	"github.com/vigil-dev/vigil/internal/testinfra"
 	"github.com/vigil-dev/vigil/internal/vigiltest"
 )
@@ -129,6 +130,9 @@ func countLogs(t *testing.T, recs []*kgo.Record) (total int, seqs map[string]int
 	var u plog.ProtoUnmarshaler
 	seqs = map[string]int{}
 	for _, r := range recs {
+		if heartbeat(r) {
+			continue
+		}
 		ld, err := u.UnmarshalLogs(r.Value)
 		require.NoError(t, err, "record %s/%d@%d is not OTLP logs", r.Topic, r.Partition, r.Offset)
 		rls := ld.ResourceLogs()
@@ -158,6 +162,9 @@ func decodeSpans(t *testing.T, recs []*kgo.Record) []spanSeen {
 	var u ptrace.ProtoUnmarshaler
 	var out []spanSeen
 	for _, r := range recs {
+		if heartbeat(r) {
+			continue
+		}
 		td, err := u.UnmarshalTraces(r.Value)
 		require.NoError(t, err, "record %s/%d@%d is not OTLP traces", r.Topic, r.Partition, r.Offset)
 		rss := td.ResourceSpans()
@@ -172,6 +179,17 @@ func decodeSpans(t *testing.T, recs []*kgo.Record) []spanSeen {
 		}
 	}
 	return out
+}
+
+// heartbeat reports whether a record is one of the collector's heartbeats
+// (collector/canary), which every topic carries besides the data.
+func heartbeat(r *kgo.Record) bool {
+	for _, h := range r.Headers {
+		if h.Key == events.HeaderCanary {
+			return true
+		}
+	}
+	return false
 }
 
 func queueDir(t *testing.T) string {

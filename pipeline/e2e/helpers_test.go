@@ -196,11 +196,15 @@ indices:
   service_map: %s
   apm_service_map: %s
   logs_data_stream: %s
-%s`, admin, brokers, s.group, s.logsTopic, s.spansTopic, s.dlqTopic, s.opensearchYAML(), s.spanAlias, s.serviceMap, s.apmMap, s.logsStream, extra)
+  canary: %s
+%s`, admin, brokers, s.group, s.logsTopic, s.spansTopic, s.dlqTopic, s.opensearchYAML(), s.spanAlias, s.serviceMap, s.apmMap, s.logsStream, s.canaryIndex(), extra)
 	path := filepath.Join(s.dir, "pipeline.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
 	return path
 }
+
+// canaryIndex is the stack's heartbeat and loss-window index.
+func (s *stack) canaryIndex() string { return s.prefix + "-vigil-canary" }
 
 func (s *stack) opensearchYAML() string {
 	if s.osYAML != "" {

@@ -99,6 +99,12 @@ func (in *Installer) Install(ctx context.Context) error {
 			body any
 		}{in.Names.DLQTemplate(), DLQTemplate(in.Names, in.Settings)})
 	}
+	if in.Names.Canary != "" {
+		templates = append(templates, struct {
+			name string
+			body any
+		}{in.Names.CanaryTemplate(), CanaryTemplate(in.Names, in.Settings)})
+	}
 	for _, t := range templates {
 		if err := in.putTemplate(ctx, t.name, t.body); err != nil {
 			return err

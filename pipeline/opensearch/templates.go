@@ -32,6 +32,9 @@ type Names struct {
 	// DLQ is the index of dead-lettered records' headers; empty installs no
 	// template for it.
 	DLQ string
+	// Canary is the index of heartbeat and loss-window documents; empty
+	// installs no template for it.
+	Canary string
 }
 
 // SpanTemplate names the span indices' composable template.

@@ -16,7 +16,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 // The shipped defaults, as pipeline.DefaultConfig sets them.
 var (
-	defaultNames     = Names{SpanAlias: "otel-v1-apm-span", ServiceMap: "otel-v1-apm-service-map", APMServiceMap: "otel-v2-apm-service-map", LogsDataStream: "ss4o_logs-vigil-default", Events: "vigil-health-events", DLQ: "vigil-dlq"}
+	defaultNames     = Names{SpanAlias: "otel-v1-apm-span", ServiceMap: "otel-v1-apm-service-map", APMServiceMap: "otel-v2-apm-service-map", LogsDataStream: "ss4o_logs-vigil-default", Events: "vigil-health-events", DLQ: "vigil-dlq", Canary: "vigil-canary"}
 	defaultSettings  = Settings{Shards: 1, Replicas: 0, RefreshInterval: "1s", TotalFieldsLimit: 5000}
 	defaultLifecycle = Lifecycle{RolloverSize: "10gb", RolloverAge: "1d", DeleteAfter: "7d"}
 )
@@ -45,6 +45,7 @@ func TestTemplatesGolden(t *testing.T) {
 	goldenJSON(t, filepath.Join(dir, "index-templates", "ss4o_logs.json"), LogsTemplate(defaultNames, defaultSettings))
 	goldenJSON(t, filepath.Join(dir, "index-templates", "vigil-health-events.json"), EventsTemplate(defaultNames, defaultSettings))
 	goldenJSON(t, filepath.Join(dir, "index-templates", "vigil-dlq.json"), DLQTemplate(defaultNames, defaultSettings))
+	goldenJSON(t, filepath.Join(dir, "index-templates", "vigil-canary.json"), CanaryTemplate(defaultNames, defaultSettings))
 	goldenJSON(t, filepath.Join(dir, "ism", "otel-v1-apm-span-policy.json"), SpanPolicy(defaultNames, defaultLifecycle))
 	goldenJSON(t, filepath.Join(dir, "ism", "ss4o_logs-policy.json"), LogsPolicy(defaultNames, defaultLifecycle))
 	goldenJSON(t, filepath.Join(dir, "index-templates", "otel-v2-apm-service-map.json"), APMServiceMapTemplate(defaultNames, defaultSettings, true))
