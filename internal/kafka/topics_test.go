@@ -1,4 +1,4 @@
-package setup
+package kafka
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func ensureScenario(t *testing.T, broker string) {
 	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), topics[0].Name, topics[1].Name) })
 
 	// A dry run on nothing reports creations and creates nothing.
-	changes, err := EnsureTopics(ctx, adm, topics, true)
+	changes, err := EnsureTopics(ctx, adm, topics, DryRun)
 	require.NoError(t, err)
 	require.Equal(t, []string{
 		"topic setup.health." + suffix + ": created (1 partitions, cleanup.policy=compact)",
@@ -55,7 +55,7 @@ func ensureScenario(t *testing.T, broker string) {
 	require.NoError(t, err)
 	require.False(t, td.Has(topics[0].Name) && td[topics[0].Name].Err == nil, "dry run created a topic")
 
-	changes, err = EnsureTopics(ctx, adm, topics, false)
+	changes, err = EnsureTopics(ctx, adm, topics, Reconcile)
 	require.NoError(t, err)
 	require.Len(t, changes, 2)
 	for _, c := range changes {
@@ -64,7 +64,7 @@ func ensureScenario(t *testing.T, broker string) {
 
 	// The broker may take a moment to show new topics' configs everywhere.
 	require.Eventually(t, func() bool {
-		changes, err = EnsureTopics(ctx, adm, topics, false)
+		changes, err = EnsureTopics(ctx, adm, topics, Reconcile)
 		return err == nil && allUnchanged(changes)
 	}, 30*time.Second, 200*time.Millisecond, "second run should change nothing: %v %v", changes, err)
 
@@ -73,7 +73,14 @@ func ensureScenario(t *testing.T, broker string) {
 	_, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &retention}}, topics[0].Name)
 	require.NoError(t, err)
 	topics[0].Partitions = 6
-	changes, err = EnsureTopics(ctx, adm, topics, false)
+	// A component creating its own topics leaves an existing one alone.
+	changes, err = EnsureTopics(ctx, adm, topics, CreateMissing)
+	require.NoError(t, err)
+	require.True(t, allUnchanged(changes), "create-missing changed an existing topic: %v", changes)
+	td, err = adm.ListTopics(ctx, topics[0].Name)
+	require.NoError(t, err)
+	require.Len(t, td[topics[0].Name].Partitions, 3)
+	changes, err = EnsureTopics(ctx, adm, topics, Reconcile)
 	require.NoError(t, err)
 	require.Equal(t, []string{
 		"topic setup.health." + suffix + ": unchanged",
@@ -89,7 +96,7 @@ func ensureScenario(t *testing.T, broker string) {
 	// and would reshuffle keys anyway).
 	topics[0].Partitions = 2
 	require.Eventually(t, func() bool {
-		changes, err = EnsureTopics(ctx, adm, topics, false)
+		changes, err = EnsureTopics(ctx, adm, topics, Reconcile)
 		return err == nil && allUnchanged(changes)
 	}, 30*time.Second, 200*time.Millisecond, "changes: %v %v", changes, err)
 }
