@@ -334,7 +334,7 @@ func (c *Controller) step(ctx context.Context, name string, t *ctrlTarget, apply
 			return fmt.Errorf("alerting: publish %s for %s: %w", d.Type, name, err)
 		}
 		t.remember(Step{Type: d.Type, Failover: d.Data})
-		c.m.failoverDecisions.WithLabelValues(shortType(d.Type)).Inc()
+		c.m.failoverDecisions.WithLabelValues(ShortType(d.Type)).Inc()
 		c.log.Info("failover decision published", "target", name, "type", d.Type, "generation", d.Data.Generation, "reason", d.Data.Reason)
 	}
 	c.noteHeld(name, t, now)
@@ -394,7 +394,7 @@ func (t *ctrlTarget) remember(s Step) {
 	}
 }
 
-// shortType turns dev.vigil.failover.requested.v1 into failover.requested.
-func shortType(typ string) string {
+// ShortType turns dev.vigil.failover.requested.v1 into failover.requested.
+func ShortType(typ string) string {
 	return strings.TrimSuffix(strings.TrimPrefix(typ, "dev.vigil."), ".v1")
 }
