@@ -121,7 +121,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 // queued (bounded by a few seconds). Kafka or Prometheus being down is
 // retried, never fatal.
 func (s *Service) Run(ctx context.Context) error {
-	s.log.Info("detector starting", "source", s.source, "targets", len(s.cfg.Targets), "topic", s.cfg.Kafka.Topic)
+	s.log.Info("detector starting", "source", s.source, "targets", len(s.cfg.Targets), "topic", s.cfg.Kafka.HealthTopic)
 	backoff := time.Second
 	// Doubles while topics cannot be created (wrong credentials, say), so
 	// a failure that lasts is retried, and logged, calmly.
@@ -175,7 +175,7 @@ func (s *Service) ensureTopics(ctx context.Context) error {
 	defer cancel()
 	compact := func() map[string]string { return map[string]string{"cleanup.policy": "compact"} }
 	_, err = kafka.EnsureTopics(ctx, kadm.NewClient(cl), []kafka.Topic{
-		{Name: s.cfg.Kafka.Topic, Partitions: s.cfg.Kafka.TopicPartitions, ReplicationFactor: -1, Configs: compact()},
+		{Name: s.cfg.Kafka.HealthTopic, Partitions: s.cfg.Kafka.TopicPartitions, ReplicationFactor: -1, Configs: compact()},
 		{Name: s.cfg.Kafka.LeaderTopic, Partitions: 1, ReplicationFactor: -1, Configs: compact()},
 	}, kafka.CreateMissing)
 	return err
@@ -300,7 +300,7 @@ func (s *Service) runTerm(ctx context.Context, t *term) error {
 	if err := pub.publish(ctx, &kgo.Record{Topic: s.cfg.Kafka.LeaderTopic, Key: []byte("leader"), Value: marker}); err != nil {
 		return fmt.Errorf("fence: %w", err)
 	}
-	restored, err := Restore(ctx, s.cfg.Kafka.Topic, s.log, s.clientOpts()...)
+	restored, err := Restore(ctx, s.cfg.Kafka.HealthTopic, s.log, s.clientOpts()...)
 	if err != nil {
 		return err
 	}
@@ -329,7 +329,7 @@ func (s *Service) runTerm(ctx context.Context, t *term) error {
 		defer t.mu.Unlock()
 		return t.drain
 	}
-	err = pub.runQueue(ctx, q, s.cfg.Kafka.Topic, s.source, drain)
+	err = pub.runQueue(ctx, q, s.cfg.Kafka.HealthTopic, s.source, drain)
 	stopRules()
 	wg.Wait()
 	s.m.queueLength.Set(0)

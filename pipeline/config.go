@@ -90,6 +90,11 @@ type KafkaConfig struct {
 	Spans TopicConfig `yaml:"spans"`
 	// DLQTopic receives records that cannot be indexed. Default "vigil.dlq".
 	DLQTopic string `yaml:"dlq_topic"`
+	// HealthTopic carries the detector's health events, which the events
+	// indexer (events.enabled) indexes; empty skips it. The same key,
+	// kafka.health_topic, as the detector's and alerting's. Default
+	// "vigil.health".
+	HealthTopic string `yaml:"health_topic"`
 	// FetchMaxBytes is fetch.max.bytes per fetch request. The client keeps
 	// up to one fetch per broker buffered, decompressed (OTLP compresses
 	// 4-10x), so this is the main lever on memory. Default 1 MiB.
@@ -219,6 +224,7 @@ func DefaultConfig() Config {
 			Logs:                   TopicConfig{Topic: "otlp_logs", Encoding: EncodingProto},
 			Spans:                  TopicConfig{Topic: "otlp_spans", Encoding: EncodingProto},
 			DLQTopic:               "vigil.dlq",
+			HealthTopic:            events.DefaultConfig().HealthTopic,
 			FetchMaxBytes:          1 << 20,
 			FetchMaxPartitionBytes: 512 << 10,
 			FetchMaxWait:           250 * time.Millisecond,
@@ -280,6 +286,20 @@ const (
 	EncodingJSON  = "otlp_json"
 )
 
+// RenamedKeys names the keys that moved: the health topic has one name,
+// kafka.health_topic, in every component.
+func (Config) RenamedKeys() map[string]string {
+	return map[string]string{"events.health_topic": "kafka.health_topic"}
+}
+
+// events is the events section with the health topic it indexes, which
+// is set as kafka.health_topic.
+func (c Config) events() events.Config {
+	ev := c.Events
+	ev.HealthTopic = c.Kafka.HealthTopic
+	return ev
+}
+
 // Validate reports every problem.
 func (c Config) Validate() error {
 	var p config.Problems
@@ -329,7 +349,7 @@ func (c Config) Validate() error {
 	c.Failover.validate(&p, c.OpenSearch)
 
 	p.Merge("indices", c.Indices.Validate())
-	p.Merge("events", c.Events.Validate())
+	p.Merge("events", c.events().Validate())
 	if c.Bulk.MaxBytes < 1024 {
 		p.Addf("bulk.max_bytes", "must be >= 1024 (got %d)", c.Bulk.MaxBytes)
 	}

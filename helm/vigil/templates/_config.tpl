@@ -168,7 +168,7 @@ and, with opensearch.dashboardsUrl, Dashboards for the saved objects.
   (dict "name" $pk.logs.topic "partitions" (int $t.partitions) "configs" (merge (deepCopy $retain) $common))
   (dict "name" $pk.spans.topic "partitions" (int $t.partitions) "configs" (merge (deepCopy $retain) $common))
   (dict "name" $pk.dlq_topic "partitions" 3 "configs" (merge (dict "retention.ms" "1209600000" "max.message.bytes" "33554432") $common))
-  (dict "name" $dk.topic "partitions" 1 "configs" (merge (deepCopy $compact) $common))
+  (dict "name" $dk.health_topic "partitions" 1 "configs" (merge (deepCopy $compact) $common))
   (dict "name" $dk.leader_topic "partitions" 1 "configs" (deepCopy $common))
   (dict "name" $ak.state_topic "partitions" 1 "configs" (merge (deepCopy $compact) $common)) }}
 {{- if $ak.failover_topic }}
