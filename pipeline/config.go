@@ -31,7 +31,7 @@ type Config struct {
 	Events events.Config `yaml:"events"`
 	// MaxInFlightBytes bounds the bytes of records taken from Kafka and not
 	// yet finished (their values plus their documents); fetching pauses
-	// above it and resumes below it. Default 32 MiB.
+	// above it and resumes below it. Default 16 MiB.
 	MaxInFlightBytes int64 `yaml:"max_in_flight_bytes"`
 	// CommitInterval is how often finished offsets are committed (they are
 	// also committed on partition revoke and shutdown). Default 2s.
