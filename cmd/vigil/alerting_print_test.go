@@ -15,7 +15,8 @@ import (
 // failover failed and is now blocked (what alerting's TestFailoverAPI gets
 // from the real handler).
 func TestPrintFailoverStatus(t *testing.T) {
-	at := time.Date(2026, 11, 22, 10, 5, 0, 0, time.UTC)
+	at, err := time.Parse(time.RFC3339, "2026-11-22T10:05:00Z")
+	require.NoError(t, err)
 	list := []alerting.TargetStatus{{
 		Target: "db", Standby: "db-standby", Failback: "manual", Active: "primary", Generation: 1,
 		PrimaryHealth: events.Critical, StandbyHealth: events.Healthy,

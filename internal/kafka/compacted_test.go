@@ -7,11 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/vigil-dev/vigil/internal/testinfra"
 )
 
 // write is one step of a topic's history: a plain record, or a transaction
@@ -94,15 +90,7 @@ func TestReadCompacted(t *testing.T) {
 			})
 		}
 	}
-	t.Run("kfake", func(t *testing.T) {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1))
-		require.NoError(t, err)
-		defer c.Close()
-		run(t, c.ListenAddrs()[0])
-	})
-	t.Run("kafka", func(t *testing.T) {
-		run(t, testinfra.Kafka(t))
-	})
+	onBoth(t, run)
 }
 
 // TestReadCompactedPolling: a client that goes on consuming live after the
@@ -138,26 +126,7 @@ func TestReadCompactedPolling(t *testing.T) {
 		}
 		require.Equal(t, []string{"3"}, live)
 	}
-	t.Run("kfake", func(t *testing.T) {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1))
-		require.NoError(t, err)
-		defer c.Close()
-		run(t, c.ListenAddrs()[0])
-	})
-	t.Run("kafka", func(t *testing.T) {
-		run(t, testinfra.Kafka(t))
-	})
-}
-
-func createTopic(t *testing.T, broker, topic string, parts int32) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
-	require.NoError(t, err)
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	_, err = EnsureTopics(t.Context(), adm, []Topic{{Name: topic, Partitions: parts, ReplicationFactor: -1, Configs: map[string]string{"cleanup.policy": "compact"}}}, CreateMissing)
-	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), topic) })
+	onBoth(t, run)
 }
 
 // writeHistory writes the steps in order; a transaction is its own

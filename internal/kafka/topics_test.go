@@ -8,25 +8,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/vigil-dev/vigil/internal/testinfra"
 )
 
 // TestEnsureTopics runs the same scenario on kfake and on the real Kafka:
 // create, re-run (nothing changes), drift (a config and the partition count
 // are put right), and a dry run that reports without acting.
 func TestEnsureTopics(t *testing.T) {
-	t.Run("kfake", func(t *testing.T) {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1))
-		require.NoError(t, err)
-		defer c.Close()
-		ensureScenario(t, c.ListenAddrs()[0])
-	})
-	t.Run("kafka", func(t *testing.T) {
-		ensureScenario(t, testinfra.Kafka(t))
-	})
+	onBoth(t, ensureScenario)
 }
 
 func ensureScenario(t *testing.T, broker string) {
@@ -116,4 +105,15 @@ func strs(cs []Change) []string {
 		out[i] = c.String()
 	}
 	return out
+}
+
+func createTopic(t *testing.T, broker, topic string, parts int32) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	require.NoError(t, err)
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	_, err = EnsureTopics(t.Context(), adm, []Topic{{Name: topic, Partitions: parts, ReplicationFactor: -1, Configs: map[string]string{"cleanup.policy": "compact"}}}, CreateMissing)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), topic) })
 }
