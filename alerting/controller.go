@@ -99,7 +99,7 @@ type Controller struct {
 // newController builds a controller for cfg's policies that keeps its state
 // in store and publishes through pub; Service gives it both at Run. Call
 // Restore before anything else.
-func newController(cfg FailoverConfig, log *slog.Logger, m *metrics, store Store, pub Publisher) *Controller {
+func newController(cfg failover.Config, log *slog.Logger, m *metrics, store Store, pub Publisher) *Controller {
 	c := &Controller{log: log, m: m, store: store, pub: pub, source: cfg.Source, now: time.Now, targets: map[string]*ctrlTarget{}}
 	for _, p := range cfg.Targets {
 		c.targets[p.Target] = &ctrlTarget{m: failover.New(p, failover.State{})}

@@ -94,7 +94,7 @@ type ctl struct {
 
 func startCtl(t *testing.T, p failover.Policy, store Store, latest map[string][]byte) *ctl {
 	t.Helper()
-	cfg := DefaultFailoverConfig()
+	cfg := failover.DefaultConfig()
 	cfg.Targets = []failover.Policy{p}
 	h := &ctl{t: t, pub: &published{}, reg: prometheus.NewRegistry(), log: &lockedWriter{w: &bytes.Buffer{}}, gen: map[string]uint64{}}
 	log := slog.New(slog.NewTextHandler(h.log, nil))

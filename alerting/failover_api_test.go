@@ -19,7 +19,7 @@ import (
 // with a settable clock (cmd/vigil's TestPrintFailoverStatus prints what it
 // returns).
 func TestFailoverAPI(t *testing.T) {
-	cfg := DefaultFailoverConfig()
+	cfg := failover.DefaultConfig()
 	cfg.Targets = []failover.Policy{testPolicy(func(p *failover.Policy) { p.BlockFor, p.Failback, p.Dwell = time.Hour, failover.FailbackManual, 0 })}
 	pub := &published{}
 	clk := &clock{t: base}
