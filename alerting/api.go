@@ -107,42 +107,6 @@ func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
 }
 
-// SilenceClient calls the silences API; it is what `vigil alerting silence`
-// uses.
-type SilenceClient struct {
-	// URL is the admin server's base URL, e.g. http://127.0.0.1:8880.
-	URL string
-	// Token is the API's bearer token.
-	Token string
-	// HTTP is the client to use; nil uses one with a 10s timeout.
-	HTTP *http.Client
-}
-
-// Create creates a silence.
-func (c SilenceClient) Create(ctx context.Context, r SilenceRequest) (Silence, error) {
-	var s Silence
-	err := c.do(ctx, http.MethodPost, "/api/v1/silences", r, http.StatusCreated, &s)
-	return s, err
-}
-
-// List returns the silences in force.
-func (c SilenceClient) List(ctx context.Context) ([]Silence, error) {
-	var out struct {
-		Silences []Silence `json:"silences"`
-	}
-	err := c.do(ctx, http.MethodGet, "/api/v1/silences", nil, http.StatusOK, &out)
-	return out.Silences, err
-}
-
-// Delete ends a silence now.
-func (c SilenceClient) Delete(ctx context.Context, id string) error {
-	return c.do(ctx, http.MethodDelete, "/api/v1/silences/"+id, nil, http.StatusNoContent, nil)
-}
-
-func (c SilenceClient) do(ctx context.Context, method, path string, in any, want int, out any) error {
-	return call(ctx, c.HTTP, c.URL, c.Token, "silences", method, path, in, want, out)
-}
-
 // call makes one API request with a bearer token and decodes the answer
 // into out; errors start with what (e.g. "silences").
 func call(ctx context.Context, hc *http.Client, url, token, what, method, path string, in any, want int, out any) error {

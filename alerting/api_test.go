@@ -20,13 +20,13 @@ func TestSilencesAPI(t *testing.T) {
 	(&api{e: h.eng, token: []byte("tok"), ready: &ready}).mount(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	c := SilenceClient{URL: srv.URL, Token: "tok"}
+	c := Client{URL: srv.URL, Token: "tok"}
 
-	_, err := c.List(t.Context())
+	_, err := c.Silences(t.Context())
 	require.ErrorContains(t, err, "503", "not before the state is loaded")
 	ready.Store(true)
 
-	_, err = SilenceClient{URL: srv.URL}.List(t.Context())
+	_, err = Client{URL: srv.URL}.Silences(t.Context())
 	require.ErrorContains(t, err, "401")
 
 	for _, tc := range []struct {
@@ -41,7 +41,7 @@ func TestSilencesAPI(t *testing.T) {
 		{SilenceRequest{Matchers: []string{"target=a"}, ExpiresAt: base.Add(-time.Minute), Reason: "r"}, "must be in the future"},
 		{SilenceRequest{Matchers: []string{"target=a"}, Duration: "2000h", Reason: "r"}, "at most"},
 	} {
-		_, err := c.Create(t.Context(), tc.req)
+		_, err := c.CreateSilence(t.Context(), tc.req)
 		require.ErrorContains(t, err, "400")
 		require.ErrorContains(t, err, tc.want)
 	}
@@ -53,11 +53,11 @@ func TestSilencesAPI(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "unknown fields are refused")
 
-	s, err := c.Create(t.Context(), SilenceRequest{Matchers: []string{"target=~db-.*", "env!=dev"}, ExpiresAt: base.Add(2 * time.Hour), Reason: "db migration", CreatedBy: "alice"})
+	s, err := c.CreateSilence(t.Context(), SilenceRequest{Matchers: []string{"target=~db-.*", "env!=dev"}, ExpiresAt: base.Add(2 * time.Hour), Reason: "db migration", CreatedBy: "alice"})
 	require.NoError(t, err)
 	require.Len(t, s.ID, 16)
 	require.Equal(t, base, s.StartsAt)
-	list, err := c.List(t.Context())
+	list, err := c.Silences(t.Context())
 	require.NoError(t, err)
 	require.Len(t, list, 1)
 	require.Equal(t, s.ID, list[0].ID)
@@ -65,14 +65,17 @@ func TestSilencesAPI(t *testing.T) {
 	require.True(t, h.eng.sil.matches("db-7", map[string]string{"env": "prod"}, base))
 	require.False(t, h.eng.sil.matches("db-7", map[string]string{"env": "dev"}, base))
 
-	require.NoError(t, c.Delete(t.Context(), s.ID))
-	require.ErrorContains(t, c.Delete(t.Context(), s.ID), "404")
-	list, err = c.List(t.Context())
+	require.NoError(t, c.DeleteSilence(t.Context(), s.ID))
+	require.ErrorContains(t, c.DeleteSilence(t.Context(), s.ID), "404")
+	list, err = c.Silences(t.Context())
 	require.NoError(t, err)
 	require.Empty(t, list)
 }
 
-func TestSilenceCLI(t *testing.T) {
+// TestSilenceClient: the client `vigil alerting silence` uses, built from
+// the configuration, against the real handler (cmd/vigil prints what it
+// returns).
+func TestSilenceClient(t *testing.T) {
 	h := newHarness(t, testConfig(), nil, nil)
 	var ready atomic.Bool
 	ready.Store(true)
@@ -82,23 +85,19 @@ func TestSilenceCLI(t *testing.T) {
 	defer srv.Close()
 
 	cfg := testConfig()
-	_, err := NewSilenceClient(cfg, srv.Listener.Addr().String())
+	_, err := NewClient(cfg, srv.Listener.Addr().String())
 	require.ErrorContains(t, err, "api.token is not set")
 	cfg.API.Token = config.Secret{Value: "tok"}
-	c, err := NewSilenceClient(cfg, srv.Listener.Addr().String())
+	c, err := NewClient(cfg, srv.Listener.Addr().String())
 	require.NoError(t, err)
 
-	var out strings.Builder
-	require.NoError(t, CreateSilence(t.Context(), c, []string{"target=~db-.*"}, 2*time.Hour, "migration", "alice", &out))
-	require.Contains(t, out.String(), "expires 2026-11-22T12:00:00Z")
-	id := strings.Fields(out.String())[1]
-	out.Reset()
-	require.NoError(t, ListSilences(t.Context(), c, &out))
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	require.Len(t, lines, 2)
-	require.Equal(t, []string{id, "target=~db-.*", "2026-11-22T12:00:00Z", "alice", "migration"}, strings.Fields(lines[1]))
-	out.Reset()
-	require.NoError(t, DeleteSilence(t.Context(), c, id, &out))
-	require.Equal(t, "silence "+id+" deleted\n", out.String())
-	require.ErrorContains(t, DeleteSilence(t.Context(), c, id, &out), "404")
+	s, err := c.CreateSilence(t.Context(), SilenceRequest{Matchers: []string{"target=~db-.*"}, Duration: (2 * time.Hour).String(), Reason: "migration", CreatedBy: "alice"})
+	require.NoError(t, err)
+	require.Equal(t, "2026-11-22T12:00:00Z", s.ExpiresAt.UTC().Format(time.RFC3339))
+	list, err := c.Silences(t.Context())
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, []string{s.ID, "target=~db-.*", "alice", "migration"}, []string{list[0].ID, list[0].Matchers[0].String(), list[0].CreatedBy, list[0].Reason})
+	require.NoError(t, c.DeleteSilence(t.Context(), s.ID))
+	require.ErrorContains(t, c.DeleteSilence(t.Context(), s.ID), "404")
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-dev/vigil/alerting/failover"
 	"github.com/vigil-dev/vigil/alerting/slack"
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/events"
@@ -36,7 +37,7 @@ type Config struct {
 	Links LinksConfig `yaml:"links"`
 	// Failover configures the failover controller; without targets it is
 	// off.
-	Failover FailoverConfig `yaml:"failover"`
+	Failover failover.Config `yaml:"failover"`
 	// TickInterval is how often reminders, expired silences, mutes that
 	// ended and storm summaries are looked at. Default 10s.
 	TickInterval time.Duration `yaml:"tick_interval"`
@@ -166,7 +167,7 @@ func DefaultConfig() Config {
 		DefaultRoute: Route{Name: "default", Channel: "alerts", RepeatInterval: time.Hour},
 		Storm:        StormConfig{Threshold: 10, Window: 5 * time.Minute},
 		Links:        LinksConfig{Runbook: "runbook_url", Dashboards: "dashboard_url", Graph: "graph_url", Summary: "summary"},
-		Failover:     DefaultFailoverConfig(),
+		Failover:     failover.DefaultConfig(),
 		TickInterval: 10 * time.Second,
 		DrainTimeout: 30 * time.Second,
 
@@ -178,7 +179,7 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	var p config.Problems
 	p.Merge("kafka", c.Kafka.validate())
-	p.Merge("failover", c.Failover.validate(c.Kafka.FailoverTopic))
+	p.Merge("failover", c.Failover.Validate(c.Kafka.FailoverTopic))
 	p.Merge("slack", c.Slack.Validate())
 	p.Merge("default_route", c.DefaultRoute.validate(false))
 	names := map[string]bool{"default": true}

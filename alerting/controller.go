@@ -99,7 +99,7 @@ type Controller struct {
 // newController builds a controller for cfg's policies that keeps its state
 // in store and publishes through pub; Service gives it both at Run. Call
 // Restore before anything else.
-func newController(cfg FailoverConfig, log *slog.Logger, m *metrics, store Store, pub Publisher) *Controller {
+func newController(cfg failover.Config, log *slog.Logger, m *metrics, store Store, pub Publisher) *Controller {
 	c := &Controller{log: log, m: m, store: store, pub: pub, source: cfg.Source, now: time.Now, targets: map[string]*ctrlTarget{}}
 	for _, p := range cfg.Targets {
 		c.targets[p.Target] = &ctrlTarget{m: failover.New(p, failover.State{})}
@@ -334,7 +334,7 @@ func (c *Controller) step(ctx context.Context, name string, t *ctrlTarget, apply
 			return fmt.Errorf("alerting: publish %s for %s: %w", d.Type, name, err)
 		}
 		t.remember(Step{Type: d.Type, Failover: d.Data})
-		c.m.failoverDecisions.WithLabelValues(shortType(d.Type)).Inc()
+		c.m.failoverDecisions.WithLabelValues(ShortType(d.Type)).Inc()
 		c.log.Info("failover decision published", "target", name, "type", d.Type, "generation", d.Data.Generation, "reason", d.Data.Reason)
 	}
 	c.noteHeld(name, t, now)
@@ -394,7 +394,7 @@ func (t *ctrlTarget) remember(s Step) {
 	}
 }
 
-// shortType turns dev.vigil.failover.requested.v1 into failover.requested.
-func shortType(typ string) string {
+// ShortType turns dev.vigil.failover.requested.v1 into failover.requested.
+func ShortType(typ string) string {
 	return strings.TrimSuffix(strings.TrimPrefix(typ, "dev.vigil."), ".v1")
 }

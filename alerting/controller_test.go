@@ -50,7 +50,7 @@ func (p *published) names(t *testing.T) string {
 	for _, e := range p.evs {
 		f, err := events.Data[events.Failover](e)
 		require.NoError(t, err)
-		out = append(out, fmt.Sprintf("%s#%d", shortType(e.Type()), f.Generation))
+		out = append(out, fmt.Sprintf("%s#%d", ShortType(e.Type()), f.Generation))
 	}
 	return strings.Join(out, " ")
 }
@@ -94,7 +94,7 @@ type ctl struct {
 
 func startCtl(t *testing.T, p failover.Policy, store Store, latest map[string][]byte) *ctl {
 	t.Helper()
-	cfg := DefaultFailoverConfig()
+	cfg := failover.DefaultConfig()
 	cfg.Targets = []failover.Policy{p}
 	h := &ctl{t: t, pub: &published{}, reg: prometheus.NewRegistry(), log: &lockedWriter{w: &bytes.Buffer{}}, gen: map[string]uint64{}}
 	log := slog.New(slog.NewTextHandler(h.log, nil))
@@ -140,7 +140,7 @@ func (l *lockedWriter) String() string { l.mu.Lock(); defer l.mu.Unlock(); retur
 func stepTypes(steps []Step) []string {
 	out := make([]string, len(steps))
 	for i, s := range steps {
-		out[i] = shortType(s.Type)
+		out[i] = ShortType(s.Type)
 	}
 	return out
 }

@@ -14,7 +14,7 @@
 // UNKNOWN never opens an incident.
 //
 // Routes pick the channel by target and labels (first match wins, then
-// default_route). Silences (HTTP API, see api.go and SilenceClient) and
+// default_route). Silences (HTTP API, see api.go; Client calls it) and
 // maintenance windows (configuration) mute targets. Storm control folds
 // more than storm.threshold incidents opening in a channel within
 // storm.window into one summary message.

@@ -220,7 +220,7 @@ func (e *Engine) ApplyFailover(ctx context.Context, typ string, f events.Failove
 	m := e.render.failover(typ, f)
 	gen := "/failover/" + strconv.FormatUint(f.Generation, 10)
 	if step > 1 {
-		gen += "/" + shortType(typ) // the outcome's key differs from its request's
+		gen += "/" + ShortType(typ) // the outcome's key differs from its request's
 	}
 	var err error
 	switch inc, mute := next.Incident, e.muted(f.Target, next.Last.Labels, e.now()); {

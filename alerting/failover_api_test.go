@@ -1,7 +1,6 @@
 package alerting
 
 import (
-	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -16,10 +15,11 @@ import (
 	"github.com/vigil-dev/vigil/internal/events"
 )
 
-// TestFailoverAPI drives the real handler through FailoverClient and the
-// CLI functions, on a controller with a settable clock.
+// TestFailoverAPI drives the real handler through Client, on a controller
+// with a settable clock (cmd/vigil's TestPrintFailoverStatus prints what it
+// returns).
 func TestFailoverAPI(t *testing.T) {
-	cfg := DefaultFailoverConfig()
+	cfg := failover.DefaultConfig()
 	cfg.Targets = []failover.Policy{testPolicy(func(p *failover.Policy) { p.BlockFor, p.Failback, p.Dwell = time.Hour, failover.FailbackManual, 0 })}
 	pub := &published{}
 	clk := &clock{t: base}
@@ -31,13 +31,13 @@ func TestFailoverAPI(t *testing.T) {
 	(&api{c: c, token: []byte("s3cret"), ready: &ready}).mount(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	fc := FailoverClient{URL: srv.URL, Token: "s3cret"}
+	fc := Client{URL: srv.URL, Token: "s3cret"}
 	ctx := t.Context()
 
-	_, err := fc.Status(ctx)
+	_, err := fc.FailoverStatus(ctx)
 	require.ErrorContains(t, err, "503", "not ready before the state is loaded")
 	ready.Store(true)
-	_, err = FailoverClient{URL: srv.URL, Token: "wrong"}.Status(ctx)
+	_, err = Client{URL: srv.URL, Token: "wrong"}.FailoverStatus(ctx)
 	require.ErrorContains(t, err, "401")
 
 	health := func(target string, s events.Status, gen uint64) {
@@ -58,37 +58,44 @@ func TestFailoverAPI(t *testing.T) {
 	c.Tick(ctx)
 	require.Equal(t, "failover.requested#1", pub.names(t))
 
-	var out bytes.Buffer
-	require.NoError(t, FailoverStatus(ctx, fc, &out))
-	require.Contains(t, out.String(), "db      primary  db-standby  -        1           CRITICAL  HEALTHY         manual    ")
-	require.Contains(t, out.String(), "2026-11-22T11:05:00Z  blocked\n", "blocked until the failure + block_for")
-	require.Contains(t, out.String(), "#1  failover.failed      primary -> standby")
-	require.Contains(t, out.String(), "(by pipeline/host-1) error: standby refused")
+	st, err := fc.FailoverStatus(ctx)
+	require.NoError(t, err)
+	require.Len(t, st, 1)
+	db := st[0]
+	require.Equal(t, []string{"db", "primary", "db-standby", "", "CRITICAL", "HEALTHY", "manual"}, []string{db.Target, db.Active, db.Standby, db.Pending, string(db.PrimaryHealth), string(db.StandbyHealth), db.Failback})
+	require.Equal(t, uint64(1), db.Generation)
+	require.True(t, db.Blocked)
+	require.Equal(t, "2026-11-22T11:05:00Z", db.BlockedUntil.UTC().Format(time.RFC3339), "blocked until the failure + block_for")
+	require.Equal(t, "blocked", db.Held)
+	last := db.Last[len(db.Last)-1]
+	require.Equal(t, []string{events.FailoverFailedType, "primary", "standby", "pipeline/host-1", "standby refused"}, []string{last.Type, last.From, last.To, last.Actor, last.Error})
+	require.Equal(t, uint64(1), last.Generation)
 
-	out.Reset()
-	require.NoError(t, AckFailover(ctx, fc, "db", &out))
-	require.Equal(t, "db: block acknowledged (active primary)\n", out.String())
+	acked, err := fc.Ack(ctx, "db")
+	require.NoError(t, err)
+	require.Equal(t, []string{"db", "primary"}, []string{acked.Target, acked.Active})
 	require.Equal(t, "failover.requested#1 failover.requested#2", pub.names(t), "the ack released the held failover")
 	require.NoError(t, c.Outcome(ctx, events.FailoverCompletedType, events.Failover{Target: "db", Generation: 2, At: clk.now()}))
 	health("db", events.Healthy, 2)
 
-	out.Reset()
-	require.NoError(t, RequestFailback(ctx, fc, "db", &out))
-	require.Equal(t, "db: failback requested (generation 3)\n", out.String())
+	fb, err := fc.Failback(ctx, "db")
+	require.NoError(t, err)
+	require.Equal(t, "db", fb.Target)
+	require.Equal(t, uint64(3), fb.Generation)
 	require.Equal(t, "failover.requested#1 failover.requested#2 failback.requested#3", pub.names(t))
-	st, err := fc.Status(ctx)
+	st, err = fc.FailoverStatus(ctx)
 	require.NoError(t, err)
 	require.Equal(t, failover.Standby, st[0].Active)
 	require.Equal(t, events.FailbackRequestedType, st[0].Pending)
 	require.Equal(t, "requested by an operator", st[0].Last[len(st[0].Last)-1].Reason)
 }
 
-func TestNewFailoverClient(t *testing.T) {
+func TestNewClient(t *testing.T) {
 	cfg := DefaultConfig()
-	_, err := NewFailoverClient(cfg, "127.0.0.1:8880")
+	_, err := NewClient(cfg, "127.0.0.1:8880")
 	require.ErrorContains(t, err, "api.token is not set")
 	cfg.API.Token = config.Secret{Value: "tok"}
-	fc, err := NewFailoverClient(cfg, "0.0.0.0:8880")
+	fc, err := NewClient(cfg, "0.0.0.0:8880")
 	require.NoError(t, err)
-	require.Equal(t, FailoverClient{URL: "http://127.0.0.1:8880", Token: "tok"}, fc)
+	require.Equal(t, Client{URL: "http://127.0.0.1:8880", Token: "tok"}, fc)
 }

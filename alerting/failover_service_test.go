@@ -50,7 +50,7 @@ func decisions(t *testing.T, brokers []string, topic string) []string {
 			f, err := events.Data[events.Failover](ev)
 			require.NoError(t, err)
 			require.Equal(t, f.Target, string(r.Key))
-			out = append(out, fmt.Sprintf("%s#%d", shortType(ev.Type()), f.Generation))
+			out = append(out, fmt.Sprintf("%s#%d", ShortType(ev.Type()), f.Generation))
 		})
 	}
 	return out
@@ -99,7 +99,7 @@ func failoverScenario(t *testing.T, cfg Config) {
 			t.Logf("alerting service log:\n%s", logs.String())
 		}
 	})
-	start := func() (FailoverClient, func()) {
+	start := func() (Client, func()) {
 		adm := newFakeAdmin()
 		s, err := New(cfg, component.Deps{Logger: logger(logs), Registerer: prometheus.NewRegistry(), Admin: adm}, WithKafkaOptions(kgo.FetchMaxWait(50*time.Millisecond)))
 		require.NoError(t, err)
@@ -108,10 +108,10 @@ func failoverScenario(t *testing.T, cfg Config) {
 		go func() { done <- s.Run(ctx) }()
 		require.Eventually(t, func() bool { return adm.check("alerting") == nil && s.Active() }, scenarioWait, 10*time.Millisecond)
 		api := httptest.NewServer(adm.mux)
-		return FailoverClient{URL: api.URL, Token: "s3cret"}, func() { api.Close(); cancel(); require.NoError(t, <-done) }
+		return Client{URL: api.URL, Token: "s3cret"}, func() { api.Close(); cancel(); require.NoError(t, <-done) }
 	}
-	status := func(fc FailoverClient) TargetStatus {
-		st, err := fc.Status(t.Context())
+	status := func(fc Client) TargetStatus {
+		st, err := fc.FailoverStatus(t.Context())
 		require.NoError(t, err)
 		require.Len(t, st, 1)
 		return st[0]

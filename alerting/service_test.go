@@ -149,9 +149,9 @@ func serviceScenario(t *testing.T, cfg Config) {
 	// The silences API is mounted and guarded.
 	api := httptest.NewServer(adm.mux)
 	defer api.Close()
-	_, err = SilenceClient{URL: api.URL, Token: "wrong"}.List(t.Context())
+	_, err = Client{URL: api.URL, Token: "wrong"}.Silences(t.Context())
 	require.ErrorContains(t, err, "401")
-	sil, err := SilenceClient{URL: api.URL, Token: "s3cret"}.Create(t.Context(), SilenceRequest{Matchers: []string{"target=web-1"}, Duration: "1h", Reason: "test"})
+	sil, err := Client{URL: api.URL, Token: "s3cret"}.CreateSilence(t.Context(), SilenceRequest{Matchers: []string{"target=web-1"}, Duration: "1h", Reason: "test"})
 	require.NoError(t, err)
 	require.Equal(t, "target=web-1", sil.Matchers[0].String())
 	require.Eventually(t, func() bool {

@@ -55,11 +55,12 @@ type KafkaConfig struct {
 	// Conn is brokers, client_id, sasl and tls (internal/kafka). Default
 	// brokers [127.0.0.1:9092], client id vigil-detector.
 	kafka.Conn `yaml:",inline"`
-	// Topic receives health events (compacted, keyed by target).
+	// HealthTopic receives health events (compacted, keyed by target): the
+	// same key, kafka.health_topic, as alerting's and the pipeline's.
 	// Default vigil.health.
-	Topic string `yaml:"topic"`
+	HealthTopic string `yaml:"health_topic"`
 	// TopicPartitions is the partition count used when the detector creates
-	// Topic. Default 1.
+	// HealthTopic. Default 1.
 	TopicPartitions int32 `yaml:"topic_partitions"`
 	// LeaderTopic is the single-partition topic whose partition 0 makes its
 	// owner in Group the leader. Default vigil.detector.leader.
@@ -76,7 +77,7 @@ type KafkaConfig struct {
 	// PublishTimeout bounds one publish attempt (one transaction); a failed
 	// attempt is retried with backoff. Default 10s.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
-	// CreateTopics creates Topic (compacted) and LeaderTopic (one partition)
+	// CreateTopics creates HealthTopic (compacted) and LeaderTopic (one partition)
 	// when they do not exist. Default true.
 	CreateTopics bool `yaml:"create_topics"`
 }
@@ -163,7 +164,7 @@ func DefaultConfig() Config {
 		Prometheus: PrometheusConfig{URL: "http://127.0.0.1:9090", QueryTimeout: 10 * time.Second},
 		Kafka: KafkaConfig{
 			Conn:            kafka.DefaultConn("vigil-detector"),
-			Topic:           events.HealthTopic,
+			HealthTopic:     events.HealthTopic,
 			TopicPartitions: 1,
 			LeaderTopic:     "vigil.detector.leader",
 			Group:           "vigil-detector",
@@ -183,6 +184,12 @@ func DefaultConfig() Config {
 			Reduce:     ReduceWorst,
 		},
 	}
+}
+
+// RenamedKeys names the keys that moved: the health topic has one name,
+// kafka.health_topic, in every component.
+func (Config) RenamedKeys() map[string]string {
+	return map[string]string{"kafka.topic": "kafka.health_topic"}
 }
 
 // Validate reports every problem with its path.
@@ -236,13 +243,13 @@ func (c PrometheusConfig) Validate() error {
 func (c KafkaConfig) Validate() error {
 	var p config.Problems
 	p.Merge("", c.Conn.Validate())
-	for name, v := range map[string]string{"topic": c.Topic, "leader_topic": c.LeaderTopic, "group": c.Group, "transactional_id": c.TransactionalID} {
+	for name, v := range map[string]string{"health_topic": c.HealthTopic, "leader_topic": c.LeaderTopic, "group": c.Group, "transactional_id": c.TransactionalID} {
 		if v == "" {
 			p.Addf(name, "must not be empty")
 		}
 	}
-	if c.Topic != "" && c.Topic == c.LeaderTopic {
-		p.Addf("leader_topic", "must differ from topic (both %q)", c.Topic)
+	if c.HealthTopic != "" && c.HealthTopic == c.LeaderTopic {
+		p.Addf("leader_topic", "must differ from health_topic (both %q)", c.HealthTopic)
 	}
 	if c.TopicPartitions <= 0 {
 		p.Addf("topic_partitions", "must be > 0 (got %d)", c.TopicPartitions)

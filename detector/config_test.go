@@ -47,7 +47,7 @@ func TestConfigFullValues(t *testing.T) {
 func TestShippedConfig(t *testing.T) {
 	cfg := DefaultConfig()
 	require.NoError(t, config.Load("../configs/detector.yaml", &cfg))
-	require.Equal(t, events.HealthTopic, cfg.Kafka.Topic)
+	require.Equal(t, events.HealthTopic, cfg.Kafka.HealthTopic)
 	var exprs strings.Builder
 	for _, tg := range cfg.Targets {
 		for _, r := range tg.Rules {

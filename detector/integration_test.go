@@ -56,7 +56,7 @@ func TestRealPrometheusAndKafka(t *testing.T) {
 		Interval: dur(time.Second), For: dur(10 * time.Second), RecoverFor: dur(10 * time.Second),
 	}}}}
 	t.Cleanup(func() {
-		testinfra.DeleteKafka(t, broker, []string{cfg.Kafka.Group}, cfg.Kafka.Topic, cfg.Kafka.LeaderTopic)
+		testinfra.DeleteKafka(t, broker, []string{cfg.Kafka.Group}, cfg.Kafka.HealthTopic, cfg.Kafka.LeaderTopic)
 	})
 
 	cfg.Instance = "it"
@@ -67,7 +67,7 @@ func TestRealPrometheusAndKafka(t *testing.T) {
 	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	pub := func() []pubEvent { return published(t, broker, cfg.Kafka.Topic) }
+	pub := func() []pubEvent { return published(t, broker, cfg.Kafka.HealthTopic) }
 	within := 3 * time.Minute
 	// A new target starts UNKNOWN; the first data makes it HEALTHY.
 	eventuallyWithin(t, within, "the first HEALTHY", func() bool { return len(pub()) == 1 })
@@ -134,7 +134,7 @@ func TestRestoreRealKafka(t *testing.T) {
 	cfg := kafkaConfig(t, broker, 0, 0)
 	cfg.Kafka.TopicPartitions = 3
 	t.Cleanup(func() {
-		testinfra.DeleteKafka(t, broker, []string{cfg.Kafka.Group}, cfg.Kafka.Topic, cfg.Kafka.LeaderTopic)
+		testinfra.DeleteKafka(t, broker, []string{cfg.Kafka.Group}, cfg.Kafka.HealthTopic, cfg.Kafka.LeaderTopic)
 	})
 	createTopics(t, cfg)
 	m, err := newMetrics(nil)
@@ -153,20 +153,20 @@ func TestRestoreRealKafka(t *testing.T) {
 		tr.At, tr.Since, tr.Reason = t0, t0, "test"
 		_, rec, err := Event("test", tr)
 		require.NoError(t, err)
-		rec.Topic = cfg.Kafka.Topic
+		rec.Topic = cfg.Kafka.HealthTopic
 		require.NoError(t, p.publish(ctx, rec))
 	}
 	// An aborted transaction must not count.
 	_, rec, err := Event("test", Transition{Target: "kafka", From: events.Critical, To: events.Healthy, At: t0, Since: t0, Reason: "aborted", Generation: 4})
 	require.NoError(t, err)
-	rec.Topic = cfg.Kafka.Topic
+	rec.Topic = cfg.Kafka.HealthTopic
 	require.NoError(t, p.cl.BeginTransaction())
 	require.NoError(t, p.cl.ProduceSync(ctx, rec).FirstErr())
 	require.NoError(t, p.cl.EndTransaction(ctx, kgo.TryAbort))
 
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	got, err := Restore(rctx, cfg.Kafka.Topic, testLogger(t), kgo.SeedBrokers(broker))
+	got, err := Restore(rctx, cfg.Kafka.HealthTopic, testLogger(t), kgo.SeedBrokers(broker))
 	require.NoError(t, err)
 	require.Equal(t, map[string]Restored{
 		"kafka":              {events.Critical, 3},
@@ -181,7 +181,7 @@ func TestLeaderFailoverRealKafka(t *testing.T) {
 	cfg := kafkaConfig(t, broker, 3*time.Second, 3*time.Second)
 	cfg.Kafka.SessionTimeout = 10 * time.Second
 	t.Cleanup(func() {
-		testinfra.DeleteKafka(t, broker, []string{cfg.Kafka.Group}, cfg.Kafka.Topic, cfg.Kafka.LeaderTopic)
+		testinfra.DeleteKafka(t, broker, []string{cfg.Kafka.Group}, cfg.Kafka.HealthTopic, cfg.Kafka.LeaderTopic)
 	})
 	testFailover(t, cfg)
 }

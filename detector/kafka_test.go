@@ -99,7 +99,7 @@ func uniqueName(t *testing.T, kind string) string {
 func kafkaConfig(t *testing.T, broker string, hold, recover time.Duration) Config {
 	cfg := DefaultConfig()
 	cfg.Kafka.Brokers = []string{broker}
-	cfg.Kafka.Topic = uniqueName(t, "health")
+	cfg.Kafka.HealthTopic = uniqueName(t, "health")
 	cfg.Kafka.LeaderTopic = uniqueName(t, "leader")
 	cfg.Kafka.Group = uniqueName(t, "group")
 	cfg.Kafka.TransactionalID = uniqueName(t, "txn")
@@ -225,12 +225,12 @@ func TestPublishAndRestore(t *testing.T) {
 	cfg := kafkaConfig(t, broker, 300*time.Millisecond, 300*time.Millisecond)
 
 	a := startInstance(t, cfg, "a", 1)
-	eventually(t, "the CRITICAL event", func() bool { return len(published(t, broker, cfg.Kafka.Topic)) == 1 })
+	eventually(t, "the CRITICAL event", func() bool { return len(published(t, broker, cfg.Kafka.HealthTopic)) == 1 })
 	a.stop()
 	require.Equal(t, 1.0, testutil.ToFloat64(a.s.m.transitions.WithLabelValues("opensearch-primary", "CRITICAL")))
 	require.Equal(t, 1.0, testutil.ToFloat64(a.s.m.published))
 	require.Zero(t, testutil.ToFloat64(a.s.m.leader), "a stopped leading")
-	got := published(t, broker, cfg.Kafka.Topic)
+	got := published(t, broker, cfg.Kafka.HealthTopic)
 	require.Equal(t, "UNKNOWN->CRITICAL#1", summary(got))
 	require.Equal(t, "reachable", got[0].Rule)
 	require.Equal(t, 0.9, *got[0].Threshold)
@@ -240,12 +240,12 @@ func TestPublishAndRestore(t *testing.T) {
 	// Many evaluations past `for` later, still nothing new.
 	start := b.evaluations()
 	eventually(t, "30 evaluations", func() bool { return b.evaluations() >= start+30 })
-	require.Equal(t, "UNKNOWN->CRITICAL#1", summary(published(t, broker, cfg.Kafka.Topic)))
+	require.Equal(t, "UNKNOWN->CRITICAL#1", summary(published(t, broker, cfg.Kafka.HealthTopic)))
 
 	b.q.set(0.1)
-	eventually(t, "the recovery", func() bool { return len(published(t, broker, cfg.Kafka.Topic)) == 2 })
+	eventually(t, "the recovery", func() bool { return len(published(t, broker, cfg.Kafka.HealthTopic)) == 2 })
 	b.stop()
-	got = published(t, broker, cfg.Kafka.Topic)
+	got = published(t, broker, cfg.Kafka.HealthTopic)
 	require.Equal(t, "UNKNOWN->CRITICAL#1 CRITICAL->HEALTHY#2", summary(got))
 }
 
@@ -264,17 +264,17 @@ func testFailover(t *testing.T, cfg Config) {
 	b := startInstance(t, cfg, "b", 1)
 	eventually(t, "a to evaluate", func() bool { return a.evaluations() >= 1 })
 	require.True(t, a.leader())
-	require.Empty(t, published(t, broker, cfg.Kafka.Topic), "the transition is still pending")
+	require.Empty(t, published(t, broker, cfg.Kafka.HealthTopic), "the transition is still pending")
 
 	killed := time.Now()
 	a.kill()
 	eventually(t, "b to lead", b.leader)
 	t.Logf("b led %s after a was killed", time.Since(killed).Round(time.Millisecond))
-	eventually(t, "the CRITICAL event", func() bool { return len(published(t, broker, cfg.Kafka.Topic)) >= 1 })
+	eventually(t, "the CRITICAL event", func() bool { return len(published(t, broker, cfg.Kafka.HealthTopic)) >= 1 })
 	t.Logf("event published %s after a was killed", time.Since(killed).Round(time.Millisecond))
 	start := b.evaluations()
 	eventually(t, "30 more evaluations", func() bool { return b.evaluations() >= start+30 })
-	got := published(t, broker, cfg.Kafka.Topic)
+	got := published(t, broker, cfg.Kafka.HealthTopic)
 	require.Equal(t, "UNKNOWN->CRITICAL#1", summary(got))
 	require.Equal(t, "vigil-detector/b", got[0].Source, "the survivor published it")
 }
@@ -293,7 +293,7 @@ func TestFencing(t *testing.T) {
 	rec := func(gen uint64) *kgo.Record {
 		_, r, err := Event("test", Transition{Target: "kafka", From: events.Unknown, To: events.Healthy, At: t0, Since: t0, Reason: "r", Generation: gen})
 		require.NoError(t, err)
-		r.Topic = cfg.Kafka.Topic
+		r.Topic = cfg.Kafka.HealthTopic
 		return r
 	}
 	ctx := context.Background()
@@ -306,7 +306,7 @@ func TestFencing(t *testing.T) {
 	require.ErrorIs(t, err, errFenced)
 	require.NoError(t, cur.publish(ctx, rec(4)))
 	var gens []uint64
-	for _, h := range published(t, broker, cfg.Kafka.Topic) {
+	for _, h := range published(t, broker, cfg.Kafka.HealthTopic) {
 		gens = append(gens, h.Generation)
 	}
 	require.Equal(t, []uint64{1, 2, 4}, gens)
@@ -326,7 +326,7 @@ func TestQueueSurvivesKafkaOutage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		err := p.runQueue(ctx, q, cfg.Kafka.Topic, "test", func() context.Context { return nil })
+		err := p.runQueue(ctx, q, cfg.Kafka.HealthTopic, "test", func() context.Context { return nil })
 		p.close()
 		done <- err
 	}()
@@ -337,16 +337,16 @@ func TestQueueSurvivesKafkaOutage(t *testing.T) {
 		q <- Transition{Target: "kafka", From: statuses[i], To: statuses[i+1], At: t0, Since: t0, Reason: "r", Generation: uint64(i + 1)}
 	}
 	send(0)
-	eventually(t, "the first event", func() bool { return len(published(t, broker, cfg.Kafka.Topic)) == 1 })
+	eventually(t, "the first event", func() bool { return len(published(t, broker, cfg.Kafka.HealthTopic)) == 1 })
 	cut.set(true)
 	for i := 1; i < len(statuses)-1; i++ {
 		send(i)
 	}
 	eventually(t, "failed attempts", func() bool { return testutil.ToFloat64(m.publishErrors) >= 2 })
 	cut.set(false)
-	eventually(t, "every event", func() bool { return len(published(t, broker, cfg.Kafka.Topic)) >= len(statuses)-1 })
+	eventually(t, "every event", func() bool { return len(published(t, broker, cfg.Kafka.HealthTopic)) >= len(statuses)-1 })
 	require.Equal(t, "HEALTHY->CRITICAL#1 CRITICAL->CAUTION#2 CAUTION->HEALTHY#3 HEALTHY->UNKNOWN#4 UNKNOWN->HEALTHY#5",
-		summary(published(t, broker, cfg.Kafka.Topic)))
+		summary(published(t, broker, cfg.Kafka.HealthTopic)))
 }
 
 // TestPartitionedLeaderDoesNotFence: a leader cut off from Kafka with a
@@ -356,7 +356,7 @@ func TestPartitionedLeaderDoesNotFence(t *testing.T) {
 	broker := newCluster(t)
 	cfg := kafkaConfig(t, broker, 0, 0)
 	a := startInstance(t, cfg, "a", 1)
-	eventually(t, "a's CRITICAL event", func() bool { return len(published(t, broker, cfg.Kafka.Topic)) == 1 })
+	eventually(t, "a's CRITICAL event", func() bool { return len(published(t, broker, cfg.Kafka.HealthTopic)) == 1 })
 	b := startInstance(t, cfg, "b", 1)
 
 	a.cut.set(true)
@@ -367,10 +367,10 @@ func TestPartitionedLeaderDoesNotFence(t *testing.T) {
 	require.NoError(t, b.s.checkLeader(context.Background(), b.s.currentTerm().group))
 
 	b.q.set(0.5) // b's own transition must go through unfenced
-	eventually(t, "b's event", func() bool { return len(published(t, broker, cfg.Kafka.Topic)) >= 2 })
+	eventually(t, "b's event", func() bool { return len(published(t, broker, cfg.Kafka.HealthTopic)) >= 2 })
 	start := b.evaluations()
 	eventually(t, "30 more evaluations", func() bool { return b.evaluations() >= start+30 })
-	got := published(t, broker, cfg.Kafka.Topic)
+	got := published(t, broker, cfg.Kafka.HealthTopic)
 	require.Equal(t, "UNKNOWN->CRITICAL#1 CRITICAL->HEALTHY#2", summary(got))
 	require.Equal(t, "vigil-detector/b", got[1].Source)
 	require.Zero(t, testutil.ToFloat64(b.s.m.publishErrors), "b was never fenced")
@@ -394,7 +394,7 @@ func TestPublisherAsksBeforeReinit(t *testing.T) {
 	defer p.close()
 	_, rec, err := Event("test", Transition{Target: "kafka", From: events.Unknown, To: events.Healthy, At: t0, Since: t0, Reason: "r", Generation: 1})
 	require.NoError(t, err)
-	rec.Topic = cfg.Kafka.Topic
+	rec.Topic = cfg.Kafka.HealthTopic
 	require.NoError(t, p.publish(context.Background(), rec))
 	require.Zero(t, asked.Load(), "the term's first producer needs no confirmation")
 	cut.set(true)
@@ -417,7 +417,7 @@ func TestHeartbeats(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		err := p.runQueue(ctx, make(chan Transition), cfg.Kafka.Topic, "vigil-detector/a", func() context.Context { return nil })
+		err := p.runQueue(ctx, make(chan Transition), cfg.Kafka.HealthTopic, "vigil-detector/a", func() context.Context { return nil })
 		p.close()
 		done <- err
 	}()
@@ -427,7 +427,7 @@ func TestHeartbeats(t *testing.T) {
 		rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer rcancel()
 		var out []events.Heartbeat
-		require.NoError(t, readCommitted(rctx, cfg.Kafka.Topic, testLogger(t), []kgo.Opt{kgo.SeedBrokers(broker)}, func(r *kgo.Record) {
+		require.NoError(t, readCommitted(rctx, cfg.Kafka.HealthTopic, testLogger(t), []kgo.Opt{kgo.SeedBrokers(broker)}, func(r *kgo.Record) {
 			require.Equal(t, events.HeartbeatKey, string(r.Key))
 			require.NoError(t, events.ValidateDetectorHeartbeat(r.Value))
 			ev, err := events.Parse(r)
@@ -442,11 +442,11 @@ func TestHeartbeats(t *testing.T) {
 	}
 	eventually(t, "three heartbeats", func() bool { return len(read()) >= 3 })
 	require.Equal(t, events.Heartbeat{Instance: "a", IntervalSeconds: 0.2, Targets: 7}, read()[0])
-	require.Empty(t, published(t, broker, cfg.Kafka.Topic), "a heartbeat is no health transition")
+	require.Empty(t, published(t, broker, cfg.Kafka.HealthTopic), "a heartbeat is no health transition")
 	restored := map[string]Restored{}
 	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer rcancel()
-	require.NoError(t, readCommitted(rctx, cfg.Kafka.Topic, testLogger(t), []kgo.Opt{kgo.SeedBrokers(broker)}, func(r *kgo.Record) {
+	require.NoError(t, readCommitted(rctx, cfg.Kafka.HealthTopic, testLogger(t), []kgo.Opt{kgo.SeedBrokers(broker)}, func(r *kgo.Record) {
 		apply(restored, r, testLogger(t))
 	}))
 	require.Empty(t, restored, "restore skips heartbeats")

@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vigil-dev/vigil/internal/events"
+	"github.com/vigil-dev/vigil/internal/kafka"
 )
 
 // Restore reads topic from its beginning to its last stable offsets (only
@@ -28,72 +27,14 @@ func Restore(ctx context.Context, topic string, log *slog.Logger, opts ...kgo.Op
 }
 
 // readCommitted hands fn every committed data record of topic, from the
-// start to the last stable offsets as they are when it begins.
+// start to the last stable offsets as they are when it begins; a missing
+// topic has none. Fetch errors that pass are retried (and logged).
 func readCommitted(ctx context.Context, topic string, log *slog.Logger, opts []kgo.Opt, fn func(*kgo.Record)) error {
-	adm, err := kgo.NewClient(opts...)
-	if err != nil {
-		return err
-	}
-	defer adm.Close()
-	ac := kadm.NewClient(adm)
-	starts, err := ac.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("list start offsets: %w", err)
-	}
-	ends, err := ac.ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("list end offsets: %w", err)
-	}
-	if err := ends.Error(); err != nil {
-		if errors.Is(err, kerr.UnknownTopicOrPartition) {
-			return nil
-		}
-		return fmt.Errorf("list end offsets: %w", err)
-	}
-	// want holds, per partition, the offset reading must reach.
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		start, _ := starts.Lookup(topic, o.Partition)
-		if o.Offset > start.Offset {
-			want[o.Partition] = o.Offset
-		}
-	})
-	if len(want) == 0 {
+	err := kafka.ReadCompacted(ctx, topic, fn, kafka.ClientOpts(opts...), kafka.Log(log))
+	if errors.Is(err, kafka.ErrNoTopic) {
 		return nil
 	}
-	partitions := map[int32]kgo.Offset{}
-	for p := range want {
-		partitions[p] = kgo.NewOffset().AtStart()
-	}
-	// Control records are kept so that the commit marker ending the log
-	// counts as reached: it is the last offset below the end.
-	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: partitions}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-	)...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		for _, e := range fs.Errors() {
-			log.Warn("fetch error; retrying", "topic", e.Topic, "partition", e.Partition, "err", e.Err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-			if !r.Attrs.IsControl() {
-				fn(r)
-			}
-		})
-	}
-	return nil
+	return err
 }
 
 // apply folds one record into the restored state: the highest generation of

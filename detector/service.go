@@ -16,10 +16,10 @@ import (
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vigil-dev/vigil/internal/component"
+	"github.com/vigil-dev/vigil/internal/kafka"
 )
 
 // drainTimeout bounds publishing what is queued on a clean stop.
@@ -121,7 +121,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 // queued (bounded by a few seconds). Kafka or Prometheus being down is
 // retried, never fatal.
 func (s *Service) Run(ctx context.Context) error {
-	s.log.Info("detector starting", "source", s.source, "targets", len(s.cfg.Targets), "topic", s.cfg.Kafka.Topic)
+	s.log.Info("detector starting", "source", s.source, "targets", len(s.cfg.Targets), "topic", s.cfg.Kafka.HealthTopic)
 	backoff := time.Second
 	// Doubles while topics cannot be created (wrong credentials, say), so
 	// a failure that lasts is retried, and logged, calmly.
@@ -173,18 +173,12 @@ func (s *Service) ensureTopics(ctx context.Context) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(cl)
-	compact := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
-	for topic, parts := range map[string]int32{s.cfg.Kafka.Topic: s.cfg.Kafka.TopicPartitions, s.cfg.Kafka.LeaderTopic: 1} {
-		r, err := adm.CreateTopic(ctx, parts, -1, compact, topic)
-		if err == nil {
-			err = r.Err
-		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", topic, err)
-		}
-	}
-	return nil
+	compact := func() map[string]string { return map[string]string{"cleanup.policy": "compact"} }
+	_, err = kafka.EnsureTopics(ctx, kadm.NewClient(cl), []kafka.Topic{
+		{Name: s.cfg.Kafka.HealthTopic, Partitions: s.cfg.Kafka.TopicPartitions, ReplicationFactor: -1, Configs: compact()},
+		{Name: s.cfg.Kafka.LeaderTopic, Partitions: 1, ReplicationFactor: -1, Configs: compact()},
+	}, kafka.CreateMissing)
+	return err
 }
 
 // member is one membership of the election group: it returns when ctx ends
@@ -306,7 +300,7 @@ func (s *Service) runTerm(ctx context.Context, t *term) error {
 	if err := pub.publish(ctx, &kgo.Record{Topic: s.cfg.Kafka.LeaderTopic, Key: []byte("leader"), Value: marker}); err != nil {
 		return fmt.Errorf("fence: %w", err)
 	}
-	restored, err := Restore(ctx, s.cfg.Kafka.Topic, s.log, s.clientOpts()...)
+	restored, err := Restore(ctx, s.cfg.Kafka.HealthTopic, s.log, s.clientOpts()...)
 	if err != nil {
 		return err
 	}
@@ -336,7 +330,7 @@ func (s *Service) runTerm(ctx context.Context, t *term) error {
 		defer t.mu.Unlock()
 		return t.drain
 	}
-	err = pub.runQueue(ctx, q, s.cfg.Kafka.Topic, s.source, drain)
+	err = pub.runQueue(ctx, q, s.cfg.Kafka.HealthTopic, s.source, drain)
 	stopRules()
 	wg.Wait()
 	s.m.queueLength.Set(0)

@@ -75,7 +75,7 @@ prometheus: {url: %q}
 heartbeat_interval: 1s
 kafka:
   brokers: [%q]
-  topic: %s
+  health_topic: %s
   leader_topic: vigil.detector.leader.apm.%s
   group: %s
   transactional_id: %s

@@ -283,7 +283,7 @@ admin: {listen_address: %q}
 prometheus: {url: %q, query_timeout: 5s}
 kafka:
   brokers: [%q]
-  topic: %s
+  health_topic: %s
   leader_topic: vigil.detector.leader.%s
   group: vigil-detector-%s
   transactional_id: vigil-detector-%s

@@ -100,7 +100,7 @@ sink: discard
 prometheus: {url: %[4]q}
 kafka:
   brokers: [%[1]q]
-%[2]s  topic: bad-%[3]s-health
+%[2]s  health_topic: bad-%[3]s-health
   leader_topic: bad-%[3]s-leader
   group: bad-%[3]s
   transactional_id: bad-%[3]s

@@ -186,7 +186,7 @@ targets:
       - name: always-critical
         expr: vector(0)
         critical: "< 1"
-`, admin, testinfra.Prometheus(r.t), r.kafka(fmt.Sprintf("  topic: %s\n  leader_topic: vigil.detector.leader.%s\n  group: vigil-detector-%s\n  transactional_id: vigil-detector-%s\n  session_timeout: 6s\n",
+`, admin, testinfra.Prometheus(r.t), r.kafka(fmt.Sprintf("  health_topic: %s\n  leader_topic: vigil.detector.leader.%s\n  group: vigil-detector-%s\n  transactional_id: vigil-detector-%s\n  session_timeout: 6s\n",
 		r.healthTopic, r.suffix, r.suffix, r.suffix)), r.auth.name))
 	p := vigiltest.Start(r.t, nil, "detector", "--config", cfg)
 	p.WaitReady(admin, securedWait)

@@ -347,6 +347,8 @@ var variantChecks = map[string]func(t *testing.T, ms []manifest){
 			require.Equal(t, "2", tp.Configs["min.insync.replicas"], tp.Name)
 			if tp.Name == "otlp_logs" || tp.Name == "otlp_spans" {
 				require.Equal(t, 12, tp.Partitions, tp.Name)
+				// The collector's exporters send batches of up to 8 MiB.
+				require.Equal(t, "8388608", tp.Configs["max.message.bytes"], tp.Name)
 			}
 		}
 	},

@@ -41,7 +41,7 @@ type Config struct {
 	Canary canary.Config `yaml:"canary"`
 	// MaxInFlightBytes bounds the bytes of records taken from Kafka and not
 	// yet finished (their values plus their documents); fetching pauses
-	// above it and resumes below it. Default 32 MiB.
+	// above it and resumes below it. Default 16 MiB.
 	MaxInFlightBytes int64 `yaml:"max_in_flight_bytes"`
 	// CommitInterval is how often finished offsets are committed (they are
 	// also committed on partition revoke and shutdown). Default 2s.
@@ -100,6 +100,11 @@ type KafkaConfig struct {
 	Spans TopicConfig `yaml:"spans"`
 	// DLQTopic receives records that cannot be indexed. Default "vigil.dlq".
 	DLQTopic string `yaml:"dlq_topic"`
+	// HealthTopic carries the detector's health events, which the events
+	// indexer (events.enabled) indexes; empty skips it. The same key,
+	// kafka.health_topic, as the detector's and alerting's. Default
+	// "vigil.health".
+	HealthTopic string `yaml:"health_topic"`
 	// FetchMaxBytes is fetch.max.bytes per fetch request. The client keeps
 	// up to one fetch per broker buffered, decompressed (OTLP compresses
 	// 4-10x), so this is the main lever on memory. Default 1 MiB.
@@ -236,6 +241,7 @@ func DefaultConfig() Config {
 			Logs:                   TopicConfig{Topic: "otlp_logs", Encoding: EncodingProto},
 			Spans:                  TopicConfig{Topic: "otlp_spans", Encoding: EncodingProto},
 			DLQTopic:               "vigil.dlq",
+			HealthTopic:            events.DefaultConfig().HealthTopic,
 			FetchMaxBytes:          1 << 20,
 			FetchMaxPartitionBytes: 512 << 10,
 			FetchMaxWait:           250 * time.Millisecond,
@@ -302,6 +308,20 @@ const (
 	EncodingJSON  = "otlp_json"
 )
 
+// RenamedKeys names the keys that moved: the health topic has one name,
+// kafka.health_topic, in every component.
+func (Config) RenamedKeys() map[string]string {
+	return map[string]string{"events.health_topic": "kafka.health_topic"}
+}
+
+// events is the events section with the health topic it indexes, which
+// is set as kafka.health_topic.
+func (c Config) events() events.Config {
+	ev := c.Events
+	ev.HealthTopic = c.Kafka.HealthTopic
+	return ev
+}
+
 // Validate reports every problem.
 func (c Config) Validate() error {
 	var p config.Problems
@@ -354,7 +374,7 @@ func (c Config) Validate() error {
 	if strings.Contains(c.Indices.LogsDataStream, "-") { // else reported above
 		c.LogRouting.validate(&p, c.Indices.LogsDataStream)
 	}
-	p.Merge("events", c.Events.Validate())
+	p.Merge("events", c.events().Validate())
 	p.Merge("canary", c.Canary.Validate())
 	if c.Bulk.MaxBytes < 1024 {
 		p.Addf("bulk.max_bytes", "must be >= 1024 (got %d)", c.Bulk.MaxBytes)

@@ -17,7 +17,7 @@ func newEvents(cfg Config, kopts []kgo.Opt, osc func() *opensearch.Client, log *
 	if cfg.DryRun {
 		return nil, nil
 	}
-	return events.New(cfg.Events, events.Deps{
+	return events.New(cfg.events(), events.Deps{
 		Kafka: kopts, DLQTopic: cfg.Kafka.DLQTopic, OpenSearch: osc,
 		EventsIndex: cfg.Indices.HealthEvents, DLQIndex: cfg.Indices.DLQ,
 		Log: log, Registerer: reg,

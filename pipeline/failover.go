@@ -8,11 +8,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/vigil-dev/vigil/internal/events"
+	"github.com/vigil-dev/vigil/internal/kafka"
 )
 
 // executor carries out the failover controller's requests for the
@@ -70,51 +69,19 @@ func (x *executor) close() { x.cl.Close() }
 // returns the side that serves (primary when the target has no event yet).
 // A request without an outcome at the end is kept as pending, for run.
 func (x *executor) restore(ctx context.Context) (string, error) {
-	adm := kadm.NewClient(x.cl)
 	topic := x.cfg.Topic
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
-	}
-	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+	var last *failoverEvent
+	err := kafka.ReadCompacted(ctx, topic, func(r *kgo.Record) {
+		if ev := x.decode(r); ev != nil {
+			last = ev
+		}
+	}, kafka.Polling(x.cl))
+	if errors.Is(err, kafka.ErrNoTopic) {
 		x.log.Warn("failover topic does not exist yet; writing to the primary", "topic", topic)
 		return sidePrimary, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("pipeline: failover: start offsets of %s: %w", topic, err)
-	}
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return "", fmt.Errorf("pipeline: failover: end offsets of %s: %w", topic, err)
-	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if st, ok := starts.Lookup(o.Topic, o.Partition); ok && o.Offset > st.Offset {
-			want[o.Partition] = o.Offset
-		}
-	})
-	var last *failoverEvent
-	for len(want) > 0 {
-		fs := x.cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return "", fmt.Errorf("pipeline: failover: read %s: %w", topic, err)
-		}
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) { ferr = errors.Join(ferr, err) })
-		if ferr != nil {
-			return "", fmt.Errorf("pipeline: failover: read %s: %w", topic, ferr)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-			if ev := x.decode(r); ev != nil {
-				last = ev
-			}
-		})
+		return "", fmt.Errorf("pipeline: failover: %w", err)
 	}
 	if last == nil {
 		return sidePrimary, nil

@@ -119,7 +119,7 @@ instance: %s
 prometheus: {url: %q, query_timeout: 2s}
 kafka:
   brokers: [%q]
-  topic: %s
+  health_topic: %s
   leader_topic: %s
   group: %s
   transactional_id: %s

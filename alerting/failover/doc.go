@@ -3,7 +3,8 @@
 // controller feeds it health events of the primary and the standby, the
 // outcomes the executor (the pipeline) reports, operator commands and clock
 // ticks, publishes the Decisions it returns as CloudEvents on vigil.failover
-// (events.Failover* types), and persists its State.
+// (events.Failover* types), and persists its State. Config is alerting's
+// failover section: the Policy of each target.
 //
 // Rules, per target Policy:
 //

@@ -16,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/vigil-dev/vigil/internal/kafka"
 )
 
 // Store reads and writes one topic. It is safe for concurrent use.
@@ -85,81 +87,22 @@ func (s *Store) Close() { s.cl.Close() }
 // small and read whole), the broker's replication factor, and
 // cleanup.policy=compact.
 func (s *Store) Ensure(ctx context.Context) error {
-	adm := kadm.NewClient(s.cl)
-	resp, err := adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, s.topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("statetopic: create %s: %w", s.topic, err)
+	_, err := kafka.EnsureTopics(ctx, kadm.NewClient(s.cl), []kafka.Topic{
+		{Name: s.topic, Partitions: 1, ReplicationFactor: -1, Configs: map[string]string{"cleanup.policy": "compact"}},
+	}, kafka.CreateMissing)
+	if err != nil {
+		return fmt.Errorf("statetopic: %w", err)
 	}
 	return nil
 }
 
-// Load returns every key's latest value, tombstoned keys left out.
+// Load returns every key's latest value, tombstoned keys left out. Only
+// committed writes count: a fenced writer's transaction still open cannot
+// hold loading up, and its records are never read.
 func (s *Store) Load(ctx context.Context) (map[string][]byte, error) {
-	adm := kadm.NewClient(s.cl)
-	starts, err := adm.ListStartOffsets(ctx, s.topic)
-	if err == nil {
-		err = starts.Error()
-	}
+	out, err := kafka.ReadLatest(ctx, s.topic, kafka.ClientOpts(s.opts...))
 	if err != nil {
-		return nil, fmt.Errorf("statetopic: start offsets of %s: %w", s.topic, err)
-	}
-	// The last stable offsets: a fenced writer's transaction still open
-	// cannot hold loading up, and its records are never read.
-	ends, err := adm.ListCommittedOffsets(ctx, s.topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("statetopic: end offsets of %s: %w", s.topic, err)
-	}
-	want := map[int32]int64{}
-	from := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if st, ok := starts.Lookup(o.Topic, o.Partition); ok && o.Offset > st.Offset {
-			want[o.Partition] = o.Offset
-			from[o.Partition] = kgo.NewOffset().At(st.Offset)
-		}
-	})
-	out := map[string][]byte{}
-	if len(want) == 0 {
-		return out, nil
-	}
-	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), s.opts...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: from}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		// Control records are kept so that a partition ending in a commit
-		// marker is known to be read to its end.
-		kgo.KeepControlRecords(),
-	)...)
-	if err != nil {
-		return nil, fmt.Errorf("statetopic: %w", err)
-	}
-	defer cl.Close()
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("statetopic: load %s: %w", s.topic, err)
-		}
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) { ferr = errors.Join(ferr, err) })
-		if ferr != nil {
-			return nil, fmt.Errorf("statetopic: load %s: %w", s.topic, ferr)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			switch {
-			case r.Attrs.IsControl():
-			case r.Value == nil:
-				delete(out, string(r.Key))
-			default:
-				out[string(r.Key)] = r.Value
-			}
-			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-		})
+		return nil, fmt.Errorf("statetopic: load %s: %w", s.topic, err)
 	}
 	return out, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/vigil-dev/vigil/alerting"
 	"github.com/vigil-dev/vigil/detector"
 	"github.com/vigil-dev/vigil/internal/component"
@@ -19,8 +21,23 @@ func detectorTarget() target {
 		func(c detector.Config, d component.Deps) (component.Runner, error) { return detector.New(c, d) })
 }
 
+// pipelineAdminEnv overrides the default admin address of `vigil pipeline`
+// (admin.listen_address in its file still wins), as VIGIL_COLLECTOR_ADMIN
+// does the collector's: a second stack on one machine moves it without a
+// file of its own. configs/pipeline.yaml cannot name it, because `vigil
+// all` reads that file as a section, which has no admin key.
+const pipelineAdminEnv = "VIGIL_PIPELINE_ADMIN"
+
+// pipelineAdminAddr is the default admin address of `vigil pipeline`.
+func pipelineAdminAddr() string {
+	if a := os.Getenv(pipelineAdminEnv); a != "" {
+		return a
+	}
+	return "127.0.0.1:8882"
+}
+
 func pipelineTarget() target {
-	t := define("pipeline", "consume Kafka and index logs and traces into OpenSearch", "127.0.0.1:8882",
+	t := define("pipeline", "consume Kafka and index logs and traces into OpenSearch", pipelineAdminAddr(),
 		pipeline.DefaultConfig,
 		func(c pipeline.Config, d component.Deps) (component.Runner, error) { return pipeline.New(c, d) })
 	// The binary's own code and read-only data are about 50 MiB of the

@@ -117,6 +117,40 @@ func TestMemoryLimitDefaults(t *testing.T) {
 	require.ErrorContains(t, err, "memory_limit: must be >= 0")
 }
 
+// TestPipelineAdminFromEnv: VIGIL_PIPELINE_ADMIN moves `vigil pipeline`'s
+// admin address (a second stack on one machine); its file's
+// admin.listen_address still wins.
+func TestPipelineAdminFromEnv(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.yaml")
+	require.NoError(t, os.WriteFile(empty, []byte("{}\n"), 0o644))
+	pc, _, err := pipelineTarget().loadFile([]string{empty})
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:8882", pc.Admin.ListenAddress)
+
+	t.Setenv(pipelineAdminEnv, "127.0.0.1:18882")
+	pc, _, err = pipelineTarget().loadFile([]string{empty})
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:18882", pc.Admin.ListenAddress)
+
+	own := filepath.Join(dir, "own.yaml")
+	require.NoError(t, os.WriteFile(own, []byte("admin: {listen_address: 127.0.0.1:9999}\n"), 0o644))
+	pc, _, err = pipelineTarget().loadFile([]string{own})
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9999", pc.Admin.ListenAddress)
+}
+
+// TestDLQHelp: `vigil dlq --help` names the pipeline's file and offers no
+// flag that does nothing.
+func TestDLQHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitOK, run([]string{"dlq", "--help"}, &stdout, &stderr))
+	help := stdout.String() + stderr.String()
+	require.Contains(t, help, "the pipeline configuration (for kafka and kafka.dlq_topic) (default \"configs/pipeline.yaml\")")
+	require.NotContains(t, help, "alerting")
+	require.NotContains(t, help, "-admin")
+}
+
 // TestShippedAuthConfig: configs/collector-auth.yaml merged after the
 // shipped collector.yaml is valid when its certificate and token files exist,
 // and --check names each missing one by its YAML path.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -30,20 +31,27 @@ func parseWhen(flagName, v string, now time.Time) (time.Time, error) {
 }
 
 func runDLQ(args []string, stdout, stderr io.Writer) int {
-	o := newOperatorFlags("dlq", "vigil dlq list [--from T] [--to T] | replay [--from T] [--to T] [--error-type X] [--to-topic T] [--dry-run] [--config F]", stderr)
-	*o.config = "configs/pipeline.yaml"
-	from := o.fs.String("from", "", "only records dead-lettered at or after: RFC 3339 time, or a duration before now (2h)")
-	to := o.fs.String("to", "", "only records dead-lettered before: RFC 3339 time, or a duration before now")
-	errType := o.fs.String("error-type", "", "replay only this error type (see list)")
-	toTopic := o.fs.String("to-topic", "", "replay into this topic instead of each record's source topic")
-	dryRun := o.fs.Bool("dry-run", false, "replay: report what would be republished, produce nothing")
-	pos, err := parseInterspersed(o.fs, args)
+	// Not operatorFlags: dlq reads the pipeline's file, for its Kafka
+	// connection and DLQ topic, and calls no admin server.
+	fs := flag.NewFlagSet("dlq", flag.ContinueOnError)
+	cfgPath := fs.String("config", "configs/pipeline.yaml", "the pipeline configuration (for kafka and kafka.dlq_topic)")
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: vigil dlq list [--from T] [--to T] | replay [--from T] [--to T] [--error-type X] [--to-topic T] [--dry-run] [--config F]\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	from := fs.String("from", "", "only records dead-lettered at or after: RFC 3339 time, or a duration before now (2h)")
+	to := fs.String("to", "", "only records dead-lettered before: RFC 3339 time, or a duration before now")
+	errType := fs.String("error-type", "", "replay only this error type (see list)")
+	toTopic := fs.String("to-topic", "", "replay into this topic instead of each record's source topic")
+	dryRun := fs.Bool("dry-run", false, "replay: report what would be republished, produce nothing")
+	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return flagExit(err)
 	}
 	if len(pos) != 1 || (pos[0] != "list" && pos[0] != "replay") {
 		fmt.Fprintf(stderr, "vigil dlq: expected list or replay (got %q)\n", strings.Join(pos, " "))
-		o.fs.Usage()
+		fs.Usage()
 		return exitBadArgs
 	}
 	now := time.Now()
@@ -55,7 +63,7 @@ func runDLQ(args []string, stdout, stderr io.Writer) int {
 			err = fmt.Errorf("--to must be after --from")
 		}
 		if err == nil {
-			return dlqRun(pos[0], *o.config, fromT, toT, *errType, *toTopic, *dryRun, stdout, stderr)
+			return dlqRun(pos[0], *cfgPath, fromT, toT, *errType, *toTopic, *dryRun, stdout, stderr)
 		}
 	}
 	fmt.Fprintf(stderr, "vigil dlq: %v\n", err)
@@ -63,7 +71,7 @@ func runDLQ(args []string, stdout, stderr io.Writer) int {
 }
 
 func dlqRun(verb, path string, from, to time.Time, errType, toTopic string, dryRun bool, stdout, stderr io.Writer) int {
-	_, cfg, err := loadComponentFile[pipeline.Config](path, "127.0.0.1:8882", pipeline.DefaultConfig)
+	_, cfg, err := loadComponentFile[pipeline.Config](path, pipelineAdminAddr(), pipeline.DefaultConfig)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil dlq: %v\n", err)
 		return exitBadArgs

@@ -126,7 +126,7 @@ func runFailover(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil failover: %v\n", err)
 		return exitBadArgs
 	}
-	c, err := alerting.NewFailoverClient(cfg, addr)
+	c, err := alerting.NewClient(cfg, addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil failover: %v\n", err)
 		return exitBadArgs
@@ -135,11 +135,20 @@ func runFailover(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	switch verb {
 	case "status":
-		err = alerting.FailoverStatus(ctx, c, stdout)
+		var list []alerting.TargetStatus
+		if list, err = c.FailoverStatus(ctx); err == nil {
+			err = printFailoverStatus(stdout, list)
+		}
 	case "ack":
-		err = alerting.AckFailover(ctx, c, target, stdout)
+		var st alerting.TargetStatus
+		if st, err = c.Ack(ctx, target); err == nil {
+			_, err = fmt.Fprintf(stdout, "%s: block acknowledged (active %s)\n", st.Target, st.Active)
+		}
 	case "failback":
-		err = alerting.RequestFailback(ctx, c, target, stdout)
+		var st alerting.TargetStatus
+		if st, err = c.Failback(ctx, target); err == nil {
+			_, err = fmt.Fprintf(stdout, "%s: failback requested (generation %d)\n", st.Target, st.Generation)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil failover %s: %v\n", verb, err)
@@ -175,7 +184,7 @@ func runSilence(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil alerting silence: %v\n", err)
 		return exitBadArgs
 	}
-	c, err := alerting.NewSilenceClient(cfg, addr)
+	c, err := alerting.NewClient(cfg, addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil alerting silence: %v\n", err)
 		return exitBadArgs
@@ -184,11 +193,20 @@ func runSilence(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	switch pos[0] {
 	case "add":
-		err = alerting.CreateSilence(ctx, c, matchers, *dur, *reason, *by, stdout)
+		var s alerting.Silence
+		req := alerting.SilenceRequest{Matchers: matchers, Duration: dur.String(), Reason: *reason, CreatedBy: *by}
+		if s, err = c.CreateSilence(ctx, req); err == nil {
+			err = printSilenceCreated(stdout, s)
+		}
 	case "list":
-		err = alerting.ListSilences(ctx, c, stdout)
+		var list []alerting.Silence
+		if list, err = c.Silences(ctx); err == nil {
+			err = printSilences(stdout, list)
+		}
 	case "delete":
-		err = alerting.DeleteSilence(ctx, c, pos[1], stdout)
+		if err = c.DeleteSilence(ctx, pos[1]); err == nil {
+			_, err = fmt.Fprintf(stdout, "silence %s deleted\n", pos[1])
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil alerting silence %s: %v\n", pos[0], err)

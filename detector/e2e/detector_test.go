@@ -42,7 +42,7 @@ func jobName(kind string) string {
 	return "vigil-e2e-" + kind + "-" + time.Now().Format("150405.000000")
 }
 
-// TestFlappingPublishesNothing (acceptance 2): a gauge flapping every 3s
+// TestFlappingPublishesNothing: a gauge flapping every 3s
 // past CRITICAL and back, watched for 36s, publishes nothing for a rule with
 // `for: 10s`. A control target on the same gauge with `for: 1s` must publish
 // the flaps, which proves the detector saw them.
@@ -93,7 +93,7 @@ func TestFlappingPublishesNothing(t *testing.T) {
 	require.False(t, d.Exited())
 }
 
-// TestPrometheusOutage (acceptance 3): the real Prometheus stopped makes the
+// TestPrometheusOutage: the real Prometheus stopped makes the
 // target UNKNOWN (on_error: unknown, after `for`) while evaluation goes on,
 // and HEALTHY again once Prometheus is back; a target whose rule says
 // on_error: keep_last publishes nothing; the process never exits.
@@ -147,7 +147,7 @@ func TestPrometheusOutage(t *testing.T) {
 	require.False(t, d.Exited(), "the detector survived the outage")
 }
 
-// TestLeaderKilledMidFor (acceptance 5, then 4 and 1 on real processes):
+// TestLeaderKilledMidFor (on real processes):
 // two detectors; the leader is SIGKILLed while a CRITICAL's `for` runs; the
 // survivor takes over within 30s and publishes CRITICAL exactly once. The
 // survivor restarted while CRITICAL publishes nothing; lowering the gauge
@@ -207,7 +207,7 @@ func TestLeaderKilledMidFor(t *testing.T) {
 	waitFor(t, time.Minute, "ten more evaluations", func() bool { return b.evaluations(t) >= n+10 })
 	require.Equal(t, target+":UNKNOWN->HEALTHY#1 "+target+":HEALTHY->CRITICAL#2", summary(of(c.readHealth(t), target)))
 
-	// Acceptance 4: the leader restarted while the target is CRITICAL
+	// The leader restarted while the target is CRITICAL
 	// restores it from the topic and publishes nothing.
 	require.Equal(t, 0, b.Stop(time.Minute), "a clean stop exits 0")
 	b = startDetector(t, "b", adminB, cfgB)
@@ -217,7 +217,7 @@ func TestLeaderKilledMidFor(t *testing.T) {
 	require.Equal(t, 1.0, b.metric(t, "vigil_detector_target_status", map[string]string{"target": target, "status": string(events.Critical)}), "restored as CRITICAL")
 	require.Len(t, of(c.readHealth(t), target), 2, "the restart published nothing")
 
-	// Acceptance 1, the way down: one HEALTHY after recover_for, from
+	// The way down: one HEALTHY after recover_for, from
 	// CRITICAL, with the next generation.
 	lowered := time.Now()
 	g.Set(0.1)
@@ -244,7 +244,7 @@ func requireHeld(t *testing.T, e event, d, interval time.Duration) {
 	require.True(t, strings.HasPrefix(e.Reason, "value: "), "reason names the rule: %q", e.Reason)
 }
 
-// TestWebhooksPublish (acceptance 6 on a real process and Kafka): the
+// TestWebhooksPublish (on a real process and Kafka): the
 // Alertmanager v4 and Grafana golden fixtures, POSTed to a running `vigil
 // detector`, publish on the health topic the events their golden files hold
 // (but for generation and time); a malformed body gets the golden 400 and

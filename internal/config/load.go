@@ -13,6 +13,15 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// Renamer is implemented by a Config some of whose keys were renamed or
+// moved: RenamedKeys maps each old key's path (relative to the Config, as
+// "kafka.topic") to the new one, so that a file still using an old key
+// fails with a problem that names the new key rather than with "unknown
+// key".
+type Renamer interface {
+	RenamedKeys() map[string]string
+}
+
 // Validator is implemented by every component's Config.
 type Validator interface {
 	Validate() error
@@ -69,7 +78,11 @@ func DecodeNode(n *yaml.Node, dst Validator) error {
 	}
 	var probs Problems
 	lines := map[int]string{}
-	checkKeys(n, reflect.TypeOf(dst), "", &probs, lines)
+	var renamed map[string]string
+	if r, ok := dst.(Renamer); ok {
+		renamed = r.RenamedKeys()
+	}
+	checkKeys(n, reflect.TypeOf(dst), "", &probs, lines, renamed)
 	// Unknown keys are ignored by the decoder, so decoding and validating
 	// still run: the operator sees every problem in one pass.
 	if !isNull(n) {
@@ -174,10 +187,10 @@ var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 // checkKeys walks the document beside the Go type it decodes into, reporting
 // unknown keys with their full path (yaml's own KnownFields error gives only a
 // line number) and recording each line's path for type errors.
-func checkKeys(n *yaml.Node, t reflect.Type, path string, probs *Problems, lines map[int]string) {
+func checkKeys(n *yaml.Node, t reflect.Type, path string, probs *Problems, lines map[int]string, renamed map[string]string) {
 	if n.Kind == yaml.DocumentNode {
 		for _, c := range n.Content {
-			checkKeys(c, t, path, probs, lines)
+			checkKeys(c, t, path, probs, lines, renamed)
 		}
 		return
 	}
@@ -210,6 +223,10 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, probs *Problems, lines
 			p := Join(path, k.Value)
 			lines[k.Line] = p
 			ft, ok := fields[k.Value]
+			if nw, moved := renamed[p]; !ok && moved {
+				probs.Addf(p, "renamed: write it as %s", nw)
+				continue
+			}
 			if !ok {
 				msg := "unknown key"
 				if s := suggest(k.Value, fields); s != "" {
@@ -218,7 +235,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, probs *Problems, lines
 				probs.Addf(p, "%s", msg)
 				continue
 			}
-			checkKeys(v, ft, p, probs, lines)
+			checkKeys(v, ft, p, probs, lines, renamed)
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
@@ -227,14 +244,14 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, probs *Problems, lines
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			p := Join(path, n.Content[i].Value)
 			lines[n.Content[i].Line] = p
-			checkKeys(n.Content[i+1], t.Elem(), p, probs, lines)
+			checkKeys(n.Content[i+1], t.Elem(), p, probs, lines, renamed)
 		}
 	case reflect.Slice, reflect.Array:
 		if n.Kind != yaml.SequenceNode {
 			return
 		}
 		for i, c := range n.Content {
-			checkKeys(c, t.Elem(), Join(path, "["+strconv.Itoa(i)+"]"), probs, lines)
+			checkKeys(c, t.Elem(), Join(path, "["+strconv.Itoa(i)+"]"), probs, lines, renamed)
 		}
 	}
 }

@@ -40,6 +40,12 @@ func (c testConfig) Validate() error {
 	return p.Err()
 }
 
+// RenamedKeys: kafka.topic was renamed, and a top-level "brokers" moved
+// into the kafka section.
+func (testConfig) RenamedKeys() map[string]string {
+	return map[string]string{"kafka.topic": "kafka.brokers", "brokers": "kafka.brokers"}
+}
+
 func TestDecode(t *testing.T) {
 	t.Setenv("VIGIL_TEST_BROKER", "127.0.0.1:9092")
 	for _, tc := range []struct {
@@ -102,6 +108,11 @@ func TestDecode(t *testing.T) {
 			name:  "empty file keeps defaults and validates them",
 			yaml:  "",
 			wants: []string{"kafka.brokers: must not be empty"},
+		},
+		{
+			name:  "renamed and moved keys name their new key",
+			yaml:  "kafka: {topic: [a:1]}\nbrokers: [a:1]\n",
+			wants: []string{"kafka.topic: renamed: write it as kafka.brokers", "brokers: renamed: write it as kafka.brokers"},
 		},
 		{
 			name: "dollar escape",

@@ -1,6 +1,12 @@
 // Package demo makes the sample data and the report of `make run`: a
 // multi-service trace set (three services calling each other, some calls
 // failing), and a summary of what Vigil indexed.
+//
+// It is not a command's own code: scripts/demo (`make run`) prints the
+// report, scripts/bench.d/logload writes the sample logs for the pipeline
+// benchmark, and pipeline/e2e's tests index the same traces and logs, so
+// the three measure and show one data set. That is why it stays under
+// internal/ rather than beside scripts/demo.
 package demo
 
 import (

@@ -1,6 +1,13 @@
-// Package kafka holds the Kafka connection settings every component shares
-// (brokers, client id, SASL, TLS) and turns them into franz-go options, so
-// that a cluster's credentials are configured the same way everywhere.
+// Package kafka is everything Kafka that more than one component needs:
+//   - the connection settings every component shares (brokers, client id,
+//     SASL, TLS), turned into franz-go options, so that a cluster's
+//     credentials are configured the same way everywhere (kafka.go);
+//   - the topics Vigil uses and EnsureTopics, which creates (and for
+//     `vigil setup` reconciles) them (topics.go);
+//   - ReadCompacted and ReadLatest, which read a compacted topic from its
+//     start to its last stable offset: how the detector, alerting and the
+//     pipeline's failover executor learn their state at start (compacted.go);
+//   - watching a topic's partition count (watch.go).
 package kafka
 
 import (

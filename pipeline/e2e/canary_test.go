@@ -298,7 +298,7 @@ instance: %s
 prometheus: {url: %q}
 kafka:
   brokers: [%q]
-  topic: %s
+  health_topic: %s
   leader_topic: %s.leader
   group: %s
   transactional_id: %s

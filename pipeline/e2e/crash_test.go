@@ -19,7 +19,7 @@ import (
 // equal to what was sent and no value held by two documents (duplicates,
 // exact on the one shard) with as many distinct values as documents.
 
-// TestPipelineKilled (acceptance 3): the pipeline is SIGKILLed while
+// TestPipelineKilled: the pipeline is SIGKILLed while
 // draining a backlog, with documents indexed whose offsets were never
 // committed, and restarted: every log record and span is indexed exactly
 // once. The backlog also holds one request the collector received twice
@@ -72,7 +72,7 @@ func TestPipelineKilled(t *testing.T) {
 	s.requireExactlyOnce(s.spanAlias, "spanId", traces*5)
 }
 
-// TestOpenSearchCrashAtLag (acceptance 2 and 6): OpenSearch is SIGKILLed
+// TestOpenSearchCrashAtLag: OpenSearch is SIGKILLed
 // while the pipeline is indexing, 480,000 more log records arrive while it
 // is down, and it is restarted 30 s after the kill. The pipeline, with
 // default settings, pauses instead of buffering (peak RSS, VmHWM over the

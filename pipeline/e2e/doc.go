@@ -1,6 +1,6 @@
 //go:build e2e
 
-// Package e2e is the pipeline's acceptance run on real servers: the real
+// Package e2e is the pipeline's end-to-end run on real servers: the real
 // `vigil collector` and `vigil pipeline` processes against the real Kafka
 // and OpenSearch from scripts/infra.sh, fed by telemetrygen, kcat and a
 // small OTLP sender of the tests' own (for records that carry a unique

@@ -16,7 +16,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/vigiltest"
 )
 
-// TestCollectorToOpenSearch (acceptance 1): 100,000 log records and 20,000
+// TestCollectorToOpenSearch: 100,000 log records and 20,000
 // spans from telemetrygen go through `vigil collector` (the shipped
 // configs/collector.yaml) -> Kafka -> `vigil pipeline` -> OpenSearch, and
 // every one is indexed exactly once; each index's live mapping equals its

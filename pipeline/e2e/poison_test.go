@@ -31,7 +31,7 @@ import (
 // documents hold it (dots written as @).
 const statusField = "span.attributes.http@response@status_code"
 
-// TestPoisonRecords (acceptance 4): records produced with kcat into one
+// TestPoisonRecords: records produced with kcat into one
 // partition of each topic, poison between good ones: garbage bytes and a
 // 20 MB truncated OTLP request (logs topic), and a span whose
 // http.response.status_code is text where the operator's template maps it

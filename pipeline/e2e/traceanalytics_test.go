@@ -116,7 +116,7 @@ type bucket struct {
 	DocCount int `json:"doc_count"`
 }
 
-// TestTraceAnalyticsQueries (acceptance 5): demo.TraceSet (frontend ->
+// TestTraceAnalyticsQueries: demo.TraceSet (frontend ->
 // checkout -> payment, every fifth payment failing) through the collector
 // and pipeline; the queries Dashboards sends for its services table,
 // traces table and service map return the three services, the trace

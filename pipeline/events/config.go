@@ -10,8 +10,10 @@ type Config struct {
 	// Enabled indexes the topics below. Default true.
 	Enabled bool `yaml:"enabled"`
 	// HealthTopic carries health transitions; empty skips it. Default
-	// "vigil.health".
-	HealthTopic string `yaml:"health_topic"`
+	// "vigil.health". Not a key of the events section: the pipeline sets it
+	// from kafka.health_topic, the health topic's one name in every
+	// component.
+	HealthTopic string `yaml:"-"`
 	// FailoverTopic carries failover decisions and outcomes; empty skips
 	// it. Default "vigil.failover".
 	FailoverTopic string `yaml:"failover_topic"`
@@ -39,7 +41,7 @@ func (c Config) Validate() error {
 		p.Addf("group", "must not be empty")
 	}
 	if c.HealthTopic != "" && c.HealthTopic == c.FailoverTopic {
-		p.Addf("failover_topic", "must differ from health_topic (got %q)", c.FailoverTopic)
+		p.Addf("failover_topic", "must differ from kafka.health_topic (got %q)", c.FailoverTopic)
 	}
 	return p.Err()
 }

@@ -219,7 +219,7 @@ func TestConfig(t *testing.T) {
 	require.NoError(t, DefaultConfig().Validate())
 	c := DefaultConfig()
 	c.Group, c.FailoverTopic = "", c.HealthTopic
-	require.EqualError(t, c.Validate(), "invalid configuration (2 problems):\n  failover_topic: must differ from health_topic (got \"vigil.health\")\n  group: must not be empty")
+	require.EqualError(t, c.Validate(), "invalid configuration (2 problems):\n  failover_topic: must differ from kafka.health_topic (got \"vigil.health\")\n  group: must not be empty")
 	c.Enabled = false
 	ix, err := New(c, Deps{})
 	require.NoError(t, err)

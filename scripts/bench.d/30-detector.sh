@@ -52,7 +52,7 @@ instance: bench
 prometheus: {url: "$PROM"}
 kafka:
   brokers: ["$BROKER"]
-  topic: vigil.health.$SUFFIX
+  health_topic: vigil.health.$SUFFIX
   leader_topic: vigil.detector.leader.$SUFFIX
   group: vigil-detector-$SUFFIX
   transactional_id: vigil-detector-$SUFFIX

@@ -146,9 +146,10 @@ log:
 {{- end }}
 
 {{/*
-setup.yaml (internal/setup.Config): the Kafka topics `vigil setup` creates
+setup.yaml (cmd/vigil setupConfig): the Kafka topics `vigil setup` creates
 or reconciles, named as the components' configurations name them (the
-retention and size configs are setup's defaults, DefaultTopics); the
+retention and size configs are setup's defaults, internal/kafka
+DefaultTopics); the
 pipeline's opensearch and indices, for the index templates and ISM policies;
 and, with opensearch.dashboardsUrl, Dashboards for the saved objects.
 */}}
@@ -162,13 +163,13 @@ and, with opensearch.dashboardsUrl, Dashboards for the saved objects.
 {{- $pk := .Values.pipeline.config.kafka }}
 {{- $dk := .Values.detector.config.kafka }}
 {{- $ak := .Values.alerting.config.kafka }}
-{{- $retain := dict "retention.ms" "259200000" }}
+{{- $retain := dict "retention.ms" "259200000" "max.message.bytes" "8388608" }}
 {{- $compact := dict "cleanup.policy" "compact" }}
 {{- $topics := list
   (dict "name" $pk.logs.topic "partitions" (int $t.partitions) "configs" (merge (deepCopy $retain) $common))
   (dict "name" $pk.spans.topic "partitions" (int $t.partitions) "configs" (merge (deepCopy $retain) $common))
   (dict "name" $pk.dlq_topic "partitions" 3 "configs" (merge (dict "retention.ms" "1209600000" "max.message.bytes" "33554432") $common))
-  (dict "name" $dk.topic "partitions" 1 "configs" (merge (deepCopy $compact) $common))
+  (dict "name" $dk.health_topic "partitions" 1 "configs" (merge (deepCopy $compact) $common))
   (dict "name" $dk.leader_topic "partitions" 1 "configs" (deepCopy $common))
   (dict "name" $ak.state_topic "partitions" 1 "configs" (merge (deepCopy $compact) $common)) }}
 {{- if $ak.failover_topic }}

@@ -1,4 +1,4 @@
-package setup
+package kafka
 
 import (
 	"context"
@@ -8,25 +8,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/vigil-dev/vigil/internal/testinfra"
 )
 
 // TestEnsureTopics runs the same scenario on kfake and on the real Kafka:
 // create, re-run (nothing changes), drift (a config and the partition count
 // are put right), and a dry run that reports without acting.
 func TestEnsureTopics(t *testing.T) {
-	t.Run("kfake", func(t *testing.T) {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1))
-		require.NoError(t, err)
-		defer c.Close()
-		ensureScenario(t, c.ListenAddrs()[0])
-	})
-	t.Run("kafka", func(t *testing.T) {
-		ensureScenario(t, testinfra.Kafka(t))
-	})
+	onBoth(t, ensureScenario)
 }
 
 func ensureScenario(t *testing.T, broker string) {
@@ -45,7 +34,7 @@ func ensureScenario(t *testing.T, broker string) {
 	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), topics[0].Name, topics[1].Name) })
 
 	// A dry run on nothing reports creations and creates nothing.
-	changes, err := EnsureTopics(ctx, adm, topics, true)
+	changes, err := EnsureTopics(ctx, adm, topics, DryRun)
 	require.NoError(t, err)
 	require.Equal(t, []string{
 		"topic setup.health." + suffix + ": created (1 partitions, cleanup.policy=compact)",
@@ -55,7 +44,7 @@ func ensureScenario(t *testing.T, broker string) {
 	require.NoError(t, err)
 	require.False(t, td.Has(topics[0].Name) && td[topics[0].Name].Err == nil, "dry run created a topic")
 
-	changes, err = EnsureTopics(ctx, adm, topics, false)
+	changes, err = EnsureTopics(ctx, adm, topics, Reconcile)
 	require.NoError(t, err)
 	require.Len(t, changes, 2)
 	for _, c := range changes {
@@ -64,7 +53,7 @@ func ensureScenario(t *testing.T, broker string) {
 
 	// The broker may take a moment to show new topics' configs everywhere.
 	require.Eventually(t, func() bool {
-		changes, err = EnsureTopics(ctx, adm, topics, false)
+		changes, err = EnsureTopics(ctx, adm, topics, Reconcile)
 		return err == nil && allUnchanged(changes)
 	}, 30*time.Second, 200*time.Millisecond, "second run should change nothing: %v %v", changes, err)
 
@@ -73,7 +62,14 @@ func ensureScenario(t *testing.T, broker string) {
 	_, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &retention}}, topics[0].Name)
 	require.NoError(t, err)
 	topics[0].Partitions = 6
-	changes, err = EnsureTopics(ctx, adm, topics, false)
+	// A component creating its own topics leaves an existing one alone.
+	changes, err = EnsureTopics(ctx, adm, topics, CreateMissing)
+	require.NoError(t, err)
+	require.True(t, allUnchanged(changes), "create-missing changed an existing topic: %v", changes)
+	td, err = adm.ListTopics(ctx, topics[0].Name)
+	require.NoError(t, err)
+	require.Len(t, td[topics[0].Name].Partitions, 3)
+	changes, err = EnsureTopics(ctx, adm, topics, Reconcile)
 	require.NoError(t, err)
 	require.Equal(t, []string{
 		"topic setup.health." + suffix + ": unchanged",
@@ -89,7 +85,7 @@ func ensureScenario(t *testing.T, broker string) {
 	// and would reshuffle keys anyway).
 	topics[0].Partitions = 2
 	require.Eventually(t, func() bool {
-		changes, err = EnsureTopics(ctx, adm, topics, false)
+		changes, err = EnsureTopics(ctx, adm, topics, Reconcile)
 		return err == nil && allUnchanged(changes)
 	}, 30*time.Second, 200*time.Millisecond, "changes: %v %v", changes, err)
 }
@@ -109,4 +105,15 @@ func strs(cs []Change) []string {
 		out[i] = c.String()
 	}
 	return out
+}
+
+func createTopic(t *testing.T, broker, topic string, parts int32) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	require.NoError(t, err)
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	_, err = EnsureTopics(t.Context(), adm, []Topic{{Name: topic, Partitions: parts, ReplicationFactor: -1, Configs: map[string]string{"cleanup.policy": "compact"}}}, CreateMissing)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), topic) })
 }

@@ -1,4 +1,4 @@
-package setup
+package main
 
 import (
 	"bytes"
@@ -18,22 +18,23 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/dashboards/dashboardstest"
+	"github.com/vigil-dev/vigil/internal/kafka"
 	"github.com/vigil-dev/vigil/internal/testinfra"
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
-// TestRunTwice: `vigil setup` against the real
+// TestSetupRunTwice: `vigil setup` against the real
 // Kafka and the real OpenSearch (and a Dashboards stand-in, see
 // dashboardstest) creates everything, and a second run changes nothing and
 // says so. A dry run first reports the same creations and makes none.
-func TestRunTwice(t *testing.T) {
+func TestSetupRunTwice(t *testing.T) {
 	broker, osURL := testinfra.Kafka(t), testinfra.OpenSearch(t)
 	dash := dashboardstest.New(t)
 
 	suffix := fmt.Sprint(time.Now().UnixNano())
-	cfg := DefaultConfig()
+	cfg := defaultSetupConfig()
 	cfg.Kafka.Brokers = []string{broker}
-	cfg.Topics = []Topic{
+	cfg.Topics = []kafka.Topic{
 		{Name: "setup.run.logs." + suffix, Partitions: 2, ReplicationFactor: -1, Configs: map[string]string{"retention.ms": "259200000"}},
 		{Name: "setup.run.health." + suffix, Partitions: 1, ReplicationFactor: -1, Configs: map[string]string{"cleanup.policy": "compact"}},
 	}
@@ -47,7 +48,7 @@ func TestRunTwice(t *testing.T) {
 
 	run := func(dryRun bool) (string, error) {
 		var out bytes.Buffer
-		err := Run(t.Context(), cfg, dryRun, &out)
+		err := setUp(t.Context(), cfg, dryRun, &out)
 		return out.String(), err
 	}
 
@@ -99,7 +100,7 @@ func TestRunTwice(t *testing.T) {
 	require.Equal(t, 1, dash.Imports(), "second run imported")
 }
 
-func cleanupRun(t *testing.T, cfg Config) {
+func cleanupRun(t *testing.T, cfg setupConfig) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...)); err == nil {
@@ -117,16 +118,16 @@ func cleanupRun(t *testing.T, cfg Config) {
 	}
 }
 
-// TestRunThroughSecuredProxy: `vigil setup` reaches OpenSearch through the
+// TestSetupThroughSecuredProxy: `vigil setup` reaches OpenSearch through the
 // real TLS ingress (scripts/infra.sh opensearch-proxy, nginx) with ca_file,
 // a client certificate and basic auth from a secret file; a wrong password
 // fails with the 401 and says so.
-func TestRunThroughSecuredProxy(t *testing.T) {
+func TestSetupThroughSecuredProxy(t *testing.T) {
 	broker, proxy := testinfra.Kafka(t), testinfra.OpenSearchProxy(t)
 	suffix := fmt.Sprint(time.Now().UnixNano())
-	cfg := DefaultConfig()
+	cfg := defaultSetupConfig()
 	cfg.Kafka.Brokers = []string{broker}
-	cfg.Topics = []Topic{
+	cfg.Topics = []kafka.Topic{
 		{Name: "setup.proxy.a." + suffix, Partitions: 1, ReplicationFactor: -1},
 		{Name: "setup.proxy.b." + suffix, Partitions: 1, ReplicationFactor: -1},
 	}
@@ -142,12 +143,12 @@ func TestRunThroughSecuredProxy(t *testing.T) {
 	cfg.OpenSearch.Password = config.Secret{File: wrong}
 	require.NoError(t, cfg.Validate())
 	var out bytes.Buffer
-	err := Run(t.Context(), cfg, false, &out)
+	err := setUp(t.Context(), cfg, false, &out)
 	require.ErrorContains(t, err, "HTTP 401 Unauthorized: the cluster refused the credentials")
 
 	cfg.OpenSearch.Password = config.Secret{File: proxy.PasswordFile}
 	t.Cleanup(func() { cleanupRun(t, cfg) })
 	out.Reset()
-	require.NoError(t, Run(t.Context(), cfg, false, &out), out.String())
+	require.NoError(t, setUp(t.Context(), cfg, false, &out), out.String())
 	require.Contains(t, out.String(), "opensearch index template "+p+"-health-events-template: created\n")
 }

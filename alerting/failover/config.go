@@ -1,18 +1,18 @@
-package alerting
+package failover
 
 import (
 	"fmt"
 	"time"
 
-	"github.com/vigil-dev/vigil/alerting/failover"
 	"github.com/vigil-dev/vigil/internal/config"
 )
 
-// FailoverConfig configures the failover controller (see docs/failover.md).
-type FailoverConfig struct {
+// Config is alerting's failover section: the policies its controller
+// drives (see docs/failover.md).
+type Config struct {
 	// Targets are the per-target policies; none leaves the controller off.
 	// Default none.
-	Targets []failover.Policy `yaml:"targets"`
+	Targets []Policy `yaml:"targets"`
 	// Source is the CloudEvents source of the decisions published. Default
 	// vigil/alerting.
 	Source string `yaml:"source"`
@@ -21,17 +21,17 @@ type FailoverConfig struct {
 	TickInterval time.Duration `yaml:"tick_interval"`
 }
 
-// DefaultFailoverConfig returns the failover defaults: no targets.
-func DefaultFailoverConfig() FailoverConfig {
-	return FailoverConfig{Source: "vigil/alerting", TickInterval: 5 * time.Second}
+// DefaultConfig returns the failover defaults: no targets.
+func DefaultConfig() Config {
+	return Config{Source: "vigil/alerting", TickInterval: 5 * time.Second}
 }
 
 // Enabled reports whether any target has a policy.
-func (c FailoverConfig) Enabled() bool { return len(c.Targets) > 0 }
+func (c Config) Enabled() bool { return len(c.Targets) > 0 }
 
-// validate reports every problem; failoverTopic is kafka.failover_topic,
-// which the controller needs when it has targets.
-func (c FailoverConfig) validate(failoverTopic string) error {
+// Validate reports every problem; failoverTopic is alerting's
+// kafka.failover_topic, which the controller needs when it has targets.
+func (c Config) Validate(failoverTopic string) error {
 	var p config.Problems
 	seen := map[string]string{}
 	for i, pol := range c.Targets {

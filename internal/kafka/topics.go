@@ -1,4 +1,4 @@
-package setup
+package kafka
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -28,7 +29,59 @@ type Topic struct {
 	Configs map[string]string `yaml:"configs"`
 }
 
-// Change is one thing setup did or would do.
+// Retention of the topics DefaultTopics lists.
+const (
+	day               = 24 * time.Hour
+	otlpRetention     = 3 * day
+	deadLetterRetains = 14 * day
+	// otlpMaxMessageBytes is max.message.bytes of otlp_logs and otlp_spans:
+	// the collector's Kafka exporters send batches of up to 8 MiB
+	// (producer.max_message_bytes in configs/collector.yaml), and a broker
+	// left at its 1 MiB default refuses every larger one.
+	otlpMaxMessageBytes = "8388608"
+	// dlqMaxMessageBytes leaves room for a dead-lettered record and the
+	// headers that say why it failed.
+	dlqMaxMessageBytes = "33554432"
+)
+
+// DefaultTopics are the topics Vigil's components use, as `vigil setup`
+// creates them. The OTLP topics get enough partitions for a few pipeline
+// replicas (replicas beyond the partition count idle); the event and state
+// topics are compacted so they keep the latest record per key (target) for
+// ever.
+func DefaultTopics() []Topic {
+	ms := func(d time.Duration) string { return fmt.Sprint(d.Milliseconds()) }
+	compacted := map[string]string{"cleanup.policy": "compact"}
+	otlp := map[string]string{"retention.ms": ms(otlpRetention), "max.message.bytes": otlpMaxMessageBytes}
+	return []Topic{
+		{Name: "otlp_logs", Partitions: 6, ReplicationFactor: -1, Configs: maps.Clone(otlp)},
+		{Name: "otlp_spans", Partitions: 6, ReplicationFactor: -1, Configs: maps.Clone(otlp)},
+		{Name: "vigil.dlq", Partitions: 3, ReplicationFactor: -1, Configs: map[string]string{"retention.ms": ms(deadLetterRetains), "max.message.bytes": dlqMaxMessageBytes}},
+		{Name: "vigil.health", Partitions: 1, ReplicationFactor: -1, Configs: maps.Clone(compacted)},
+		{Name: "vigil.failover", Partitions: 1, ReplicationFactor: -1, Configs: maps.Clone(compacted)},
+		{Name: "vigil.alerting.state", Partitions: 1, ReplicationFactor: -1, Configs: maps.Clone(compacted)},
+		// One partition: its owner in the detector's group is the leader.
+		{Name: "vigil.detector.leader", Partitions: 1, ReplicationFactor: -1},
+	}
+}
+
+// Mode is what EnsureTopics may do to the cluster.
+type Mode int
+
+const (
+	// Reconcile creates missing topics, grows partition counts and sets the
+	// configs named: what `vigil setup` does.
+	Reconcile Mode = iota
+	// DryRun reports what Reconcile would do and changes nothing.
+	DryRun
+	// CreateMissing creates missing topics and leaves existing ones as they
+	// are: what a component does at start when asked to create its own
+	// topics, so that it never overrides an operator's tuning of a topic
+	// `vigil setup` made.
+	CreateMissing
+)
+
+// Change is one thing EnsureTopics did or would do.
 type Change struct {
 	Resource string // e.g. "topic vigil.health"
 	Action   string // "created", "partitions 3 -> 6", "set retention.ms=...", "unchanged"
@@ -42,10 +95,13 @@ func (c Change) Changed() bool {
 	return !strings.HasPrefix(c.Action, "unchanged") && !strings.HasPrefix(c.Action, "skipped")
 }
 
-// EnsureTopics creates missing topics, grows partition counts and
-// reconciles configs. It returns what it changed; an unchanged topic yields
-// one "unchanged" entry. Topics are handled in name order for a stable report.
-func EnsureTopics(ctx context.Context, adm *kadm.Client, topics []Topic, dryRun bool) ([]Change, error) {
+// EnsureTopics creates missing topics and, in Reconcile mode, grows
+// partition counts and reconciles configs. It returns what it changed (or,
+// in DryRun mode, would change); an unchanged topic yields one "unchanged"
+// entry. Topics are handled in name order for a stable report. A topic
+// another client creates meanwhile counts as created.
+func EnsureTopics(ctx context.Context, adm *kadm.Client, topics []Topic, mode Mode) ([]Change, error) {
+	dryRun := mode == DryRun
 	sorted := slices.Clone(topics)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	names := make([]string, len(sorted))
@@ -54,7 +110,7 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, topics []Topic, dryRun 
 	}
 	details, err := adm.ListTopics(ctx, names...)
 	if err != nil {
-		return nil, fmt.Errorf("setup: list topics: %w", err)
+		return nil, fmt.Errorf("kafka: list topics: %w", err)
 	}
 	var changes []Change
 	var errs []error
@@ -65,7 +121,7 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, topics []Topic, dryRun 
 			exists = false
 		}
 		if exists && d.Err != nil {
-			errs = append(errs, fmt.Errorf("setup: %s: %w", res, d.Err))
+			errs = append(errs, fmt.Errorf("kafka: %s: %w", res, d.Err))
 			continue
 		}
 		if !exists {
@@ -79,11 +135,15 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, topics []Topic, dryRun 
 					err = resp.Err
 				}
 				if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-					errs = append(errs, fmt.Errorf("setup: create %s: %w", res, err))
+					errs = append(errs, fmt.Errorf("kafka: create %s: %w", res, err))
 					continue
 				}
 			}
 			changes = append(changes, Change{res, fmt.Sprintf("created (%d partitions%s)", t.Partitions, describeConfigs(t.Configs))})
+			continue
+		}
+		if mode == CreateMissing {
+			changes = append(changes, Change{res, "unchanged"})
 			continue
 		}
 		var did []Change
@@ -94,7 +154,7 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, topics []Topic, dryRun 
 					err = resp.Error()
 				}
 				if err != nil {
-					errs = append(errs, fmt.Errorf("setup: grow %s: %w", res, err))
+					errs = append(errs, fmt.Errorf("kafka: grow %s: %w", res, err))
 					continue
 				}
 			}
@@ -122,11 +182,11 @@ func reconcileConfigs(ctx context.Context, adm *kadm.Client, t Topic, dryRun boo
 	}
 	rcs, err := adm.DescribeTopicConfigs(ctx, t.Name)
 	if err != nil {
-		return nil, fmt.Errorf("setup: describe configs of topic %s: %w", t.Name, err)
+		return nil, fmt.Errorf("kafka: describe configs of topic %s: %w", t.Name, err)
 	}
 	rc, err := rcs.On(t.Name, nil)
 	if err != nil {
-		return nil, fmt.Errorf("setup: describe configs of topic %s: %w", t.Name, err)
+		return nil, fmt.Errorf("kafka: describe configs of topic %s: %w", t.Name, err)
 	}
 	have := map[string]string{}
 	for _, c := range rc.Configs {
@@ -156,7 +216,7 @@ func reconcileConfigs(ctx context.Context, adm *kadm.Client, t Topic, dryRun boo
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("setup: alter configs of topic %s: %w", t.Name, err)
+		return nil, fmt.Errorf("kafka: alter configs of topic %s: %w", t.Name, err)
 	}
 	return changes, nil
 }
