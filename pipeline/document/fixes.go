@@ -146,15 +146,51 @@ func (o Options) recordNanos() uint64 {
 	return uint64(o.RecordTime.UnixNano())
 }
 
-// timeString renders ns as RFC 3339 with up to nine fraction digits, the
-// form Data Prepper writes and date_nanos parses.
-func timeString(ns uint64) string {
-	return time.Unix(0, int64(ns)).UTC().Format(time.RFC3339Nano)
+// timeText writes timestamps as Data Prepper does and date_nanos parses
+// them: RFC 3339 in UTC with the nanoseconds, trailing zeros cut (Go's
+// time.RFC3339Nano), quoted. It keeps the last second's date and time of
+// day: a request's records mostly share theirs. Every timestamp of every
+// document is written by appendSecond and appendFraction.
+type timeText struct {
+	sec  int64
+	text []byte // sec's appendSecond; nil until the first
 }
 
+func (t *timeText) append(b []byte, ns uint64) []byte {
+	if sec := int64(ns / 1e9); sec != t.sec || t.text == nil {
+		t.text = appendSecond(t.text[:0], sec)
+		t.sec = sec
+	}
+	b = append(b, t.text...)
+	return appendFraction(b, ns%1e9)
+}
+
+// appendTime writes member k, the time ns.
 func appendTime(o *obj, k string, ns uint64) {
 	o.key(k)
-	o.b = append(o.b, '"')
-	o.b = time.Unix(0, int64(ns)).UTC().AppendFormat(o.b, time.RFC3339Nano)
-	o.b = append(o.b, '"')
+	o.b = appendSecond(o.b, int64(ns/1e9))
+	o.b = appendFraction(o.b, ns%1e9)
+}
+
+// appendSecond opens a timestamp: the quote, date and time of day of sec.
+func appendSecond(b []byte, sec int64) []byte {
+	return time.Unix(sec, 0).UTC().AppendFormat(b, `"2006-01-02T15:04:05`)
+}
+
+// appendFraction closes a timestamp: frac nanoseconds as a fraction
+// without trailing zeros (none when 0), the zone and the quote.
+func appendFraction(b []byte, frac uint64) []byte {
+	if frac != 0 {
+		d := [10]byte{'.'}
+		for i := 9; i >= 1; i-- {
+			d[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		n := len(d)
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(b, d[:n]...)
+	}
+	return append(b, 'Z', '"')
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"time"
 	"unsafe"
 
 	"github.com/zeebo/xxh3"
@@ -73,7 +72,7 @@ var errGiveUp = errors.New("document: not in pdata's encoding")
 // logsWire renders b's documents from its wire form; the error is errGiveUp
 // or ErrTooDeep.
 func logsWire(b []byte, opt Options) ([]Log, error) {
-	n, ok := countLogs(b)
+	n, ok := countRecords(b)
 	if !ok {
 		return nil, errGiveUp
 	}
@@ -93,10 +92,12 @@ func logsWire(b []byte, opt Options) ([]Log, error) {
 	return w.out, nil
 }
 
-// countLogs checks the request's structure down to its log records (each
-// message's fields known, of their wire type, singular ones once) and
-// counts them.
-func countLogs(req []byte) (int, bool) {
+// countRecords checks the request's structure down to its log records or
+// spans (each message's fields known, of their wire type, singular ones
+// once) and counts them. ResourceLogs and ResourceSpans number their fields
+// alike (resource, scope_*, schema_url), and so do ScopeLogs and ScopeSpans
+// (scope, log_records or spans, schema_url).
+func countRecords(req []byte) (int, bool) {
 	n := 0
 	for len(req) > 0 {
 		f, m := next(req)
@@ -191,9 +192,7 @@ type logWriter struct {
 	// memo holds the last record's attributes (keyMemo).
 	memo keyMemo
 
-	// sec's date and time of day, quoted (appendTime).
-	sec     int64
-	secText []byte
+	times timeText
 }
 
 func (w *logWriter) resourceLogs(rl []byte) bool {
@@ -221,7 +220,7 @@ func (w *logWriter) resourceLogs(rl []byte) bool {
 	}
 	w.resJSON = nil
 	if hasField(res, 1) {
-		if w.resJSON, ok = w.appendMap(nil, res, 1, false, resFx, "resource", 0, false, nil); !ok {
+		if w.resJSON, ok = w.appendMap(nil, attrsOf(res, 1, false), mapOut{fx: resFx, field: "resource"}, 0, nil); !ok {
 			return false
 		}
 	}
@@ -338,7 +337,7 @@ func (w *logWriter) renderScope(scope []byte, fx *fixes) ([]byte, bool) {
 		sc.key("attributes")
 		from := len(sc.b)
 		var ok bool
-		if sc.b, ok = w.appendMap(sc.b, scope, 3, false, fx, "instrumentationScope.attributes", 0, false, nil); !ok {
+		if sc.b, ok = w.appendMap(sc.b, attrsOf(scope, 3, false), mapOut{fx: fx, field: "instrumentationScope.attributes"}, 0, nil); !ok {
 			return nil, false
 		}
 		sc.b, w.scopeFull = cutFlat(sc.b, from, fx, "instrumentationScope.attributes")
@@ -473,13 +472,13 @@ func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 	// piece each: every document has them, in this order.
 	b := append(dst, `{"@timestamp":`...)
 	mark := len(b)
-	b = w.appendTime(b, ts)
+	b = w.times.append(b, ts)
 	end := len(b)
 	b = append(b, `,"time":`...)
 	b = append(b, b[mark:end]...) // the same text
 	if observed != 0 {
 		b = append(b, `,"observedTimestamp":`...)
-		b = w.appendTime(b, observed)
+		b = w.times.append(b, observed)
 	}
 	if len(r.traceID) > 0 && !zero(r.traceID) {
 		b = append(b, `,"traceId":"`...)
@@ -525,7 +524,7 @@ func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 	if r.attrs {
 		b = append(b, `,"attributes":`...)
 		from := len(b)
-		if b, ok = w.appendMap(b, rec[r.attrFrom:r.attrTo], 6, false, fx, "attributes", 0, false, &w.memo); !ok {
+		if b, ok = w.appendMap(b, attrsOf(rec[r.attrFrom:r.attrTo], 6, false), mapOut{fx: fx, field: "attributes"}, 0, &w.memo); !ok {
 			return Log{}, false
 		}
 		if b, attrsFull = cutFlat(b, from, fx, "attributes"); attrsFull != nil {
@@ -546,31 +545,6 @@ func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 	o := obj{b: b, fix: fx}
 	fx.appendTo(&o)
 	return Log{Body: o.close(), Timestamp: ts}, true
-}
-
-// appendTime writes ns quoted as appendTime (fixes.go) does: RFC 3339 in
-// UTC with the nanoseconds, trailing zeros cut. The date and time of day are
-// kept for the second: a request's records mostly share theirs.
-func (w *logWriter) appendTime(b []byte, ns uint64) []byte {
-	sec, frac := int64(ns/1e9), ns%1e9
-	if sec != w.sec || w.secText == nil {
-		w.secText = time.Unix(sec, 0).UTC().AppendFormat(w.secText[:0], `"2006-01-02T15:04:05`)
-		w.sec = sec
-	}
-	b = append(b, w.secText...)
-	if frac != 0 {
-		d := [10]byte{'.'}
-		for i := 9; i >= 1; i-- {
-			d[i] = byte('0' + frac%10)
-			frac /= 10
-		}
-		n := len(d)
-		for d[n-1] == '0' {
-			n--
-		}
-		b = append(b, d[:n]...)
-	}
-	return append(b, 'Z', '"')
 }
 
 // distinguishRepeats gives the n-th repeat of a byte-identical document

@@ -10,7 +10,7 @@ import (
 )
 
 // oracleLogs is the log document builder from before the wire decoder
-// (wire.go, logwire.go), kept as the reference the fuzz test compares the
+// (wire.go, log.go), kept as the reference the fuzz test compares the
 // wire path against: it reads pdata, OTLP's reference decoder.
 func oracleLogs(ld plog.Logs, opt Options) []Log {
 	left := ld.LogRecordCount()

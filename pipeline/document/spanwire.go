@@ -1,0 +1,602 @@
+package document
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"unsafe"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// This file renders span documents from the wire bytes of an OTLP
+// ExportTraceServiceRequest (trace.proto's field numbers), as log.go does
+// for logs, with the same reader (wire.go) and the same rules for values,
+// keys, timestamps and long values. FuzzSpansOTLP holds it to the
+// pdata-based renderer it replaced (span_oracle_test.go).
+
+// SpansOTLP builds a document for every span of b, an OTLP
+// ExportTraceServiceRequest in protobuf (the collector's otlp_proto
+// encoding). A span that cannot be indexed is reported in errs (each
+// wrapping ErrInvalidSpan) and left out; everything else that is wrong with
+// a span is repaired and recorded in its vigil.sanitized field. err is
+// pdata's, for bytes that are not such a request, or ErrTooDeep.
+func SpansOTLP(b []byte, opt Options) (spans []*Span, errs []error, err error) {
+	spans, errs, err = spansWire(b, opt)
+	if err == nil || err == ErrTooDeep {
+		return spans, errs, err
+	}
+	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return spansOf(td, opt)
+}
+
+// Spans builds the documents of td (decoded from otlp_json, say) exactly as
+// SpansOTLP does from its protobuf encoding. A request that cannot be
+// rendered at all (ErrTooDeep) is the one error in errs.
+func Spans(td ptrace.Traces, opt Options) (spans []*Span, errs []error) {
+	spans, errs, err := spansOf(td, opt)
+	if err != nil {
+		return nil, []error{err}
+	}
+	return spans, errs
+}
+
+func spansOf(td ptrace.Traces, opt Options) ([]*Span, []error, error) {
+	b, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		return nil, nil, fmt.Errorf("document: encode spans: %w", err)
+	}
+	spans, errs, err := spansWire(b, opt)
+	if errors.Is(err, errGiveUp) {
+		// pdata's encoder writes only what the wire reader takes
+		// (FuzzSpansOTLP), so this is a bug; the record goes to the DLQ.
+		return nil, nil, fmt.Errorf("document: %d spans that pdata encodes unreadably: %w", td.SpanCount(), err)
+	}
+	return spans, errs, err
+}
+
+// spansWire renders b's documents from its wire form; err is errGiveUp or
+// ErrTooDeep.
+func spansWire(b []byte, opt Options) ([]*Span, []error, error) {
+	// ResourceSpans and ScopeSpans number their fields as ResourceLogs
+	// and ScopeLogs do.
+	n, ok := countRecords(b)
+	if !ok {
+		return nil, nil, errGiveUp
+	}
+	w := spanWriter{docs: make([]Span, 0, n), left: n, opt: opt}
+	w.known = opt.SpanFields
+	if w.known == nil {
+		w.known = knownSpanAttributes
+	}
+	for len(b) > 0 {
+		f, m := next(b)
+		b = b[m:]
+		if !w.resourceSpans(f.b) {
+			if w.tooDeep {
+				return nil, nil, ErrTooDeep
+			}
+			return nil, nil, errGiveUp
+		}
+	}
+	spans := make([]*Span, len(w.docs))
+	for i := range w.docs {
+		spans[i] = &w.docs[i]
+	}
+	return spans, w.errs, nil
+}
+
+// spanWriter renders one request's span documents.
+type spanWriter struct {
+	wctx
+	docs  []Span
+	errs  []error
+	left  int // spans not yet rendered, to size the arena
+	a     arena
+	opt   Options
+	known map[string]struct{} // span attribute keys that are fields
+
+	// Of the current resource: rendered once.
+	service   string // a copy: trace state outlives the request
+	svcMember []byte // the serviceName member, with its leading comma
+	resFlat   []byte // the resource attributes as top-level members
+	resFull   []byte // vigil.full's members for resFlat's cut values
+	// Of the current scope: its members (name, version, attributes) and
+	// the fixes every span under it records.
+	scopeFlat []byte
+	scopeFull []byte
+	scopeFx   *fixes
+
+	fx    fixes    // the span being rendered
+	sink  attrSink // its span attributes' overflow and vigil.full
+	times timeText
+}
+
+func (w *spanWriter) resourceSpans(rs []byte) bool {
+	var res []byte
+	for b := rs; len(b) > 0; {
+		f, n := next(b)
+		b = b[n:]
+		if f.num == 1 {
+			res = f.b
+		}
+	}
+	service, ok := wServiceName(res)
+	if !ok {
+		return false
+	}
+	if service != w.service {
+		w.service = string(service)
+	}
+	resFx := &fixes{}
+	w.svcMember = append(w.svcMember[:0], `,"serviceName":`...)
+	if service == "" {
+		w.svcMember = append(w.svcMember, "null"...)
+	} else {
+		w.svcMember = appendString(w.svcMember, service, resFx, "serviceName")
+	}
+	sink := attrSink{}
+	if w.resFlat, ok = w.flatAttrs(w.resFlat[:0], attrsOf(res, 1, false), "resource.attributes.", resFx, "resource.attributes", &sink); !ok {
+		return false
+	}
+	w.resFull = sink.full
+	for b := rs; len(b) > 0; {
+		f, n := next(b)
+		b = b[n:]
+		if f.num == 2 && !w.scopeSpans(f.b, resFx) {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *spanWriter) scopeSpans(ss []byte, resFx *fixes) bool {
+	var scope []byte
+	for b := ss; len(b) > 0; {
+		f, n := next(b)
+		b = b[n:]
+		if f.num == 1 {
+			scope = f.b
+		}
+	}
+	if !w.renderScope(scope, resFx) {
+		return false
+	}
+	for b := ss; len(b) > 0; {
+		f, n := next(b)
+		b = b[n:]
+		if f.num == 2 && !w.span(f.b) {
+			return false
+		}
+	}
+	return true
+}
+
+// renderScope renders an InstrumentationScope as the members every span
+// document under it has.
+func (w *spanWriter) renderScope(scope []byte, resFx *fixes) bool {
+	var name, version []byte
+	attrs := false
+	var seen once
+	for b := scope; len(b) > 0; {
+		f, n := next(b)
+		if n == 0 {
+			return false
+		}
+		b = b[n:]
+		switch {
+		case f.num == 1 && f.typ == protowire.BytesType && seen.first(1):
+			name = f.b
+		case f.num == 2 && f.typ == protowire.BytesType && seen.first(2):
+			version = f.b
+		case f.num == 3 && f.typ == protowire.BytesType:
+			attrs = true
+		case f.num == 4 && f.typ == protowire.VarintType && seen.first(4):
+		default:
+			return false
+		}
+	}
+	w.scopeFx = resFx.clone()
+	b := w.scopeFlat[:0]
+	if len(name) > 0 {
+		b = append(b, `,"instrumentationScope.name":`...)
+		b = appendString(b, str(name), w.scopeFx, "instrumentationScope.name")
+	}
+	if len(version) > 0 {
+		b = append(b, `,"instrumentationScope.version":`...)
+		b = appendString(b, str(version), w.scopeFx, "instrumentationScope.version")
+	}
+	sink := attrSink{}
+	if attrs {
+		var ok bool
+		if b, ok = w.flatAttrs(b, attrsOf(scope, 3, false), "instrumentationScope.attributes.", w.scopeFx, "instrumentationScope.attributes", &sink); !ok {
+			return false
+		}
+	}
+	w.scopeFlat, w.scopeFull = b, sink.full
+	return true
+}
+
+// wspan is a Span's fields.
+type wspan struct {
+	traceID, spanID, parentID []byte
+	traceState, name          []byte
+	kind                      int32
+	start, end                uint64
+	dropAttrs, dropEvents     uint32
+	dropLinks                 uint32
+	statusCode                int32
+	statusMsg                 []byte
+	// attrs, events and links span their fields (and whatever other
+	// fields lie between them) in the span's bytes; nil when none.
+	attrs, events, links []byte
+}
+
+func (s *wspan) parse(rec []byte) bool {
+	var seen once
+	var attrFrom, attrTo, evFrom, evTo, lnFrom, lnTo int
+	for b := rec; len(b) > 0; {
+		at := len(rec) - len(b)
+		f, n := next(b)
+		if n == 0 {
+			return false
+		}
+		b = b[n:]
+		end := len(rec) - len(b)
+		switch f.num {
+		case 9, 11, 13:
+			if f.typ != protowire.BytesType {
+				return false
+			}
+			from, to := &attrFrom, &attrTo
+			if f.num == 11 {
+				from, to = &evFrom, &evTo
+			} else if f.num == 13 {
+				from, to = &lnFrom, &lnTo
+			}
+			if *to == 0 {
+				*from = at
+			}
+			*to = end
+			continue
+		}
+		if !seen.first(f.num) {
+			return false
+		}
+		switch {
+		case f.num == 1 && f.typ == protowire.BytesType && (len(f.b) == 0 || len(f.b) == 16):
+			s.traceID = f.b
+		case f.num == 2 && f.typ == protowire.BytesType && (len(f.b) == 0 || len(f.b) == 8):
+			s.spanID = f.b
+		case f.num == 3 && f.typ == protowire.BytesType:
+			s.traceState = f.b
+		case f.num == 4 && f.typ == protowire.BytesType && (len(f.b) == 0 || len(f.b) == 8):
+			s.parentID = f.b
+		case f.num == 5 && f.typ == protowire.BytesType:
+			s.name = f.b
+		case f.num == 6 && f.typ == protowire.VarintType:
+			s.kind = int32(f.u)
+		case f.num == 7 && f.typ == protowire.Fixed64Type:
+			s.start = f.u
+		case f.num == 8 && f.typ == protowire.Fixed64Type:
+			s.end = f.u
+		case f.num == 10 && f.typ == protowire.VarintType:
+			s.dropAttrs = uint32(f.u)
+		case f.num == 12 && f.typ == protowire.VarintType:
+			s.dropEvents = uint32(f.u)
+		case f.num == 14 && f.typ == protowire.VarintType:
+			s.dropLinks = uint32(f.u)
+		case f.num == 15 && f.typ == protowire.BytesType:
+			if !s.parseStatus(f.b) {
+				return false
+			}
+		case f.num == 16 && f.typ == protowire.Fixed32Type:
+		default:
+			return false
+		}
+	}
+	if attrTo > 0 {
+		s.attrs = rec[attrFrom:attrTo]
+	}
+	if evTo > 0 {
+		s.events = rec[evFrom:evTo]
+	}
+	if lnTo > 0 {
+		s.links = rec[lnFrom:lnTo]
+	}
+	return true
+}
+
+func (s *wspan) parseStatus(b []byte) bool {
+	var seen once
+	for len(b) > 0 {
+		f, n := next(b)
+		if n == 0 || !seen.first(f.num) {
+			return false
+		}
+		b = b[n:]
+		switch {
+		case f.num == 2 && f.typ == protowire.BytesType:
+			s.statusMsg = f.b
+		case f.num == 3 && f.typ == protowire.VarintType:
+			s.statusCode = int32(f.u)
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// spanKinds are the kinds' names, as Data Prepper writes them.
+var spanKinds = [...]string{
+	ptrace.SpanKindUnspecified: "SPAN_KIND_UNSPECIFIED",
+	ptrace.SpanKindInternal:    "SPAN_KIND_INTERNAL",
+	ptrace.SpanKindServer:      "SPAN_KIND_SERVER",
+	ptrace.SpanKindClient:      "SPAN_KIND_CLIENT",
+	ptrace.SpanKindProducer:    "SPAN_KIND_PRODUCER",
+	ptrace.SpanKindConsumer:    "SPAN_KIND_CONSUMER",
+}
+
+// span renders one Span. A span without trace id or span id is rendered
+// all the same (its bytes are checked as pdata would check them) and then
+// reported instead of kept.
+func (w *spanWriter) span(rec []byte) bool {
+	var s wspan
+	if !s.parse(rec) {
+		return false
+	}
+	opt := w.opt
+	fx := &w.fx
+	fx.resetTo(w.scopeFx)
+	kind := "SPAN_KIND_UNSPECIFIED"
+	if s.kind >= 0 && int(s.kind) < len(spanKinds) {
+		kind = spanKinds[s.kind]
+	} else {
+		fx.add("kind", "unknown span kind "+strconv.Itoa(int(s.kind))+" written as SPAN_KIND_UNSPECIFIED")
+	}
+	start, end := s.start, s.end
+	if !opt.validTime(start) {
+		fx.add("startTime", "missing or beyond the future limit; set to the Kafka record time")
+		start = opt.recordNanos()
+	}
+	if !opt.validTime(end) || end < start {
+		fx.add("endTime", "missing, beyond the future limit or before startTime; set to startTime")
+		end = start
+	}
+
+	dst := w.a.tail(1024+2*len(rec)+len(w.scopeFlat)+len(w.resFlat), w.left)
+	w.left--
+	b := append(dst, `{"traceId":"`...)
+	b = hex.AppendEncode(b, s.traceID)
+	b = append(b, `","spanId":"`...)
+	b = hex.AppendEncode(b, s.spanID)
+	b = append(b, `","parentSpanId":"`...)
+	if !zero(s.parentID) {
+		b = hex.AppendEncode(b, s.parentID)
+	}
+	b = append(b, `","traceState":`...)
+	b = appendString(b, str(s.traceState), fx, "traceState")
+	b = append(b, `,"name":`...)
+	b = appendString(b, str(s.name), fx, "name")
+	b = append(b, `,"kind":"`...)
+	b = append(b, kind...)
+	b = append(b, `","startTime":`...)
+	b = w.times.append(b, start)
+	b = append(b, `,"endTime":`...)
+	b = w.times.append(b, end)
+	b = append(b, `,"durationInNanos":`...)
+	b = strconv.AppendUint(b, end-start, 10)
+	b = append(b, w.svcMember...)
+	b = append(b, `,"status.code":`...)
+	b = strconv.AppendInt(b, int64(s.statusCode), 10)
+	if len(s.statusMsg) > 0 {
+		b = append(b, `,"status.message":`...)
+		b = appendString(b, str(s.statusMsg), fx, "status.message")
+	}
+	b = append(b, `,"droppedAttributesCount":`...)
+	b = strconv.AppendUint(b, uint64(s.dropAttrs), 10)
+	b = append(b, `,"droppedEventsCount":`...)
+	b = strconv.AppendUint(b, uint64(s.dropEvents), 10)
+	b = append(b, `,"droppedLinksCount":`...)
+	b = strconv.AppendUint(b, uint64(s.dropLinks), 10)
+	b = append(b, w.scopeFlat...)
+
+	sink := &w.sink
+	sink.known, sink.over, sink.full = w.known, sink.over[:0], append(sink.full[:0], w.scopeFull...)
+	var ok bool
+	if len(s.attrs) > 0 {
+		if b, ok = w.flatAttrs(b, attrsOf(s.attrs, 9, false), "span.attributes.", fx, "span.attributes", sink); !ok {
+			return false
+		}
+	}
+	if len(sink.over) > 0 {
+		b = append(b, `,"`+overflowField+`":{`...)
+		b = append(b, sink.over[1:]...)
+		b = append(b, '}')
+	}
+	b = append(b, w.resFlat...)
+	if b, ok = w.events(b, s.events, start, fx); !ok {
+		return false
+	}
+	if b, ok = w.links(b, s.links, fx); !ok {
+		return false
+	}
+	if sink.full = append(sink.full, w.resFull...); len(sink.full) > 0 {
+		b = append(b, `,"vigil.full":{`...)
+		b = append(b, sink.full[1:]...)
+		b = append(b, '}')
+	}
+	o := obj{b: b, fix: fx}
+	fx.appendTo(&o)
+	b = o.b // Render closes it
+
+	if zero(s.traceID) || zero(s.spanID) {
+		w.errs = append(w.errs, fmt.Errorf("%w: span %q has an empty trace id or span id", ErrInvalidSpan, toValidUTF8(string(s.name))))
+		return true
+	}
+	b = w.a.keep(b)
+	// The strings a span lends the trace buffer, which remembers them
+	// longer than the request: their own allocation, not the request's.
+	strs := make([]byte, 0, 64+len(s.name))
+	strs = hex.AppendEncode(strs, s.traceID)
+	strs = hex.AppendEncode(strs, s.spanID)
+	strs = hex.AppendEncode(strs, s.parentID)
+	strs = append(strs, s.name...)
+	sp := Span{
+		TraceID:     unsafe.String(&strs[0], 32),
+		SpanID:      unsafe.String(&strs[32], 16),
+		ServiceName: w.service,
+		Kind:        kind,
+		Start:       start,
+		End:         end,
+		StatusCode:  s.statusCode,
+		body:        b,
+	}
+	if !zero(s.parentID) {
+		sp.ParentSpanID = unsafe.String(&strs[48], 16)
+	}
+	if len(s.name) > 0 {
+		sp.Name = unsafe.String(&strs[len(strs)-len(s.name)], len(s.name))
+	}
+	w.docs = append(w.docs, sp)
+	return true
+}
+
+// events renders a span's events (the Event fields in evs) as the events
+// member; an event without a valid time gets the span's start.
+func (w *spanWriter) events(b, evs []byte, start uint64, fx *fixes) ([]byte, bool) {
+	b = append(b, `,"events":[`...)
+	first := true
+	for len(evs) > 0 {
+		f, n := next(evs)
+		evs = evs[n:]
+		if f.num != 11 {
+			continue
+		}
+		var t uint64
+		var name []byte
+		var dropped uint32
+		attrs := false
+		var seen once
+		for e := f.b; len(e) > 0; {
+			f, n := next(e)
+			if n == 0 {
+				return b, false
+			}
+			e = e[n:]
+			switch {
+			case f.num == 1 && f.typ == protowire.Fixed64Type && seen.first(1):
+				t = f.u
+			case f.num == 2 && f.typ == protowire.BytesType && seen.first(2):
+				name = f.b
+			case f.num == 3 && f.typ == protowire.BytesType:
+				attrs = true
+			case f.num == 4 && f.typ == protowire.VarintType && seen.first(4):
+				dropped = uint32(f.u)
+			default:
+				return b, false
+			}
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, `{"name":`...)
+		b = appendString(b, str(name), fx, "name")
+		b = append(b, `,"time":`...)
+		if !w.opt.validTime(t) {
+			fx.add("events.time", "missing or beyond the future limit; set to startTime")
+			t = start
+		}
+		b = w.times.append(b, t)
+		b = append(b, `,"attributes":`...)
+		if attrs {
+			var ok bool
+			if b, ok = w.appendMap(b, attrsOf(f.b, 3, false), mapOut{fx: fx, field: "events.attributes", atKeys: true}, 0, nil); !ok {
+				return b, false
+			}
+		} else {
+			b = append(b, '{', '}')
+		}
+		b = append(b, `,"droppedAttributesCount":`...)
+		b = strconv.AppendUint(b, uint64(dropped), 10)
+		b = append(b, '}')
+	}
+	return append(b, ']'), true
+}
+
+// links renders a span's links (the Link fields in lns) as the links
+// member.
+func (w *spanWriter) links(b, lns []byte, fx *fixes) ([]byte, bool) {
+	b = append(b, `,"links":[`...)
+	first := true
+	for len(lns) > 0 {
+		f, n := next(lns)
+		lns = lns[n:]
+		if f.num != 13 {
+			continue
+		}
+		var traceID, spanID, state []byte
+		var dropped uint32
+		attrs := false
+		var seen once
+		for l := f.b; len(l) > 0; {
+			f, n := next(l)
+			if n == 0 {
+				return b, false
+			}
+			l = l[n:]
+			if f.num != 4 && !seen.first(f.num) {
+				return b, false
+			}
+			switch {
+			case f.num == 1 && f.typ == protowire.BytesType && (len(f.b) == 0 || len(f.b) == 16):
+				traceID = f.b
+			case f.num == 2 && f.typ == protowire.BytesType && (len(f.b) == 0 || len(f.b) == 8):
+				spanID = f.b
+			case f.num == 3 && f.typ == protowire.BytesType:
+				state = f.b
+			case f.num == 4 && f.typ == protowire.BytesType:
+				attrs = true
+			case f.num == 5 && f.typ == protowire.VarintType:
+				dropped = uint32(f.u)
+			case f.num == 6 && f.typ == protowire.Fixed32Type:
+			default:
+				return b, false
+			}
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		// An all-zero id is empty, as pdata's String writes it.
+		b = append(b, `{"traceId":"`...)
+		if !zero(traceID) {
+			b = hex.AppendEncode(b, traceID)
+		}
+		b = append(b, `","spanId":"`...)
+		if !zero(spanID) {
+			b = hex.AppendEncode(b, spanID)
+		}
+		b = append(b, `","traceState":`...)
+		b = appendString(b, str(state), fx, "traceState")
+		b = append(b, `,"attributes":`...)
+		if attrs {
+			var ok bool
+			if b, ok = w.appendMap(b, attrsOf(f.b, 4, false), mapOut{fx: fx, field: "links.attributes", atKeys: true}, 0, nil); !ok {
+				return b, false
+			}
+		} else {
+			b = append(b, '{', '}')
+		}
+		b = append(b, `,"droppedAttributesCount":`...)
+		b = strconv.AppendUint(b, uint64(dropped), 10)
+		b = append(b, '}')
+	}
+	return append(b, ']'), true
+}
