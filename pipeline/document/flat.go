@@ -25,28 +25,65 @@ type attrSink struct {
 // dynamic template accepts every one of them whatever type an earlier
 // document used. A value longer than MaxKeywordValue bytes is written cut,
 // and whole in s.full. (Span, resource and scope attributes of spans.)
-func (c *wctx) flatAttrs(b []byte, r kvReader, prefix string, fx *fixes, field string, s *attrSink) ([]byte, bool) {
+// With memo, attributes that repeat the last span's are written the short
+// way (keyMemo): a key's name and place are the memo's, and a member whose
+// bytes repeat is its output.
+func (c *wctx) flatAttrs(b []byte, r kvReader, prefix string, fx *fixes, field string, s *attrSink, memo *keyMemo) ([]byte, bool) {
 	ks := keySet{at: true}
+	mw := newMemoWalk(memo)
 	for {
-		kb, v, _, st := r.next()
+		if e := mw.replay(r.msg); e != nil {
+			b = append(b, e.out...)
+			r.msg = r.msg[len(e.wire):]
+			continue
+		}
+		kb, v, wire, st := r.next()
 		if st != kvOK {
 			return b, st == kvEnd
 		}
-		k, _, dup := ks.admit(str(kb), fx, field)
-		if dup {
-			fx.add(field, "duplicate attribute key dropped")
-			continue
-		}
-		var ok bool
-		if s.known != nil {
-			if _, known := s.known[k]; !known {
-				if s.over, ok = c.flatMember(s.over, flatName{full: overflowField + ".", key: k}, v, fx, field, s); !ok {
-					return b, false
-				}
+		k := str(kb)
+		e := mw.follow(k)
+		over := e != nil && e.over
+		if e == nil {
+			mw.leave(&ks)
+			var raw, dup bool
+			if k, raw, dup = ks.admit(k, fx, field); dup {
+				fx.add(field, "duplicate attribute key dropped")
 				continue
 			}
+			if s.known != nil {
+				_, known := s.known[k]
+				over = !known
+			}
+			if e = mw.note(k, raw); e != nil {
+				e.over = over
+				if over {
+					e.name = appendKey(append(e.name[:0], ','), "", k, false)
+				} else {
+					e.name = appendKey(append(e.name[:0], ','), prefix, k, true)
+				}
+				e.name = append(e.name, ':')
+			}
 		}
-		if b, ok = c.flatMember(b, flatName{written: prefix, full: prefix, key: k, at: true}, v, fx, field, s); !ok {
+		n := flatName{written: prefix, full: prefix, key: k, at: true}
+		if over {
+			n = flatName{full: overflowField + ".", key: k}
+		}
+		var ok bool
+		switch {
+		case e == nil && over:
+			s.over, ok = c.flatMember(s.over, n, v, fx, field, s)
+		case e == nil:
+			b, ok = c.flatMember(b, n, v, fx, field, s)
+		case over:
+			s.over, ok = c.flatValue(append(s.over, e.name...), n, v, fx, field, s)
+		default:
+			start, fixed := len(b), fx.count()
+			if b, ok = c.flatValue(append(b, e.name...), n, v, fx, field, s); ok {
+				e.remember(wire, b[start:len(b):len(b)], fx.count() == fixed)
+			}
+		}
+		if !ok {
 			return b, false
 		}
 	}
@@ -59,12 +96,18 @@ type flatName struct {
 	at                 bool
 }
 
-// flatMember appends one flat attribute, with its leading comma, to dst: a
-// string value longer than MaxKeywordValue bytes cut, and whole in s.full.
+// flatMember appends one flat attribute, with its leading comma, to dst
+// (flatValue).
 func (c *wctx) flatMember(dst []byte, n flatName, v wvalue, fx *fixes, field string, s *attrSink) ([]byte, bool) {
 	dst = append(dst, ',')
 	dst = appendKey(dst, n.written, n.key, n.at)
 	dst = append(dst, ':')
+	return c.flatValue(dst, n, v, fx, field, s)
+}
+
+// flatValue appends a flat attribute's value to dst: a string longer than
+// MaxKeywordValue bytes cut, and whole in s.full.
+func (c *wctx) flatValue(dst []byte, n flatName, v wvalue, fx *fixes, field string, s *attrSink) ([]byte, bool) {
 	start := len(dst)
 	dst, ok := c.appendScalar(dst, v, fx, field)
 	if ok && len(dst)-start > MaxKeywordValue+2 && dst[start] == '"' {

@@ -80,6 +80,17 @@ func appendKey(b []byte, prefix, k string, atKeys bool) []byte {
 	if prefix != "" {
 		b = appendStringBody(b, prefix, false, nil, "")
 	}
+	if atKeys && plain(k, false) {
+		// The usual key: copied, and its dots rewritten in place.
+		start := len(b)
+		b = append(b, k...)
+		for i := start; i < len(b); i++ {
+			if b[i] == '.' {
+				b[i] = '@'
+			}
+		}
+		return append(b, '"')
+	}
 	b = appendStringBody(b, k, atKeys, nil, "")
 	return append(b, '"')
 }

@@ -19,8 +19,10 @@ type Span struct {
 	StatusCode int32
 
 	// body holds every member except the trace group ones, starting with
-	// '{' and not closed.
-	body []byte
+	// '{' and not closed. Its capacity beyond is the room for the first
+	// Render's members.
+	body     []byte
+	rendered bool
 }
 
 // TraceGroup is what a trace's root span lends to every span of the trace:
@@ -55,9 +57,18 @@ func (s *Span) Size() int { return len(s.body) + 160 + len(s.Name) }
 // Render returns the span's JSON document. With g nil, traceGroup and
 // traceGroupFields are null, as Data Prepper writes a child span whose root
 // has not been seen.
+// The first rendering is written after the body, in the room left for it,
+// which saves a copy of the body; later ones (a span is rendered once, but
+// nothing depends on that) are copies.
 func (s *Span) Render(g *TraceGroup) []byte {
-	out := make([]byte, 0, s.Size())
-	o := obj{b: append(out, s.body...), first: false}
+	var out []byte
+	if !s.rendered && cap(s.body) > len(s.body) {
+		out = s.body
+	} else {
+		out = append(make([]byte, 0, s.Size()), s.body...)
+	}
+	s.rendered = true
+	o := obj{b: out, first: false}
 	if g == nil {
 		o.raw("traceGroup", []byte("null"))
 		o.raw("traceGroupFields", []byte(`{"endTime":null,"durationInNanos":null,"statusCode":null}`))
@@ -72,4 +83,3 @@ func (s *Span) Render(g *TraceGroup) []byte {
 	o.b = f.close()
 	return o.close()
 }
-

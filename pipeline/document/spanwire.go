@@ -114,6 +114,7 @@ type spanWriter struct {
 
 	fx    fixes    // the span being rendered
 	sink  attrSink // its span attributes' overflow and vigil.full
+	memo  keyMemo  // the last span's attributes
 	times timeText
 }
 
@@ -141,7 +142,7 @@ func (w *spanWriter) resourceSpans(rs []byte) bool {
 		w.svcMember = appendString(w.svcMember, service, resFx, "serviceName")
 	}
 	sink := attrSink{}
-	if w.resFlat, ok = w.flatAttrs(w.resFlat[:0], attrsOf(res, 1, false), "resource.attributes.", resFx, "resource.attributes", &sink); !ok {
+	if w.resFlat, ok = w.flatAttrs(w.resFlat[:0], attrsOf(res, 1, false), "resource.attributes.", resFx, "resource.attributes", &sink, nil); !ok {
 		return false
 	}
 	w.resFull = sink.full
@@ -214,7 +215,7 @@ func (w *spanWriter) renderScope(scope []byte, resFx *fixes) bool {
 	sink := attrSink{}
 	if attrs {
 		var ok bool
-		if b, ok = w.flatAttrs(b, attrsOf(scope, 3, false), "instrumentationScope.attributes.", w.scopeFx, "instrumentationScope.attributes", &sink); !ok {
+		if b, ok = w.flatAttrs(b, attrsOf(scope, 3, false), "instrumentationScope.attributes.", w.scopeFx, "instrumentationScope.attributes", &sink, nil); !ok {
 			return false
 		}
 	}
@@ -239,30 +240,33 @@ type wspan struct {
 
 func (s *wspan) parse(rec []byte) bool {
 	var seen once
-	var attrFrom, attrTo, evFrom, evTo, lnFrom, lnTo int
+	var r [3]span3 // attributes, events, links
 	for b := rec; len(b) > 0; {
 		at := len(rec) - len(b)
+		// Runs of attributes, events or links, most of a span's fields,
+		// are skipped inline, as pdata writes them (next is not inlined).
+		if t := b[0]; t == 9<<3|byte(protowire.BytesType) || t == 11<<3|byte(protowire.BytesType) || t == 13<<3|byte(protowire.BytesType) {
+			rest := b
+			for len(rest) >= 2 && rest[0] == t && rest[1] < 0x80 && int(rest[1])+2 <= len(rest) {
+				rest = rest[2+int(rest[1]):]
+			}
+			if len(rest) < len(b) {
+				b = rest
+				r[(t>>3-9)/2].add(at, len(rec)-len(b))
+				continue
+			}
+		}
 		f, n := next(b)
 		if n == 0 {
 			return false
 		}
 		b = b[n:]
-		end := len(rec) - len(b)
 		switch f.num {
 		case 9, 11, 13:
 			if f.typ != protowire.BytesType {
 				return false
 			}
-			from, to := &attrFrom, &attrTo
-			if f.num == 11 {
-				from, to = &evFrom, &evTo
-			} else if f.num == 13 {
-				from, to = &lnFrom, &lnTo
-			}
-			if *to == 0 {
-				*from = at
-			}
-			*to = end
+			r[(f.num-9)/2].add(at, len(rec)-len(b))
 			continue
 		}
 		if !seen.first(f.num) {
@@ -300,16 +304,26 @@ func (s *wspan) parse(rec []byte) bool {
 			return false
 		}
 	}
-	if attrTo > 0 {
-		s.attrs = rec[attrFrom:attrTo]
-	}
-	if evTo > 0 {
-		s.events = rec[evFrom:evTo]
-	}
-	if lnTo > 0 {
-		s.links = rec[lnFrom:lnTo]
-	}
+	s.attrs, s.events, s.links = r[0].of(rec), r[1].of(rec), r[2].of(rec)
 	return true
+}
+
+// span3 is where a repeated field's occurrences lie in a message: from
+// the first's start to the last's end.
+type span3 struct{ from, to int }
+
+func (r *span3) add(from, to int) {
+	if r.to == 0 {
+		r.from = from
+	}
+	r.to = to
+}
+
+func (r span3) of(msg []byte) []byte {
+	if r.to == 0 {
+		return nil
+	}
+	return msg[r.from:r.to]
 }
 
 func (s *wspan) parseStatus(b []byte) bool {
@@ -331,6 +345,10 @@ func (s *wspan) parseStatus(b []byte) bool {
 	}
 	return true
 }
+
+// spanRoom is the room left after a span's body for Render to write the
+// trace group members into: enough for a name of about 100 bytes.
+const spanRoom = 224
 
 // spanKinds are the kinds' names, as Data Prepper writes them.
 var spanKinds = [...]string{
@@ -369,7 +387,7 @@ func (w *spanWriter) span(rec []byte) bool {
 		end = start
 	}
 
-	dst := w.a.tail(1024+2*len(rec)+len(w.scopeFlat)+len(w.resFlat), w.left)
+	dst := w.a.tail(1024+spanRoom+2*len(rec)+len(w.scopeFlat)+len(w.resFlat), w.left)
 	w.left--
 	b := append(dst, `{"traceId":"`...)
 	b = hex.AppendEncode(b, s.traceID)
@@ -410,7 +428,7 @@ func (w *spanWriter) span(rec []byte) bool {
 	sink.known, sink.over, sink.full = w.known, sink.over[:0], append(sink.full[:0], w.scopeFull...)
 	var ok bool
 	if len(s.attrs) > 0 {
-		if b, ok = w.flatAttrs(b, attrsOf(s.attrs, 9, false), "span.attributes.", fx, "span.attributes", sink); !ok {
+		if b, ok = w.flatAttrs(b, attrsOf(s.attrs, 9, false), "span.attributes.", fx, "span.attributes", sink, &w.memo); !ok {
 			return false
 		}
 	}
@@ -435,11 +453,24 @@ func (w *spanWriter) span(rec []byte) bool {
 	fx.appendTo(&o)
 	b = o.b // Render closes it
 
+	if unsafe.SliceData(b) != unsafe.SliceData(dst) {
+		// The document outgrew the arena's tail and moved: the memo's
+		// outputs of this span point into the tail, which the next
+		// document overwrites.
+		w.memo.n = 0
+	}
 	if zero(s.traceID) || zero(s.spanID) {
+		// Not kept: its tail is the next document's.
+		w.memo.n = 0
 		w.errs = append(w.errs, fmt.Errorf("%w: span %q has an empty trace id or span id", ErrInvalidSpan, toValidUTF8(string(s.name))))
 		return true
 	}
-	b = w.a.keep(b)
+	if cap(b)-len(b) >= spanRoom {
+		// Room for Render to write the trace group into.
+		b = w.a.keep(b[:len(b)+spanRoom])[:len(b)]
+	} else {
+		b = w.a.keep(b)
+	}
 	// The strings a span lends the trace buffer, which remembers them
 	// longer than the request: their own allocation, not the request's.
 	strs := make([]byte, 0, 64+len(s.name))

@@ -582,6 +582,11 @@ type keyMemo struct {
 
 type memoEntry struct {
 	key string
+	// name is a flat attribute's member name as written, with its
+	// leading comma and colon, and over whether it goes to the overflow
+	// (flatAttrs).
+	name []byte
+	over bool
 	// wire is the attribute's field and out its output (`"key":value`),
 	// when written with nothing to fix; nil otherwise.
 	wire, out []byte
@@ -592,7 +597,13 @@ const maxMemoKeys = 64
 
 // add makes k the key of entry n.
 func (m *keyMemo) add(k string) *memoEntry {
-	m.e = append(m.e[:m.n], memoEntry{key: k})
+	if m.n < len(m.e) {
+		// Its name's buffer is kept.
+		m.e[m.n] = memoEntry{key: k, name: m.e[m.n].name}
+		m.e = m.e[:m.n+1]
+	} else {
+		m.e = append(m.e, memoEntry{key: k})
+	}
 	m.n++
 	return &m.e[m.n-1]
 }
