@@ -87,8 +87,8 @@
 //	                                       kvReader; log.go countRecords,          FuzzParseKV, FuzzPdataKV
 //	                                       wlog.parse; spanwire.go wspan.parse
 //	strings: escaping, invalid UTF-8       json.go appendString                    TestAppendStringBodyMatchesReference, both fuzz targets
-//	attribute keys: empty, invalid UTF-8,  json.go keySet.admit, sanitizeKey,      TestDuplicateKeysAfterDotReplacement, both fuzz targets
-//	  repeats, dots as "@"                 appendKey
+//	attribute keys: empty, invalid UTF-8,  json.go sanitizeKey, keySet, appendKey    TestDuplicateKeysAfterDotReplacement, both fuzz targets
+//	  repeats, dots as "@"
 //	structured values (log attributes,     wire.go wctx.appendMap, appendValue     both fuzz targets, TestKeyMemo
 //	  body, resource, scope; span event
 //	  and link attributes)

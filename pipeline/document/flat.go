@@ -37,17 +37,31 @@ func (c *wctx) flatAttrs(b []byte, r kvReader, prefix string, fx *fixes, field s
 			r.msg = r.msg[len(e.wire):]
 			continue
 		}
-		kb, v, wire, st := r.next()
-		if st != kvOK {
-			return b, st == kvEnd
+		kb, v, l := pdataKV(r.msg, r.tag)
+		var wire []byte
+		if l > 0 {
+			wire, r.msg = r.msg[:l:l], r.msg[l:]
+		} else {
+			var st kvState
+			if kb, v, wire, st = r.next(); st != kvOK {
+				return b, st == kvEnd
+			}
 		}
 		k := str(kb)
 		e := mw.follow(k)
 		over := e != nil && e.over
 		if e == nil {
 			mw.leave(&ks)
-			var raw, dup bool
-			if k, raw, dup = ks.admit(k, fx, field); dup {
+			raw := k != "" && plain(k, false)
+			if !raw {
+				k = sanitizeKey(k, fx, field)
+			}
+			// ks.seen(k) written out, as in appendMap.
+			if w, bit := ks.filterBit(k); ks.filter[w]&bit == 0 && ks.n < len(ks.small) {
+				ks.filter[w] |= bit
+				ks.small[ks.n] = k
+				ks.n++
+			} else if ks.seenSlow(k, w, bit) {
 				fx.add(field, "duplicate attribute key dropped")
 				continue
 			}

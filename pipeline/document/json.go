@@ -289,8 +289,8 @@ func dotAt(c byte) byte {
 	return c
 }
 
-// seen reports whether k was seen, and adds it. (wctx.appendMap writes the
-// usual case, the filter ruling a repeat out, in line.)
+// seen reports whether k was seen, and adds it. (wctx.appendMap and
+// flatAttrs write the usual case, the filter ruling a repeat out, in line.)
 func (ks *keySet) seen(k string) bool {
 	w, bit := ks.filterBit(k)
 	if ks.filter[w]&bit == 0 && ks.n < len(ks.small) {
