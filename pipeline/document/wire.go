@@ -549,7 +549,6 @@ func (c *wctx) appendMap(b []byte, r kvReader, out mapOut, depth int, memo *keyM
 	}
 }
 
-
 // wServiceName is serviceName for the attributes (field 1) of a Resource:
 // pdata's Map.Get finds the first key that matches.
 func wServiceName(res []byte) (string, bool) {
