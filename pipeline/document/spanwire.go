@@ -368,85 +368,25 @@ func (w *spanWriter) span(rec []byte) bool {
 	if !s.parse(rec) {
 		return false
 	}
-	opt := w.opt
 	fx := &w.fx
 	fx.resetTo(w.scopeFx)
-	kind := "SPAN_KIND_UNSPECIFIED"
-	if s.kind >= 0 && int(s.kind) < len(spanKinds) {
-		kind = spanKinds[s.kind]
-	} else {
-		fx.add("kind", "unknown span kind "+strconv.Itoa(int(s.kind))+" written as SPAN_KIND_UNSPECIFIED")
-	}
-	start, end := s.start, s.end
-	if !opt.validTime(start) {
-		fx.add("startTime", "missing or beyond the future limit; set to the Kafka record time")
-		start = opt.recordNanos()
-	}
-	if !opt.validTime(end) || end < start {
-		fx.add("endTime", "missing, beyond the future limit or before startTime; set to startTime")
-		end = start
-	}
-
+	s.repair(w.opt, fx)
 	dst := w.a.tail(1024+spanRoom+2*len(rec)+len(w.scopeFlat)+len(w.resFlat), w.left)
 	w.left--
-	b := append(dst, `{"traceId":"`...)
-	b = hex.AppendEncode(b, s.traceID)
-	b = append(b, `","spanId":"`...)
-	b = hex.AppendEncode(b, s.spanID)
-	b = append(b, `","parentSpanId":"`...)
-	if !zero(s.parentID) {
-		b = hex.AppendEncode(b, s.parentID)
+	b := w.head(dst, &s, fx)
+	b, ok := w.attributes(b, &s, fx)
+	if !ok {
+		return false
 	}
-	b = append(b, `","traceState":`...)
-	b = appendString(b, str(s.traceState), fx, "traceState")
-	b = append(b, `,"name":`...)
-	b = appendString(b, str(s.name), fx, "name")
-	b = append(b, `,"kind":"`...)
-	b = append(b, kind...)
-	b = append(b, `","startTime":`...)
-	b = w.times.append(b, start)
-	b = append(b, `,"endTime":`...)
-	b = w.times.append(b, end)
-	b = append(b, `,"durationInNanos":`...)
-	b = strconv.AppendUint(b, end-start, 10)
-	b = append(b, w.svcMember...)
-	b = append(b, `,"status.code":`...)
-	b = strconv.AppendInt(b, int64(s.statusCode), 10)
-	if len(s.statusMsg) > 0 {
-		b = append(b, `,"status.message":`...)
-		b = appendString(b, str(s.statusMsg), fx, "status.message")
-	}
-	b = append(b, `,"droppedAttributesCount":`...)
-	b = strconv.AppendUint(b, uint64(s.dropAttrs), 10)
-	b = append(b, `,"droppedEventsCount":`...)
-	b = strconv.AppendUint(b, uint64(s.dropEvents), 10)
-	b = append(b, `,"droppedLinksCount":`...)
-	b = strconv.AppendUint(b, uint64(s.dropLinks), 10)
-	b = append(b, w.scopeFlat...)
-
-	sink := &w.sink
-	sink.known, sink.over, sink.full = w.known, sink.over[:0], append(sink.full[:0], w.scopeFull...)
-	var ok bool
-	if len(s.attrs) > 0 {
-		if b, ok = w.flatAttrs(b, attrsOf(s.attrs, 9, false), "span.attributes.", fx, "span.attributes", sink, &w.memo); !ok {
-			return false
-		}
-	}
-	if len(sink.over) > 0 {
-		b = append(b, `,"`+overflowField+`":{`...)
-		b = append(b, sink.over[1:]...)
-		b = append(b, '}')
-	}
-	b = append(b, w.resFlat...)
-	if b, ok = w.events(b, s.events, start, fx); !ok {
+	if b, ok = w.events(b, s.events, s.start, fx); !ok {
 		return false
 	}
 	if b, ok = w.links(b, s.links, fx); !ok {
 		return false
 	}
-	if sink.full = append(sink.full, w.resFull...); len(sink.full) > 0 {
+	if w.sink.full = append(w.sink.full, w.resFull...); len(w.sink.full) > 0 {
 		b = append(b, `,"vigil.full":{`...)
-		b = append(b, sink.full[1:]...)
+		b = append(b, w.sink.full[1:]...)
 		b = append(b, '}')
 	}
 	o := obj{b: b, fix: fx}
@@ -465,6 +405,87 @@ func (w *spanWriter) span(rec []byte) bool {
 		w.errs = append(w.errs, fmt.Errorf("%w: span %q has an empty trace id or span id", ErrInvalidSpan, toValidUTF8(string(s.name))))
 		return true
 	}
+	w.keep(b, &s)
+	return true
+}
+
+// repair replaces an unknown kind and impossible times, and records each
+// fix.
+func (s *wspan) repair(opt Options, fx *fixes) {
+	if s.kind < 0 || int(s.kind) >= len(spanKinds) {
+		fx.add("kind", "unknown span kind "+strconv.Itoa(int(s.kind))+" written as SPAN_KIND_UNSPECIFIED")
+		s.kind = int32(ptrace.SpanKindUnspecified)
+	}
+	if !opt.validTime(s.start) {
+		fx.add("startTime", "missing or beyond the future limit; set to the Kafka record time")
+		s.start = opt.recordNanos()
+	}
+	if !opt.validTime(s.end) || s.end < s.start {
+		fx.add("endTime", "missing, beyond the future limit or before startTime; set to startTime")
+		s.end = s.start
+	}
+}
+
+// head writes the span's own members, from traceId to the scope's.
+func (w *spanWriter) head(b []byte, s *wspan, fx *fixes) []byte {
+	b = append(b, `{"traceId":"`...)
+	b = hex.AppendEncode(b, s.traceID)
+	b = append(b, `","spanId":"`...)
+	b = hex.AppendEncode(b, s.spanID)
+	b = append(b, `","parentSpanId":"`...)
+	if !zero(s.parentID) {
+		b = hex.AppendEncode(b, s.parentID)
+	}
+	b = append(b, `","traceState":`...)
+	b = appendString(b, str(s.traceState), fx, "traceState")
+	b = append(b, `,"name":`...)
+	b = appendString(b, str(s.name), fx, "name")
+	b = append(b, `,"kind":"`...)
+	b = append(b, spanKinds[s.kind]...)
+	b = append(b, `","startTime":`...)
+	b = w.times.append(b, s.start)
+	b = append(b, `,"endTime":`...)
+	b = w.times.append(b, s.end)
+	b = append(b, `,"durationInNanos":`...)
+	b = strconv.AppendUint(b, s.end-s.start, 10)
+	b = append(b, w.svcMember...)
+	b = append(b, `,"status.code":`...)
+	b = strconv.AppendInt(b, int64(s.statusCode), 10)
+	if len(s.statusMsg) > 0 {
+		b = append(b, `,"status.message":`...)
+		b = appendString(b, str(s.statusMsg), fx, "status.message")
+	}
+	b = append(b, `,"droppedAttributesCount":`...)
+	b = strconv.AppendUint(b, uint64(s.dropAttrs), 10)
+	b = append(b, `,"droppedEventsCount":`...)
+	b = strconv.AppendUint(b, uint64(s.dropEvents), 10)
+	b = append(b, `,"droppedLinksCount":`...)
+	b = strconv.AppendUint(b, uint64(s.dropLinks), 10)
+	return append(b, w.scopeFlat...)
+}
+
+// attributes writes the span's attributes as fields, the overflow, and
+// the resource's; w.sink.full is then the scope's and the span's long
+// values.
+func (w *spanWriter) attributes(b []byte, s *wspan, fx *fixes) ([]byte, bool) {
+	sink := &w.sink
+	sink.known, sink.over, sink.full = w.known, sink.over[:0], append(sink.full[:0], w.scopeFull...)
+	if len(s.attrs) > 0 {
+		var ok bool
+		if b, ok = w.flatAttrs(b, attrsOf(s.attrs, 9, false), "span.attributes.", fx, "span.attributes", sink, &w.memo); !ok {
+			return b, false
+		}
+	}
+	if len(sink.over) > 0 {
+		b = append(b, `,"`+overflowField+`":{`...)
+		b = append(b, sink.over[1:]...)
+		b = append(b, '}')
+	}
+	return append(b, w.resFlat...), true
+}
+
+// keep keeps the document b of s in the arena and adds its Span.
+func (w *spanWriter) keep(b []byte, s *wspan) {
 	if cap(b)-len(b) >= spanRoom {
 		// Room for Render to write the trace group into.
 		b = w.a.keep(b[:len(b)+spanRoom])[:len(b)]
@@ -482,9 +503,9 @@ func (w *spanWriter) span(rec []byte) bool {
 		TraceID:     unsafe.String(&strs[0], 32),
 		SpanID:      unsafe.String(&strs[32], 16),
 		ServiceName: w.service,
-		Kind:        kind,
-		Start:       start,
-		End:         end,
+		Kind:        spanKinds[s.kind],
+		Start:       s.start,
+		End:         s.end,
 		StatusCode:  s.statusCode,
 		body:        b,
 	}
@@ -495,7 +516,6 @@ func (w *spanWriter) span(rec []byte) bool {
 		sp.Name = unsafe.String(&strs[len(strs)-len(s.name)], len(s.name))
 	}
 	w.docs = append(w.docs, sp)
-	return true
 }
 
 // events renders a span's events (the Event fields in evs) as the events
