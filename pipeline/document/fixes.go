@@ -172,9 +172,38 @@ func appendTime(o *obj, k string, ns uint64) {
 	o.b = appendFraction(o.b, ns%1e9)
 }
 
-// appendSecond opens a timestamp: the quote, date and time of day of sec.
+// appendSecond opens a timestamp: the quote, date and time of day of sec
+// (0 <= sec, year <= 9999), as time.Format writes them, without its
+// general machinery (it was most of Render's time).
 func appendSecond(b []byte, sec int64) []byte {
-	return time.Unix(sec, 0).UTC().AppendFormat(b, `"2006-01-02T15:04:05`)
+	days, rem := sec/86400, sec%86400
+	// Days since 1970-01-01 to a civil date (Howard Hinnant's
+	// days_from_civil inverse, for days >= 0).
+	z := days + 719468
+	era := z / 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	var t [20]byte
+	t[0] = '"'
+	t[1], t[2], t[3], t[4] = byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10)
+	t[5], t[6], t[7] = '-', byte('0'+m/10), byte('0'+m%10)
+	t[8], t[9], t[10] = '-', byte('0'+d/10), byte('0'+d%10)
+	h, mi, s := rem/3600, rem/60%60, rem%60
+	t[11], t[12], t[13] = 'T', byte('0'+h/10), byte('0'+h%10)
+	t[14], t[15], t[16] = ':', byte('0'+mi/10), byte('0'+mi%10)
+	t[17], t[18], t[19] = ':', byte('0'+s/10), byte('0'+s%10)
+	return append(b, t[:]...)
 }
 
 // appendFraction closes a timestamp: frac nanoseconds as a fraction

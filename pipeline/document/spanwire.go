@@ -238,7 +238,10 @@ type wspan struct {
 	attrs, events, links []byte
 }
 
-func (s *wspan) parse(rec []byte) bool {
+// parseSpan reads a Span's fields. (Its results, unlike a pointer's
+// target, are known to be on the stack: writing them needs no GC write
+// barrier.)
+func parseSpan(rec []byte) (s wspan, ok bool) {
 	var seen once
 	var r [3]span3 // attributes, events, links
 	for b := rec; len(b) > 0; {
@@ -258,19 +261,19 @@ func (s *wspan) parse(rec []byte) bool {
 		}
 		f, n := next(b)
 		if n == 0 {
-			return false
+			return s, false
 		}
 		b = b[n:]
 		switch f.num {
 		case 9, 11, 13:
 			if f.typ != protowire.BytesType {
-				return false
+				return s, false
 			}
 			r[(f.num-9)/2].add(at, len(rec)-len(b))
 			continue
 		}
 		if !seen.first(f.num) {
-			return false
+			return s, false
 		}
 		switch {
 		case f.num == 1 && f.typ == protowire.BytesType && (len(f.b) == 0 || len(f.b) == 16):
@@ -296,16 +299,16 @@ func (s *wspan) parse(rec []byte) bool {
 		case f.num == 14 && f.typ == protowire.VarintType:
 			s.dropLinks = uint32(f.u)
 		case f.num == 15 && f.typ == protowire.BytesType:
-			if !s.parseStatus(f.b) {
-				return false
+			if s.statusMsg, s.statusCode, ok = parseStatus(f.b); !ok {
+				return s, false
 			}
 		case f.num == 16 && f.typ == protowire.Fixed32Type:
 		default:
-			return false
+			return s, false
 		}
 	}
 	s.attrs, s.events, s.links = r[0].of(rec), r[1].of(rec), r[2].of(rec)
-	return true
+	return s, true
 }
 
 // span3 is where a repeated field's occurrences lie in a message: from
@@ -326,24 +329,24 @@ func (r span3) of(msg []byte) []byte {
 	return msg[r.from:r.to]
 }
 
-func (s *wspan) parseStatus(b []byte) bool {
+func parseStatus(b []byte) (msg []byte, code int32, ok bool) {
 	var seen once
 	for len(b) > 0 {
 		f, n := next(b)
 		if n == 0 || !seen.first(f.num) {
-			return false
+			return nil, 0, false
 		}
 		b = b[n:]
 		switch {
 		case f.num == 2 && f.typ == protowire.BytesType:
-			s.statusMsg = f.b
+			msg = f.b
 		case f.num == 3 && f.typ == protowire.VarintType:
-			s.statusCode = int32(f.u)
+			code = int32(f.u)
 		default:
-			return false
+			return nil, 0, false
 		}
 	}
-	return true
+	return msg, code, true
 }
 
 // spanRoom is the room left after a span's body for Render to write the
@@ -364,18 +367,19 @@ var spanKinds = [...]string{
 // all the same (its bytes are checked as pdata would check them) and then
 // reported instead of kept.
 func (w *spanWriter) span(rec []byte) bool {
-	var s wspan
-	if !s.parse(rec) {
+	s, ok := parseSpan(rec)
+	if !ok {
 		return false
 	}
 	fx := &w.fx
 	fx.resetTo(w.scopeFx)
 	s.repair(w.opt, fx)
-	dst := w.a.tail(1024+spanRoom+2*len(rec)+len(w.scopeFlat)+len(w.resFlat), w.left)
+	// A close guess of the document's size: the arena is sized by it (a
+	// document that outgrows it is copied once).
+	dst := w.a.tail(512+spanRoom+len(rec)*3/2+len(w.scopeFlat)+len(w.resFlat), w.left)
 	w.left--
 	b := w.head(dst, &s, fx)
-	b, ok := w.attributes(b, &s, fx)
-	if !ok {
+	if b, ok = w.attributes(b, &s, fx); !ok {
 		return false
 	}
 	if b, ok = w.events(b, s.events, s.start, fx); !ok {

@@ -263,6 +263,13 @@ func TestTimeText(t *testing.T) {
 	var tt timeText
 	for range 100000 {
 		ns := r.Uint64N(maxDateNanos)
+		switch r.IntN(8) {
+		case 0: // around a day's, month's or year's end
+			at := time.Date(1970+r.IntN(292), time.Month(1+r.IntN(12)), 1, 0, 0, 0, 0, time.UTC)
+			ns = uint64(max(0, at.Add(time.Duration(r.IntN(3)-1)*time.Second).UnixNano()))
+		case 1: // the first days, leap days
+			ns = uint64(r.IntN(4*366)) * 86400e9
+		}
 		if r.IntN(3) == 0 {
 			ns -= ns % uint64([]int{1, 1e3, 1e6, 1e9}[r.IntN(4)])
 		}
