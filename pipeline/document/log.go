@@ -196,18 +196,8 @@ type logWriter struct {
 }
 
 func (w *logWriter) resourceLogs(rl []byte) bool {
-	var res []byte
-	w.schemaURL = ""
-	for b := rl; len(b) > 0; {
-		f, n := next(b)
-		b = b[n:]
-		switch f.num {
-		case 1:
-			res = f.b
-		case 3:
-			w.schemaURL = str(f.b)
-		}
-	}
+	res := fieldOf(rl, 1)
+	w.schemaURL = str(fieldOf(rl, 3))
 	var ok bool
 	if w.service, ok = wServiceName(res); !ok {
 		return false
@@ -235,6 +225,46 @@ func (w *logWriter) resourceLogs(rl []byte) bool {
 	return true
 }
 
+// fieldOf is the value of the singular field num of msg (already
+// checked), nil when it is absent.
+func fieldOf(msg []byte, num protowire.Number) []byte {
+	var v []byte
+	for len(msg) > 0 {
+		f, n := next(msg)
+		msg = msg[n:]
+		if f.num == num {
+			v = f.b
+		}
+	}
+	return v
+}
+
+// parseScope reads an InstrumentationScope's fields; attrs: it has
+// attributes (field 3).
+func parseScope(scope []byte) (name, version []byte, attrs bool, dropped uint32, ok bool) {
+	var seen once
+	for b := scope; len(b) > 0; {
+		f, n := next(b)
+		if n == 0 {
+			return nil, nil, false, 0, false
+		}
+		b = b[n:]
+		switch {
+		case f.num == 1 && f.typ == protowire.BytesType && seen.first(1):
+			name = f.b
+		case f.num == 2 && f.typ == protowire.BytesType && seen.first(2):
+			version = f.b
+		case f.num == 3 && f.typ == protowire.BytesType:
+			attrs = true
+		case f.num == 4 && f.typ == protowire.VarintType && seen.first(4):
+			dropped = uint32(f.u)
+		default:
+			return nil, nil, false, 0, false
+		}
+	}
+	return name, version, attrs, dropped, true
+}
+
 // hasField reports whether msg (already checked) holds field num.
 func hasField(msg []byte, num protowire.Number) bool {
 	for len(msg) > 0 {
@@ -248,14 +278,7 @@ func hasField(msg []byte, num protowire.Number) bool {
 }
 
 func (w *logWriter) scopeLogs(sl []byte, resFx *fixes) bool {
-	var scope []byte
-	for b := sl; len(b) > 0; {
-		f, n := next(b)
-		b = b[n:]
-		if f.num == 1 {
-			scope = f.b
-		}
-	}
+	scope := fieldOf(sl, 1)
 	w.fx = resFx.clone()
 	var ok bool
 	if w.scopeJSON, ok = w.renderScope(scope, w.fx); !ok {
@@ -306,28 +329,9 @@ func (w *logWriter) scopeLogs(sl []byte, resFx *fixes) bool {
 // renderScope renders an InstrumentationScope as the document's
 // instrumentationScope object.
 func (w *logWriter) renderScope(scope []byte, fx *fixes) ([]byte, bool) {
-	var name, version []byte
-	var dropped uint64
-	attrs := false
-	var seen once
-	for b := scope; len(b) > 0; {
-		f, n := next(b)
-		if n == 0 {
-			return nil, false
-		}
-		b = b[n:]
-		switch {
-		case f.num == 1 && f.typ == protowire.BytesType && seen.first(1):
-			name = f.b
-		case f.num == 2 && f.typ == protowire.BytesType && seen.first(2):
-			version = f.b
-		case f.num == 3 && f.typ == protowire.BytesType:
-			attrs = true
-		case f.num == 4 && f.typ == protowire.VarintType && seen.first(4):
-			dropped = uint64(uint32(f.u))
-		default:
-			return nil, false
-		}
+	name, version, attrs, dropped, ok := parseScope(scope)
+	if !ok {
+		return nil, false
 	}
 	sc := newObj(nil, fx)
 	sc.str("name", str(name))
@@ -336,13 +340,12 @@ func (w *logWriter) renderScope(scope []byte, fx *fixes) ([]byte, bool) {
 	if attrs {
 		sc.key("attributes")
 		from := len(sc.b)
-		var ok bool
 		if sc.b, ok = w.appendMap(sc.b, attrsOf(scope, 3, false), mapOut{fx: fx, field: "instrumentationScope.attributes"}, 0, nil); !ok {
 			return nil, false
 		}
 		sc.b, w.scopeFull = cutFlat(sc.b, from, fx, "instrumentationScope.attributes")
 	}
-	sc.uint("droppedAttributesCount", dropped)
+	sc.uint("droppedAttributesCount", uint64(dropped))
 	return sc.close(), true
 }
 

@@ -119,14 +119,7 @@ type spanWriter struct {
 }
 
 func (w *spanWriter) resourceSpans(rs []byte) bool {
-	var res []byte
-	for b := rs; len(b) > 0; {
-		f, n := next(b)
-		b = b[n:]
-		if f.num == 1 {
-			res = f.b
-		}
-	}
+	res := fieldOf(rs, 1)
 	service, ok := wServiceName(res)
 	if !ok {
 		return false
@@ -157,15 +150,7 @@ func (w *spanWriter) resourceSpans(rs []byte) bool {
 }
 
 func (w *spanWriter) scopeSpans(ss []byte, resFx *fixes) bool {
-	var scope []byte
-	for b := ss; len(b) > 0; {
-		f, n := next(b)
-		b = b[n:]
-		if f.num == 1 {
-			scope = f.b
-		}
-	}
-	if !w.renderScope(scope, resFx) {
+	if !w.renderScope(fieldOf(ss, 1), resFx) {
 		return false
 	}
 	for b := ss; len(b) > 0; {
@@ -181,26 +166,9 @@ func (w *spanWriter) scopeSpans(ss []byte, resFx *fixes) bool {
 // renderScope renders an InstrumentationScope as the members every span
 // document under it has.
 func (w *spanWriter) renderScope(scope []byte, resFx *fixes) bool {
-	var name, version []byte
-	attrs := false
-	var seen once
-	for b := scope; len(b) > 0; {
-		f, n := next(b)
-		if n == 0 {
-			return false
-		}
-		b = b[n:]
-		switch {
-		case f.num == 1 && f.typ == protowire.BytesType && seen.first(1):
-			name = f.b
-		case f.num == 2 && f.typ == protowire.BytesType && seen.first(2):
-			version = f.b
-		case f.num == 3 && f.typ == protowire.BytesType:
-			attrs = true
-		case f.num == 4 && f.typ == protowire.VarintType && seen.first(4):
-		default:
-			return false
-		}
+	name, version, attrs, _, ok := parseScope(scope)
+	if !ok {
+		return false
 	}
 	w.scopeFx = resFx.clone()
 	b := w.scopeFlat[:0]
@@ -214,7 +182,6 @@ func (w *spanWriter) renderScope(scope []byte, resFx *fixes) bool {
 	}
 	sink := attrSink{}
 	if attrs {
-		var ok bool
 		if b, ok = w.flatAttrs(b, attrsOf(scope, 3, false), "instrumentationScope.attributes.", w.scopeFx, "instrumentationScope.attributes", &sink, nil); !ok {
 			return false
 		}
@@ -525,20 +492,13 @@ func (w *spanWriter) keep(b []byte, s *wspan) {
 // events renders a span's events (the Event fields in evs) as the events
 // member; an event without a valid time gets the span's start.
 func (w *spanWriter) events(b, evs []byte, start uint64, fx *fixes) ([]byte, bool) {
-	b = append(b, `,"events":[`...)
-	first := true
-	for len(evs) > 0 {
-		f, n := next(evs)
-		evs = evs[n:]
-		if f.num != 11 {
-			continue
-		}
+	return w.nested(append(b, `,"events":[`...), evs, 11, func(b, ev []byte) ([]byte, bool) {
 		var t uint64
 		var name []byte
 		var dropped uint32
 		attrs := false
 		var seen once
-		for e := f.b; len(e) > 0; {
+		for e := ev; len(e) > 0; {
 			f, n := next(e)
 			if n == 0 {
 				return b, false
@@ -557,10 +517,6 @@ func (w *spanWriter) events(b, evs []byte, start uint64, fx *fixes) ([]byte, boo
 				return b, false
 			}
 		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
 		b = append(b, `{"name":`...)
 		b = appendString(b, str(name), fx, "name")
 		b = append(b, `,"time":`...)
@@ -569,38 +525,19 @@ func (w *spanWriter) events(b, evs []byte, start uint64, fx *fixes) ([]byte, boo
 			t = start
 		}
 		b = w.times.append(b, t)
-		b = append(b, `,"attributes":`...)
-		if attrs {
-			var ok bool
-			if b, ok = w.appendMap(b, attrsOf(f.b, 3, false), mapOut{fx: fx, field: "events.attributes", atKeys: true}, 0, nil); !ok {
-				return b, false
-			}
-		} else {
-			b = append(b, '{', '}')
-		}
-		b = append(b, `,"droppedAttributesCount":`...)
-		b = strconv.AppendUint(b, uint64(dropped), 10)
-		b = append(b, '}')
-	}
-	return append(b, ']'), true
+		return w.closeNested(b, ev, 3, attrs, "events.attributes", dropped, fx)
+	})
 }
 
 // links renders a span's links (the Link fields in lns) as the links
 // member.
 func (w *spanWriter) links(b, lns []byte, fx *fixes) ([]byte, bool) {
-	b = append(b, `,"links":[`...)
-	first := true
-	for len(lns) > 0 {
-		f, n := next(lns)
-		lns = lns[n:]
-		if f.num != 13 {
-			continue
-		}
+	return w.nested(append(b, `,"links":[`...), lns, 13, func(b, ln []byte) ([]byte, bool) {
 		var traceID, spanID, state []byte
 		var dropped uint32
 		attrs := false
 		var seen once
-		for l := f.b; len(l) > 0; {
+		for l := ln; len(l) > 0; {
 			f, n := next(l)
 			if n == 0 {
 				return b, false
@@ -625,10 +562,6 @@ func (w *spanWriter) links(b, lns []byte, fx *fixes) ([]byte, bool) {
 				return b, false
 			}
 		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
 		// An all-zero id is empty, as pdata's String writes it.
 		b = append(b, `{"traceId":"`...)
 		if !zero(traceID) {
@@ -640,18 +573,45 @@ func (w *spanWriter) links(b, lns []byte, fx *fixes) ([]byte, bool) {
 		}
 		b = append(b, `","traceState":`...)
 		b = appendString(b, str(state), fx, "traceState")
-		b = append(b, `,"attributes":`...)
-		if attrs {
-			var ok bool
-			if b, ok = w.appendMap(b, attrsOf(f.b, 4, false), mapOut{fx: fx, field: "links.attributes", atKeys: true}, 0, nil); !ok {
-				return b, false
-			}
-		} else {
-			b = append(b, '{', '}')
+		return w.closeNested(b, ln, 4, attrs, "links.attributes", dropped, fx)
+	})
+}
+
+// nested writes each field num of msg (a span's events or links) with
+// one, separated by commas, and closes the array one opened.
+func (w *spanWriter) nested(b, msg []byte, num protowire.Number, one func(b, m []byte) ([]byte, bool)) ([]byte, bool) {
+	first := true
+	for len(msg) > 0 {
+		f, n := next(msg)
+		msg = msg[n:]
+		if f.num != num {
+			continue
 		}
-		b = append(b, `,"droppedAttributesCount":`...)
-		b = strconv.AppendUint(b, uint64(dropped), 10)
-		b = append(b, '}')
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		var ok bool
+		if b, ok = one(b, f.b); !ok {
+			return b, false
+		}
 	}
 	return append(b, ']'), true
+}
+
+// closeNested ends an event's or link's object: its attributes (field num
+// of msg, when it has any), dots in keys as "@", and droppedAttributesCount.
+func (w *spanWriter) closeNested(b, msg []byte, num protowire.Number, attrs bool, field string, dropped uint32, fx *fixes) ([]byte, bool) {
+	b = append(b, `,"attributes":`...)
+	if attrs {
+		var ok bool
+		if b, ok = w.appendMap(b, attrsOf(msg, num, false), mapOut{fx: fx, field: field, atKeys: true}, 0, nil); !ok {
+			return b, false
+		}
+	} else {
+		b = append(b, '{', '}')
+	}
+	b = append(b, `,"droppedAttributesCount":`...)
+	b = strconv.AppendUint(b, uint64(dropped), 10)
+	return append(b, '}'), true
 }
