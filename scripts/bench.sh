@@ -35,7 +35,7 @@ macro="go test -run '^\$' -bench AtLag -benchtime ${VIGIL_BENCH_AT_LAG:-100000}x
   eval "$micro" 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|pkg)' || true
   echo '```'
   echo
-  echo "Load average (1, 5, 15 min) after: $(awk '{print $1, $2, $3}' /proc/loadavg) on $(nproc) cores."
+  echo "Load average (1, 5, 15 min) after: $(awk '{print $1, $2, $3}' /proc/loadavg) on $(nproc) cores, $(date -u +%Y-%m-%d)."
   echo
   echo "## Pipeline draining a backlog (real Kafka -> real OpenSearch, default settings)"
   echo

@@ -20,7 +20,7 @@ run() {
   local out
   out=$(eval "$1" 2>&1) || { printf '%s\n' "$out" >&2; exit 1; }
   printf '%s\n' "$out" | grep -E '^Benchmark' || true
-  echo "(load average at the end: $(awk '{print $1, $2, $3}' /proc/loadavg))"
+  echo "(load average at the end: $(awk '{print $1, $2, $3}' /proc/loadavg); $(date -u +%Y-%m-%d))"
 }
 os=$(run "$cmd")
 discard=$(run "VIGIL_BENCH_AT_LAG_SINK=discard $cmd")
