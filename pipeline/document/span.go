@@ -57,9 +57,11 @@ func (s *Span) Size() int { return len(s.body) + 160 + len(s.Name) }
 // Render returns the span's JSON document. With g nil, traceGroup and
 // traceGroupFields are null, as Data Prepper writes a child span whose root
 // has not been seen.
+//
 // The first rendering is written after the body, in the room left for it,
-// which saves a copy of the body; later ones (a span is rendered once, but
-// nothing depends on that) are copies.
+// which saves a copy of the body; later ones (the pipeline renders a span
+// once, but nothing depends on that) are copies. A span is not rendered
+// by two goroutines at once.
 func (s *Span) Render(g *TraceGroup) []byte {
 	var out []byte
 	if !s.rendered && cap(s.body) > len(s.body) {
