@@ -286,16 +286,23 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 		r.e.p.inSink.Add(int64(len(items)))
 		s.sink.addAll(items)
 	case signalSpans:
-		td, err := decodeSpans(enc, kr.Value)
+		spans, errs, err := spanDocuments(enc, kr.Value, opt)
 		if err != nil {
 			s.undecodable(kr, err)
 			r.failed(dlq.ErrorTypeDecode, err.Error(), 0, "", 1, time.Time{}, now)
 			return
 		}
 		if s.apm != nil {
+			// The APM derivation reads attributes the documents do not
+			// keep apart, so it decodes the record once more.
+			td, err := decodeTraces(enc, kr.Value)
+			if err != nil {
+				s.undecodable(kr, err)
+				r.failed(dlq.ErrorTypeDecode, err.Error(), 0, "", 1, time.Time{}, now)
+				return
+			}
 			s.apm.add(tp{kr.Topic, kr.Partition}, kr.Timestamp, now, td)
 		}
-		spans, errs := document.Spans(td, opt)
 		for _, err := range errs {
 			r.failed(dlq.ErrorTypeInvalidSpan, err.Error(), 0, s.cfg.Indices.SpanAlias, 1, time.Time{}, now)
 		}
@@ -384,19 +391,40 @@ func logDocuments(enc string, b []byte, opt document.Options) ([]document.Log, e
 	return docs, nil
 }
 
-func decodeSpans(enc string, b []byte) (ptrace.Traces, error) {
-	var td ptrace.Traces
-	var err error
+// spanDocuments builds the documents of a spans record: from its wire
+// bytes (otlp_proto), or from its protobuf encoding (otlp_json). errs are
+// the spans that cannot be indexed; err is for a record that cannot be
+// decoded.
+// decodeTraces is the record's traces as pdata.
+func decodeTraces(enc string, b []byte) (ptrace.Traces, error) {
+	var u ptrace.Unmarshaler = &ptrace.ProtoUnmarshaler{}
 	if enc == EncodingJSON {
-		td, err = (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(b)
-	} else {
-		td, err = (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(b)
+		u = &ptrace.JSONUnmarshaler{}
 	}
+	td, err := u.UnmarshalTraces(b)
 	if err != nil {
 		return td, fmt.Errorf("%s spans: %w", enc, err)
 	}
-	if td.SpanCount() == 0 && len(b) > 0 {
-		return td, fmt.Errorf("%s spans: %w", enc, errEmpty)
-	}
 	return td, nil
+}
+
+func spanDocuments(enc string, b []byte, opt document.Options) ([]*document.Span, []error, error) {
+	raw := b
+	if enc == EncodingJSON {
+		td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(b)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s spans: %w", enc, err)
+		}
+		if raw, err = (&ptrace.ProtoMarshaler{}).MarshalTraces(td); err != nil {
+			return nil, nil, fmt.Errorf("%s spans: %w", enc, err)
+		}
+	}
+	spans, errs, err := document.SpansOTLP(raw, opt)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s spans: %w", enc, err)
+	}
+	if len(spans)+len(errs) == 0 && len(b) > 0 {
+		return nil, nil, fmt.Errorf("%s spans: %w", enc, errEmpty)
+	}
+	return spans, errs, nil
 }

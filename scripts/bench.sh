@@ -25,11 +25,17 @@ macro="go test -run '^\$' -bench AtLag -benchtime ${VIGIL_BENCH_AT_LAG:-100000}x
   echo "## Document building (Go benchmarks)"
   echo
   echo "Realistic records: 20 attributes, 200-byte body. Command: \`$micro\`"
+  echo "Spans: 20 attributes and an event each, rendered with their trace group; BenchmarkSpans from the wire bytes (SpansOTLP),"
+  echo "BenchmarkSpansPdata as before (pdata's decoder, then documents from pdata). Target: at most 1.5 us per span document."
+  echo "cpu-ns/doc is the process's CPU (the garbage collector's included) per document, ns/doc the wall time: on a shared"
+  echo "machine the wall time counts the waits for a core too."
   echo
   echo '```'
   say "micro: $micro"
   eval "$micro" 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|pkg)' || true
   echo '```'
+  echo
+  echo "Load average (1, 5, 15 min) after: $(awk '{print $1, $2, $3}' /proc/loadavg) on $(nproc) cores, $(date -u +%Y-%m-%d)."
   echo
   echo "## Pipeline draining a backlog (real Kafka -> real OpenSearch, default settings)"
   echo

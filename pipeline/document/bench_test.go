@@ -3,7 +3,9 @@ package document
 import (
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -98,6 +100,7 @@ func BenchmarkLogsPdata(b *testing.B) {
 func benchDocs(b *testing.B, build func() []Log) {
 	b.ReportAllocs()
 	var bytes int
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		docs := build()
 		bytes = 0
@@ -109,9 +112,9 @@ func benchDocs(b *testing.B, build func() []Log) {
 	b.SetBytes(int64(bytes))
 }
 
-// BenchmarkSpans builds and renders documents for a 100-span request, each
-// span with 20 attributes and one event.
-func BenchmarkSpans(b *testing.B) {
+// benchTraces is a 100-span request, each span with 20 attributes and one
+// event, in the collector's otlp_proto encoding.
+func benchTraces(b *testing.B) ([]byte, ptrace.Traces) {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	benchResource(rs.Resource().Attributes())
@@ -132,11 +135,48 @@ func BenchmarkSpans(b *testing.B) {
 		ev.SetTimestamp(pcommon.NewTimestampFromTime(t0))
 		ev.Attributes().PutStr("order.id", "42")
 	}
+	raw, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw, td
+}
+
+// BenchmarkSpans decodes, builds and renders (with a trace group) the
+// documents of benchTraces as the pipeline does (SpansOTLP, straight from
+// the wire).
+func BenchmarkSpans(b *testing.B) {
+	raw, _ := benchTraces(b)
+	benchSpans(b, func() []*Span {
+		spans, errs, err := SpansOTLP(raw, opts)
+		if err != nil || len(errs) > 0 {
+			b.Fatal(err, errs)
+		}
+		return spans
+	})
+}
+
+// BenchmarkSpansPdata is the same work done the way it was before the wire
+// reader: pdata's decoder, then documents from pdata (oracleSpans).
+func BenchmarkSpansPdata(b *testing.B) {
+	raw, _ := benchTraces(b)
+	benchSpans(b, func() []*Span {
+		td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		spans, _ := oracleSpans(td, opts)
+		return spans
+	})
+}
+
+func benchSpans(b *testing.B, build func() []*Span) {
 	g := &TraceGroup{Name: "POST /api/v1/orders", EndTime: 1, DurationInNanos: 1}
 	b.ReportAllocs()
 	var bytes int
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
-		spans, _ := Spans(td, opts)
+		spans := build()
 		bytes = 0
 		for _, s := range spans {
 			bytes += len(s.Render(g))
@@ -144,4 +184,20 @@ func BenchmarkSpans(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/doc")
 	b.SetBytes(int64(bytes))
+}
+
+// reportCPU reports the process's CPU time (user and system, the garbage
+// collector's included) per document since cpu0: on a shared machine,
+// where ns/doc (wall time) counts the waits for a core too.
+func reportCPU(b *testing.B, cpu0 time.Duration) {
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*100), "cpu-ns/doc")
+}
+
+// cpuTime is the process's CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -51,21 +51,66 @@
 // as flat_object), plus top-level serviceName, traceId, spanId and time,
 // the fields Dashboards correlates a trace's logs by.
 //
-// Log records in protobuf are rendered straight from the Kafka record's
-// bytes (LogsOTLP, wire.go) rather than from pdata's decoded objects, which
+// # From the wire
+//
+// Log records and spans in protobuf are rendered straight from the Kafka
+// record's bytes (LogsOTLP in log.go, SpansOTLP in spanwire.go, both over
+// the reader in wire.go) rather than from pdata's decoded objects, which
 // cost a string and a struct per attribute. pdata stays the arbiter: bytes
 // the wire reader does not take whole are decoded by pdata, whose error
-// names what is wrong, and FuzzLogsOTLP holds the two paths to identical
-// documents. Attribute values nested deeper than 128 levels are refused
-// (ErrTooDeep): rendering them would exhaust the stack.
+// names what is wrong, and FuzzLogsOTLP and FuzzSpansOTLP hold the two
+// paths to identical documents. otlp_json is decoded by pdata and
+// re-encoded in protobuf (Logs, Spans), so it is rendered by the same code.
+// Attribute values nested deeper than 128 levels are refused (ErrTooDeep):
+// rendering them would exhaust the stack.
 //
 // Rendering takes the usual shapes in one step: an attribute in pdata's
 // layout (pdataKV), and, while a record's attribute keys repeat the last
 // record's in order (one instrumentation's records do), each key without
 // the escaping and duplicate checks, and each attribute whose bytes are the
-// last record's as the output it had then (keyMemo). With Options.Head
-// each document is rendered as its bulk line pair, the id written into the
-// action line, so that the pipeline sends it from where it is.
+// last record's as the output it had then (keyMemo, memoWalk; for span
+// attributes the memo also keeps each key's member name and whether it goes
+// to the overflow). With Options.Head each log document is rendered as its
+// bulk line pair, the id written into the action line, so that the pipeline
+// sends it from where it is.
+//
+// # Where a rendering rule lives
+//
+// Each rule has one home, used by both signals; the pdata renderers kept
+// in the tests (oracle_test.go, log_oracle_test.go, span_oracle_test.go)
+// state the same rules in pdata's terms. A rule change goes into its home
+// and into the oracle alike, and the fuzz targets named fail until the two
+// agree (go test -fuzz=FuzzSpansOTLP, -fuzz=FuzzLogsOTLP; a minute each):
+//
+//	rule                                  home                                   proven by
+//	which bytes are read, or left to pdata wire.go next, parseKV, pdataKV,          FuzzLogsOTLP, FuzzSpansOTLP,
+//	                                       kvReader; log.go countRecords,          FuzzParseKV, FuzzPdataKV
+//	                                       wlog.parse; spanwire.go wspan.parse
+//	strings: escaping, invalid UTF-8       json.go appendString                    TestAppendStringBodyMatchesReference, both fuzz targets
+//	attribute keys: empty, invalid UTF-8,  json.go sanitizeKey, keySet, appendKey    TestDuplicateKeysAfterDotReplacement, both fuzz targets
+//	  repeats, dots as "@"
+//	structured values (log attributes,     wire.go wctx.appendMap, appendValue     both fuzz targets, TestKeyMemo
+//	  body, resource, scope; span event
+//	  and link attributes)
+//	scalar values (span, resource and      wire.go wctx.appendScalar               FuzzSpansOTLP
+//	  scope attributes of spans)
+//	numbers (NaN, two-decimal fast path)   json.go appendFloat                     TestAppendFloat, both fuzz targets
+//	nesting: 8 levels, then a string;      json.go maxDepth, wire.go maxNesting    TestDeepNesting, both fuzz targets
+//	  past 128 refused
+//	timestamps: format                     fixes.go timeText, appendSecond,        TestTimeText
+//	                                       appendFraction
+//	timestamps: repairs                    fixes.go Options.validTime,             both fuzz targets
+//	                                       recordNanos
+//	span attributes: fields or overflow    flat.go flatAttrs, known.go             FuzzSpansOTLP, TestSpanAttributes
+//	long values: flat_object (logs)        long.go cutFlat                         TestLongLogValues, FuzzLogsOTLP
+//	long values: keyword (spans)           flat.go flatValue, long.go cutString    TestSpanAttributes, FuzzSpansOTLP
+//	serviceName from the resource          wire.go wServiceName                    both fuzz targets
+//	the resource's members                 log.go resourceLogs (an object),        both fuzz targets
+//	                                       spanwire.go resourceSpans (flat)
+//	repairs listed in vigil.sanitized      fixes.go fixes                          both fuzz targets, TestBadInputSanitized
+//	log ids, repeats in a request          log.go hexID, distinguishRepeats        TestLogIDsOfRepeats, FuzzLogsOTLP
+//	the documents' own members and order   log.go logWriter.log, spanwire.go       golden files (go test -update),
+//	                                       spanWriter.span, span.go Render         both fuzz targets
 //
 // # Service map
 //

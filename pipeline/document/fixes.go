@@ -153,15 +153,80 @@ func (o Options) recordNanos() uint64 {
 	return uint64(o.RecordTime.UnixNano())
 }
 
-// timeString renders ns as RFC 3339 with up to nine fraction digits, the
-// form Data Prepper writes and date_nanos parses.
-func timeString(ns uint64) string {
-	return time.Unix(0, int64(ns)).UTC().Format(time.RFC3339Nano)
+// timeText writes timestamps as Data Prepper does and date_nanos parses
+// them: RFC 3339 in UTC with the nanoseconds, trailing zeros cut (Go's
+// time.RFC3339Nano), quoted. It keeps the last second's date and time of
+// day: a request's records mostly share theirs. Every timestamp of every
+// document is written by appendSecond and appendFraction.
+type timeText struct {
+	sec  int64
+	text []byte // sec's appendSecond; nil until the first
 }
 
+func (t *timeText) append(b []byte, ns uint64) []byte {
+	if sec := int64(ns / 1e9); sec != t.sec || t.text == nil {
+		t.text = appendSecond(t.text[:0], sec)
+		t.sec = sec
+	}
+	b = append(b, t.text...)
+	return appendFraction(b, ns%1e9)
+}
+
+// appendTime writes member k, the time ns.
 func appendTime(o *obj, k string, ns uint64) {
 	o.key(k)
-	o.b = append(o.b, '"')
-	o.b = time.Unix(0, int64(ns)).UTC().AppendFormat(o.b, time.RFC3339Nano)
-	o.b = append(o.b, '"')
+	o.b = appendSecond(o.b, int64(ns/1e9))
+	o.b = appendFraction(o.b, ns%1e9)
+}
+
+// appendSecond opens a timestamp: the quote, date and time of day of sec
+// (0 <= sec, year <= 9999), as time.Format writes them, without its
+// general machinery (it was most of Render's time).
+func appendSecond(b []byte, sec int64) []byte {
+	days, rem := sec/86400, sec%86400
+	// Days since 1970-01-01 to a civil date (Howard Hinnant's
+	// days_from_civil inverse, for days >= 0).
+	z := days + 719468
+	era := z / 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	var t [20]byte
+	t[0] = '"'
+	t[1], t[2], t[3], t[4] = byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10)
+	t[5], t[6], t[7] = '-', byte('0'+m/10), byte('0'+m%10)
+	t[8], t[9], t[10] = '-', byte('0'+d/10), byte('0'+d%10)
+	h, mi, s := rem/3600, rem/60%60, rem%60
+	t[11], t[12], t[13] = 'T', byte('0'+h/10), byte('0'+h%10)
+	t[14], t[15], t[16] = ':', byte('0'+mi/10), byte('0'+mi%10)
+	t[17], t[18], t[19] = ':', byte('0'+s/10), byte('0'+s%10)
+	return append(b, t[:]...)
+}
+
+// appendFraction closes a timestamp: frac nanoseconds as a fraction
+// without trailing zeros (none when 0), the zone and the quote.
+func appendFraction(b []byte, frac uint64) []byte {
+	if frac != 0 {
+		d := [10]byte{'.'}
+		for i := 9; i >= 1; i-- {
+			d[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		n := len(d)
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(b, d[:n]...)
+	}
+	return append(b, 'Z', '"')
 }

@@ -1,12 +1,9 @@
 package document
 
 import (
-	"encoding/base64"
 	"math"
 	"strconv"
 	"unicode/utf8"
-
-	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // obj appends one JSON object's members to a byte slice in the order they
@@ -82,6 +79,17 @@ func appendKey(b []byte, prefix, k string, atKeys bool) []byte {
 	b = append(b, '"')
 	if prefix != "" {
 		b = appendStringBody(b, prefix, false, nil, "")
+	}
+	if atKeys && plain(k, false) {
+		// The usual key: copied, and its dots rewritten in place.
+		start := len(b)
+		b = append(b, k...)
+		for i := start; i < len(b); i++ {
+			if b[i] == '.' {
+				b[i] = '@'
+			}
+		}
+		return append(b, '"')
 	}
 	b = appendStringBody(b, k, atKeys, nil, "")
 	return append(b, '"')
@@ -228,30 +236,6 @@ func appendFloat(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
-// appendScalar writes an attribute value the way Data Prepper does for span,
-// resource, event and link attributes: strings, numbers and booleans as
-// themselves, bytes as base64, and arrays and maps as a JSON string, so that
-// every attribute is a single scalar that a keyword mapping accepts.
-func appendScalar(b []byte, v pcommon.Value, fx *fixes, field string) []byte {
-	switch v.Type() {
-	case pcommon.ValueTypeStr:
-		return appendString(b, v.Str(), fx, field)
-	case pcommon.ValueTypeInt:
-		return strconv.AppendInt(b, v.Int(), 10)
-	case pcommon.ValueTypeDouble:
-		return appendFloat(b, v.Double())
-	case pcommon.ValueTypeBool:
-		return strconv.AppendBool(b, v.Bool())
-	case pcommon.ValueTypeBytes:
-		return appendString(b, base64.StdEncoding.EncodeToString(v.Bytes().AsRaw()), nil, "")
-	case pcommon.ValueTypeMap, pcommon.ValueTypeSlice:
-		inner := appendValue(nil, v, fx, field, 0)
-		return appendString(b, string(inner), nil, "")
-	default:
-		return append(b, "null"...)
-	}
-}
-
 // maxDepth bounds nesting of map and array values; the value at this depth
 // is written as one JSON string (of its whole structure), so that a hostile
 // payload cannot exceed OpenSearch's nesting limits. Depths past maxDepth
@@ -259,59 +243,6 @@ func appendScalar(b []byte, v pcommon.Value, fx *fixes, field string) []byte {
 // maxDepth levels doubled the escapes each time, and a 2 KB payload nested
 // 300 deep rendered exabytes.
 const maxDepth = 8
-
-// appendValue writes v as structured JSON (maps as objects, arrays as arrays),
-// as used for log attributes, resource and body.
-func appendValue(b []byte, v pcommon.Value, fx *fixes, field string, depth int) []byte {
-	switch v.Type() {
-	case pcommon.ValueTypeMap:
-		if depth == maxDepth {
-			fx.add(field, "nesting deeper than 8 levels written as a string")
-			return appendString(b, string(appendValue(nil, v, nil, field, maxDepth+1)), nil, "")
-		}
-		return appendMap(b, v.Map(), fx, field, depth+1, false)
-	case pcommon.ValueTypeSlice:
-		if depth == maxDepth {
-			fx.add(field, "nesting deeper than 8 levels written as a string")
-			return appendString(b, string(appendValue(nil, v, nil, field, maxDepth+1)), nil, "")
-		}
-		s := v.Slice()
-		b = append(b, '[')
-		for i := 0; i < s.Len(); i++ {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendValue(b, s.At(i), fx, field, depth+1)
-		}
-		return append(b, ']')
-	default:
-		return appendScalar(b, v, fx, field)
-	}
-}
-
-// appendMap writes m as a JSON object. With atKeys, dots in keys become "@"
-// (Data Prepper's convention). Empty keys, which no mapping accepts, become
-// "_empty"; duplicate keys keep the first value.
-func appendMap(b []byte, m pcommon.Map, fx *fixes, field string, depth int, atKeys bool) []byte {
-	b = append(b, '{')
-	ks := keySet{at: atKeys}
-	first := true
-	for k, v := range m.All() {
-		k = sanitizeKey(k, fx, field)
-		if ks.seen(k) {
-			fx.add(field, "duplicate attribute key dropped")
-			continue
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = appendKey(b, "", k, atKeys)
-		b = append(b, ':')
-		b = appendValue(b, v, fx, field, depth)
-	}
-	return append(b, '}')
-}
 
 // sanitizeKey makes an attribute key usable as a field name part (dots
 // are handled by appendKey).
@@ -358,8 +289,8 @@ func dotAt(c byte) byte {
 	return c
 }
 
-// seen reports whether k was seen, and adds it. (wctx.appendMap writes the
-// usual case, the filter ruling a repeat out, in line.)
+// seen reports whether k was seen, and adds it. (wctx.appendMap and
+// flatAttrs write the usual case, the filter ruling a repeat out, in line.)
 func (ks *keySet) seen(k string) bool {
 	w, bit := ks.filterBit(k)
 	if ks.filter[w]&bit == 0 && ks.n < len(ks.small) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"time"
 	"unsafe"
 
 	"github.com/zeebo/xxh3"
@@ -87,7 +86,7 @@ var errGiveUp = errors.New("document: not in pdata's encoding")
 // logsWire renders b's documents from its wire form; the error is errGiveUp
 // or ErrTooDeep.
 func logsWire(b []byte, opt Options) ([]Log, error) {
-	n, ok := countLogs(b)
+	n, ok := countRecords(b)
 	if !ok {
 		return nil, errGiveUp
 	}
@@ -107,10 +106,12 @@ func logsWire(b []byte, opt Options) ([]Log, error) {
 	return w.out, nil
 }
 
-// countLogs checks the request's structure down to its log records (each
-// message's fields known, of their wire type, singular ones once) and
-// counts them.
-func countLogs(req []byte) (int, bool) {
+// countRecords checks the request's structure down to its log records or
+// spans (each message's fields known, of their wire type, singular ones
+// once) and counts them. ResourceLogs and ResourceSpans number their fields
+// alike (resource, scope_*, schema_url), and so do ScopeLogs and ScopeSpans
+// (scope, log_records or spans, schema_url).
+func countRecords(req []byte) (int, bool) {
 	n := 0
 	for len(req) > 0 {
 		f, m := next(req)
@@ -210,24 +211,12 @@ type logWriter struct {
 	// memo holds the last record's attributes (keyMemo).
 	memo keyMemo
 
-	// sec's date and time of day, quoted (appendTime).
-	sec     int64
-	secText []byte
+	times timeText
 }
 
 func (w *logWriter) resourceLogs(rl []byte) bool {
-	var res []byte
-	w.schemaURL = ""
-	for b := rl; len(b) > 0; {
-		f, n := next(b)
-		b = b[n:]
-		switch f.num {
-		case 1:
-			res = f.b
-		case 3:
-			w.schemaURL = str(f.b)
-		}
-	}
+	res := fieldOf(rl, 1)
+	w.schemaURL = str(fieldOf(rl, 3))
 	var ok bool
 	if w.service, ok = wServiceName(res); !ok {
 		return false
@@ -246,7 +235,7 @@ func (w *logWriter) resourceLogs(rl []byte) bool {
 	}
 	w.resJSON = nil
 	if hasField(res, 1) {
-		if w.resJSON, ok = w.appendMap(nil, res, 1, false, resFx, "resource", 0, false, nil); !ok {
+		if w.resJSON, ok = w.appendMap(nil, attrsOf(res, 1, false), mapOut{fx: resFx, field: "resource"}, 0, nil); !ok {
 			return false
 		}
 	}
@@ -259,6 +248,46 @@ func (w *logWriter) resourceLogs(rl []byte) bool {
 		}
 	}
 	return true
+}
+
+// fieldOf is the value of the singular field num of msg (already
+// checked), nil when it is absent.
+func fieldOf(msg []byte, num protowire.Number) []byte {
+	var v []byte
+	for len(msg) > 0 {
+		f, n := next(msg)
+		msg = msg[n:]
+		if f.num == num {
+			v = f.b
+		}
+	}
+	return v
+}
+
+// parseScope reads an InstrumentationScope's fields; attrs: it has
+// attributes (field 3).
+func parseScope(scope []byte) (name, version []byte, attrs bool, dropped uint32, ok bool) {
+	var seen once
+	for b := scope; len(b) > 0; {
+		f, n := next(b)
+		if n == 0 {
+			return nil, nil, false, 0, false
+		}
+		b = b[n:]
+		switch {
+		case f.num == 1 && f.typ == protowire.BytesType && seen.first(1):
+			name = f.b
+		case f.num == 2 && f.typ == protowire.BytesType && seen.first(2):
+			version = f.b
+		case f.num == 3 && f.typ == protowire.BytesType:
+			attrs = true
+		case f.num == 4 && f.typ == protowire.VarintType && seen.first(4):
+			dropped = uint32(f.u)
+		default:
+			return nil, nil, false, 0, false
+		}
+	}
+	return name, version, attrs, dropped, true
 }
 
 // hasField reports whether msg (already checked) holds field num.
@@ -274,14 +303,7 @@ func hasField(msg []byte, num protowire.Number) bool {
 }
 
 func (w *logWriter) scopeLogs(sl []byte, resFx *fixes) bool {
-	var scope []byte
-	for b := sl; len(b) > 0; {
-		f, n := next(b)
-		b = b[n:]
-		if f.num == 1 {
-			scope = f.b
-		}
-	}
+	scope := fieldOf(sl, 1)
 	w.fx = resFx.clone()
 	var ok bool
 	if w.scopeJSON, ok = w.renderScope(scope, w.fx); !ok {
@@ -334,28 +356,9 @@ func (w *logWriter) scopeLogs(sl []byte, resFx *fixes) bool {
 // renderScope renders an InstrumentationScope as the document's
 // instrumentationScope object.
 func (w *logWriter) renderScope(scope []byte, fx *fixes) ([]byte, bool) {
-	var name, version []byte
-	var dropped uint64
-	attrs := false
-	var seen once
-	for b := scope; len(b) > 0; {
-		f, n := next(b)
-		if n == 0 {
-			return nil, false
-		}
-		b = b[n:]
-		switch {
-		case f.num == 1 && f.typ == protowire.BytesType && seen.first(1):
-			name = f.b
-		case f.num == 2 && f.typ == protowire.BytesType && seen.first(2):
-			version = f.b
-		case f.num == 3 && f.typ == protowire.BytesType:
-			attrs = true
-		case f.num == 4 && f.typ == protowire.VarintType && seen.first(4):
-			dropped = uint64(uint32(f.u))
-		default:
-			return nil, false
-		}
+	name, version, attrs, dropped, ok := parseScope(scope)
+	if !ok {
+		return nil, false
 	}
 	sc := newObj(nil, fx)
 	sc.str("name", str(name))
@@ -364,13 +367,12 @@ func (w *logWriter) renderScope(scope []byte, fx *fixes) ([]byte, bool) {
 	if attrs {
 		sc.key("attributes")
 		from := len(sc.b)
-		var ok bool
-		if sc.b, ok = w.appendMap(sc.b, scope, 3, false, fx, "instrumentationScope.attributes", 0, false, nil); !ok {
+		if sc.b, ok = w.appendMap(sc.b, attrsOf(scope, 3, false), mapOut{fx: fx, field: "instrumentationScope.attributes"}, 0, nil); !ok {
 			return nil, false
 		}
 		sc.b, w.scopeFull = cutFlat(sc.b, from, fx, "instrumentationScope.attributes")
 	}
-	sc.uint("droppedAttributesCount", dropped)
+	sc.uint("droppedAttributesCount", uint64(dropped))
 	return sc.close(), true
 }
 
@@ -500,13 +502,13 @@ func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 	// piece each: every document has them, in this order.
 	b := append(dst, `{"@timestamp":`...)
 	mark := len(b)
-	b = w.appendTime(b, ts)
+	b = w.times.append(b, ts)
 	end := len(b)
 	b = append(b, `,"time":`...)
 	b = append(b, b[mark:end]...) // the same text
 	if observed != 0 {
 		b = append(b, `,"observedTimestamp":`...)
-		b = w.appendTime(b, observed)
+		b = w.times.append(b, observed)
 	}
 	if len(r.traceID) > 0 && !zero(r.traceID) {
 		b = append(b, `,"traceId":"`...)
@@ -552,7 +554,7 @@ func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 	if r.attrs {
 		b = append(b, `,"attributes":`...)
 		from := len(b)
-		if b, ok = w.appendMap(b, rec[r.attrFrom:r.attrTo], 6, false, fx, "attributes", 0, false, &w.memo); !ok {
+		if b, ok = w.appendMap(b, attrsOf(rec[r.attrFrom:r.attrTo], 6, false), mapOut{fx: fx, field: "attributes"}, 0, &w.memo); !ok {
 			return Log{}, false
 		}
 		if b, attrsFull = cutFlat(b, from, fx, "attributes"); attrsFull != nil {
@@ -573,31 +575,6 @@ func (w *logWriter) log(dst []byte, rec []byte) (Log, bool) {
 	o := obj{b: b, fix: fx}
 	fx.appendTo(&o)
 	return Log{Body: o.close(), Timestamp: ts}, true
-}
-
-// appendTime writes ns quoted as appendTime (fixes.go) does: RFC 3339 in
-// UTC with the nanoseconds, trailing zeros cut. The date and time of day are
-// kept for the second: a request's records mostly share theirs.
-func (w *logWriter) appendTime(b []byte, ns uint64) []byte {
-	sec, frac := int64(ns/1e9), ns%1e9
-	if sec != w.sec || w.secText == nil {
-		w.secText = time.Unix(sec, 0).UTC().AppendFormat(w.secText[:0], `"2006-01-02T15:04:05`)
-		w.sec = sec
-	}
-	b = append(b, w.secText...)
-	if frac != 0 {
-		d := [10]byte{'.'}
-		for i := 9; i >= 1; i-- {
-			d[i] = byte('0' + frac%10)
-			frac /= 10
-		}
-		n := len(d)
-		for d[n-1] == '0' {
-			n--
-		}
-		b = append(b, d[:n]...)
-	}
-	return append(b, 'Z', '"')
 }
 
 // distinguishRepeats gives the n-th repeat of a byte-identical document

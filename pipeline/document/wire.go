@@ -350,7 +350,7 @@ func (c *wctx) appendValue(b []byte, v wvalue, fx *fixes, field string, depth in
 			return appendString(b, str(inner), nil, ""), ok
 		}
 		if v.typ == pcommon.ValueTypeMap {
-			return c.appendMap(b, v.b, 1, true, fx, field, depth+1, false, nil)
+			return c.appendMap(b, attrsOf(v.b, 1, true), mapOut{fx: fx, field: field}, depth+1, nil)
 		}
 		b = append(b, '[')
 		for rest, i := v.b, 0; len(rest) > 0; i++ {
@@ -376,163 +376,177 @@ func (c *wctx) appendValue(b []byte, v wvalue, fx *fixes, field string, depth in
 	}
 }
 
-// appendMap is appendMap for the KeyValues held as field num of the
-// message msg (KeyValueList.values, Resource.attributes, ...). With only,
-// msg may hold nothing else; otherwise its parser has checked the rest.
-func (c *wctx) appendMap(b []byte, msg []byte, num protowire.Number, only bool, fx *fixes, field string, depth int, atKeys bool, memo *keyMemo) ([]byte, bool) {
-	b = append(b, '{')
-	ks := keySet{at: atKeys}
-	first := true
-	// matched counts the attributes so far whose keys are the memo's, in
-	// its order (-1: one was not, or no memo); learn is set while the
-	// ones after those go into the memo.
-	matched, learn := -1, false
-	if memo != nil {
-		matched, learn = 0, true
-	}
-	tag := byte(0) // none: a field number of two tag bytes goes through next
+// kvReader reads the KeyValues held as field num of a message (a map's
+// entries: KeyValueList.values, Resource.attributes, Span.attributes, ...),
+// one at a time.
+type kvReader struct {
+	msg  []byte // what is left of the message
+	num  protowire.Number
+	tag  byte // num's one-byte tag; 0 (matching nothing) when it takes two
+	only bool // the message holds nothing else: another field is malformed
+}
+
+// attrsOf reads the KeyValues held as field num of msg. With only, msg may
+// hold nothing else; otherwise its parser has checked the rest.
+func attrsOf(msg []byte, num protowire.Number, only bool) kvReader {
+	r := kvReader{msg: msg, num: num, only: only}
 	if num < 16 {
-		tag = byte(num)<<3 | byte(protowire.BytesType)
+		r.tag = byte(num)<<3 | byte(protowire.BytesType)
 	}
-	for len(msg) > 0 {
-		if matched >= 0 && matched < memo.n {
-			// The last record's attribute, byte for byte: so is its
-			// output.
-			if e := &memo.e[matched]; e.out != nil && len(msg) >= len(e.wire) && string(msg[:len(e.wire)]) == string(e.wire) {
-				if !first {
-					b = append(b, ',')
-				}
-				first = false
-				b = append(b, e.out...)
-				msg = msg[len(e.wire):]
-				matched++
-				continue
-			}
+	return r
+}
+
+// kvState is what kvReader.next found.
+type kvState uint8
+
+const (
+	kvOK  kvState = iota // a KeyValue
+	kvEnd                // the end of the message
+	kvBad                // bytes the wire reader does not take
+)
+
+// next reads the next KeyValue: its key, its value and its field's bytes
+// (tag and length included, for keyMemo). (The map writers try pdataKV on
+// r.msg themselves first: the call and its results were a tenth of a log
+// document's time.)
+func (r *kvReader) next() (k []byte, v wvalue, wire []byte, st kvState) {
+	for len(r.msg) > 0 {
+		msg := r.msg
+		if k, v, n := pdataKV(msg, r.tag); n > 0 {
+			r.msg = msg[n:]
+			return k, v, msg[:n:n], kvOK
 		}
-		field0 := msg
-		kb, v, n := pdataKV(msg, tag)
-		if n > 0 {
-			msg = msg[n:]
+		var kv []byte
+		// The attributes' own tag and a short length are read inline
+		// (next is not inlined); the rest of the message through next.
+		if l, n := uvarint2(msg[1:]); msg[0] == r.tag && n > 0 && uint64(len(msg)-1-n) >= l {
+			end := 1 + n + int(l)
+			kv, r.msg = msg[1+n:end:end], msg[end:]
 		} else {
-			var kv []byte
-			// The attributes' own tag and a short length are read
-			// inline (next is not inlined); the rest of the message
-			// through next.
-			if l, n := uvarint2(msg[1:]); msg[0] == tag && n > 0 && uint64(len(msg)-1-n) >= l {
-				end := 1 + n + int(l)
-				kv, msg = msg[1+n:end:end], msg[end:]
-			} else {
-				f, n := next(msg)
-				if n == 0 {
-					return b, false
+			f, n := next(msg)
+			if n == 0 {
+				return nil, v, nil, kvBad
+			}
+			r.msg = msg[n:]
+			if f.num != r.num {
+				if r.only {
+					return nil, v, nil, kvBad
 				}
-				msg = msg[n:]
-				if f.num != num {
-					if only {
-						return b, false
-					}
-					continue
-				}
-				if f.typ != protowire.BytesType {
-					return b, false
-				}
-				kv = f.b
-			}
-			var ok bool
-			if kb, v, ok = parseKV(kv); !ok {
-				return b, false
-			}
-		}
-		wire := field0[:len(field0)-len(msg)]
-		k := str(kb)
-		var e *memoEntry // the memo's entry for this attribute, if any
-		var start int    // where its output starts
-		if matched >= 0 {
-			if matched < memo.n && k == memo.e[matched].key {
-				// Plain, and not among the keys before it, which
-				// were the memo's too.
-				e = &memo.e[matched]
-				matched++
-				if !first {
-					b = append(b, ',')
-				}
-				first = false
-				start = len(b)
-				b = append(b, '"')
-				b = append(b, k...)
-				b = append(b, '"', ':')
-				goto value
-			}
-			// From here the keys differ from the last record's: they
-			// are checked, and remembered for the next record.
-			for i := range matched {
-				ks.seen(memo.e[i].key)
-			}
-			memo.n = matched
-			matched = -1
-		}
-		{
-			// A plain key (the usual) is valid UTF-8 and needs no escaping.
-			isPlain := k != "" && plain(k, false)
-			if !isPlain {
-				k = sanitizeKey(k, fx, field)
-			}
-			// ks.seen(k), its usual case written out: ks is then known to be
-			// on this stack, and storing k needs no GC write barrier (with
-			// the collector often running, most of seen's cost).
-			w, bit := ks.filterBit(k)
-			if ks.filter[w]&bit == 0 && ks.n < len(ks.small) {
-				ks.filter[w] |= bit
-				ks.small[ks.n] = k
-				ks.n++
-			} else if ks.seenSlow(k, w, bit) {
-				fx.add(field, "duplicate attribute key dropped")
 				continue
 			}
-			if learn {
-				if isPlain && !atKeys && memo.n < maxMemoKeys {
-					e = memo.add(k)
-				} else {
-					learn = false
-				}
+			if f.typ != protowire.BytesType {
+				return nil, v, nil, kvBad
 			}
+			kv = f.b
+		}
+		k, v, ok := parseKV(kv)
+		if !ok {
+			return nil, v, nil, kvBad
+		}
+		n := len(msg) - len(r.msg)
+		return k, v, msg[:n:n], kvOK
+	}
+	return nil, v, nil, kvEnd
+}
+
+// mapOut is where a map's entries are written: the fixes and the field
+// they are recorded under and, with atKeys, dots in keys written as "@"
+// (event and link attributes, as Data Prepper writes them).
+type mapOut struct {
+	fx     *fixes
+	field  string
+	atKeys bool
+}
+
+// appendMap writes the KeyValues r reads as a JSON object (maps as
+// objects, arrays as arrays: log attributes, resource, scope attributes,
+// event and link attributes). Empty keys, which no mapping accepts, become
+// "_empty"; a key repeated (as written) keeps its first value. With memo,
+// attributes that repeat the last map's are written the short way
+// (keyMemo).
+func (c *wctx) appendMap(b []byte, r kvReader, out mapOut, depth int, memo *keyMemo) ([]byte, bool) {
+	b = append(b, '{')
+	ks := keySet{at: out.atKeys}
+	mw := newMemoWalk(memo)
+	first := true
+	for {
+		if e := mw.replay(r.msg); e != nil {
+			// The last map's attribute, byte for byte: so is its output.
 			if !first {
 				b = append(b, ',')
 			}
 			first = false
-			start = len(b)
-			if isPlain && !atKeys {
-				b = append(b, '"')
-				b = append(b, k...)
-				b = append(b, '"')
-			} else {
-				b = appendKey(b, "", k, atKeys)
+			b = append(b, e.out...)
+			r.msg = r.msg[len(e.wire):]
+			continue
+		}
+		kb, v, n := pdataKV(r.msg, r.tag)
+		var wire []byte
+		if n > 0 {
+			wire, r.msg = r.msg[:n:n], r.msg[n:]
+		} else {
+			var st kvState
+			if kb, v, wire, st = r.next(); st != kvOK {
+				return append(b, '}'), st == kvEnd
 			}
+		}
+		k := str(kb)
+		// e is the memo's entry for this attribute, if any; raw: k is
+		// written as it is.
+		e := mw.follow(k)
+		raw := e != nil
+		if e == nil {
+			mw.leave(&ks)
+			// A plain key (the usual) needs no repair and no escaping.
+			if raw = k != "" && plain(k, false); !raw {
+				k = sanitizeKey(k, out.fx, out.field)
+			}
+			// ks.seen(k), its usual case written out: ks is then known
+			// to be on this stack, and storing k needs no GC write
+			// barrier (with the collector often running, most of seen's
+			// cost).
+			if w, bit := ks.filterBit(k); ks.filter[w]&bit == 0 && ks.n < len(ks.small) {
+				ks.filter[w] |= bit
+				ks.small[ks.n] = k
+				ks.n++
+			} else if ks.seenSlow(k, w, bit) {
+				out.fx.add(out.field, "duplicate attribute key dropped")
+				continue
+			}
+			raw = raw && !out.atKeys
+			e = mw.note(k, raw)
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		start := len(b)
+		if raw {
+			b = append(b, '"')
+			b = append(b, k...)
+			b = append(b, '"', ':')
+		} else {
+			b = appendKey(b, "", k, out.atKeys)
 			b = append(b, ':')
 		}
-	value:
-		fixed := fx.count()
+		fixed := out.fx.count()
 		switch v.typ { // the usual values without two calls' detour
 		case pcommon.ValueTypeStr:
-			b = appendString(b, str(v.b), fx, field)
+			b = appendString(b, str(v.b), out.fx, out.field)
 		case pcommon.ValueTypeInt:
 			b = strconv.AppendInt(b, int64(v.u), 10)
 		default:
 			var ok bool
-			if b, ok = c.appendValue(b, v, fx, field, depth); !ok {
+			if b, ok = c.appendValue(b, v, out.fx, out.field, depth); !ok {
 				return b, false
 			}
 		}
 		if e != nil {
 			// A value written with nothing to fix is written alike
 			// whenever its bytes come again.
-			e.wire, e.out = nil, nil
-			if fx.count() == fixed {
-				e.wire, e.out = wire, b[start:len(b):len(b)]
-			}
+			e.remember(wire, b[start:len(b):len(b)], out.fx.count() == fixed)
 		}
 	}
-	return append(b, '}'), true
 }
 
 // wServiceName is serviceName for the attributes (field 1) of a Resource:
@@ -576,6 +590,11 @@ type keyMemo struct {
 
 type memoEntry struct {
 	key string
+	// name is a flat attribute's member name as written, with its
+	// leading comma and colon, and over whether it goes to the overflow
+	// (flatAttrs).
+	name []byte
+	over bool
 	// wire is the attribute's field and out its output (`"key":value`),
 	// when written with nothing to fix; nil otherwise.
 	wire, out []byte
@@ -586,7 +605,91 @@ const maxMemoKeys = 64
 
 // add makes k the key of entry n.
 func (m *keyMemo) add(k string) *memoEntry {
-	m.e = append(m.e[:m.n], memoEntry{key: k})
+	if m.n < len(m.e) {
+		// Its name's buffer is kept.
+		m.e[m.n] = memoEntry{key: k, name: m.e[m.n].name}
+		m.e = m.e[:m.n+1]
+	} else {
+		m.e = append(m.e, memoEntry{key: k})
+	}
 	m.n++
 	return &m.e[m.n-1]
+}
+
+// remember keeps the attribute's field and output for the next record,
+// when its value was written with nothing to fix.
+func (e *memoEntry) remember(wire, out []byte, clean bool) {
+	e.wire, e.out = nil, nil
+	if clean {
+		e.wire, e.out = wire, out
+	}
+}
+
+// memoWalk is one map's walk along a keyMemo: while its keys are the
+// memo's, in order, it follows the memo; from the first that is not, it
+// teaches the memo its keys.
+type memoWalk struct {
+	m       *keyMemo
+	matched int  // the memo's entries followed so far; -1: not following
+	learn   bool // the keys after those go into the memo
+}
+
+func newMemoWalk(m *keyMemo) memoWalk {
+	if m == nil {
+		return memoWalk{matched: -1}
+	}
+	return memoWalk{m: m, learn: true}
+}
+
+// replay returns the memo's next entry when msg starts with the bytes of
+// its attribute, whose output it holds.
+func (w *memoWalk) replay(msg []byte) *memoEntry {
+	if w.matched < 0 || w.matched >= w.m.n {
+		return nil
+	}
+	e := &w.m.e[w.matched]
+	if e.out == nil || len(msg) < len(e.wire) || string(msg[:len(e.wire)]) != string(e.wire) {
+		return nil
+	}
+	w.matched++
+	return e
+}
+
+// follow returns the memo's next entry when its key is k, which is then
+// plain and not among the keys before it (the memo's too).
+func (w *memoWalk) follow(k string) *memoEntry {
+	if w.matched < 0 || w.matched >= w.m.n || k != w.m.e[w.matched].key {
+		return nil
+	}
+	w.matched++
+	return &w.m.e[w.matched-1]
+}
+
+// leave stops following: the keys followed go into ks, to be checked
+// against, and stay the memo's first.
+func (w *memoWalk) leave(ks *keySet) {
+	if w.matched >= 0 {
+		w.stop(ks)
+	}
+}
+
+func (w *memoWalk) stop(ks *keySet) {
+	for i := range w.matched {
+		ks.seen(w.m.e[i].key)
+	}
+	w.m.n = w.matched
+	w.matched = -1
+}
+
+// note returns a new memo entry for key k while the memo learns: until a
+// key that is not raw (needing a repair or escapes) or one too many.
+func (w *memoWalk) note(k string, raw bool) *memoEntry {
+	if !w.learn {
+		return nil
+	}
+	if raw && w.m.n < maxMemoKeys {
+		return w.m.add(k)
+	}
+	w.learn = false
+	return nil
 }
