@@ -6,6 +6,7 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/k8sattributesprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourceprocessor"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver"
@@ -40,6 +41,8 @@ func Factories() (otelcol.Factories, error) {
 		resourceprocessor.NewFactory(),
 		// Agent mode: add pod, namespace and workload names to node logs.
 		k8sattributesprocessor.NewFactory(),
+		// The priority lane: ERROR logs to a topic of their own.
+		filterprocessor.NewFactory(),
 	); err != nil {
 		return f, err
 	}

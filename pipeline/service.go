@@ -42,6 +42,8 @@ type Service struct {
 	// inFlightBy splits inFlight by topic: logs, spans (fairShare).
 	inFlightBy [2]atomic.Int64
 	fair       *fairShare
+	// prio is the priority lane (nil: kafka.priority.topic empty).
+	prio *priorityLane
 
 	// mu serialises the consume loop's record handling with the rebalance
 	// callbacks (BlockRebalanceOnPoll already keeps them apart; the lock
@@ -196,6 +198,13 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		kgo.WithDecompressor(newDecompressor(fb)),
 	)
 	s.execOpts = kopts
+	if cfg.Kafka.Priority.Topic != "" {
+		s.prio = s.newPriorityLane(kopts)
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigil_pipeline_priority_in_flight_bytes",
+			Help: "Bytes of the priority lane's records taken from Kafka and not yet finished (priority.max_in_flight_bytes bounds them).",
+		}, func() float64 { return float64(s.prio.inFlight.Load()) }))
+	}
 	if s.events, err = newEvents(cfg, kopts, s.sides.activeClient, log, reg); err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
@@ -298,9 +307,26 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	commitDone := make(chan struct{})
 	go func() { s.commitLoop(ctx); close(commitDone) }()
+	prioDone, prioSinkDone := make(chan struct{}), make(chan struct{})
+	if s.prio != nil {
+		pcl, err := kgo.NewClient(s.prio.kopt...)
+		if err != nil {
+			cancelSink()
+			<-sinkDone
+			cl.Close()
+			return fmt.Errorf("pipeline: kafka client of the priority lane: %w", err)
+		}
+		s.prio.cl = pcl
+		go func() { s.prio.sink.run(sinkCtx); close(prioSinkDone) }()
+		go func() { s.consumePriority(ctx, s.prio); close(prioDone) }()
+	} else {
+		close(prioDone)
+		close(prioSinkDone)
+	}
 
-	s.log.Info("pipeline started", "topics", s.cfg.topics(), "group", s.cfg.Kafka.Group, "opensearch", s.cfg.OpenSearch.Addresses, "active", s.sides.activeClient().Name(), "dry_run", s.cfg.DryRun, "sink", s.cfg.Sink)
+	s.log.Info("pipeline started", "topics", s.cfg.topics(), "group", s.cfg.Kafka.Group, "priority_topic", s.cfg.Kafka.Priority.Topic, "opensearch", s.cfg.OpenSearch.Addresses, "active", s.sides.activeClient().Name(), "dry_run", s.cfg.DryRun, "sink", s.cfg.Sink)
 	s.consume(ctx)
+	<-prioDone
 
 	// Drain: held spans are dropped (uncommitted, so read again after the
 	// restart with their root); everything in the sink gets DrainTimeout.
@@ -313,12 +339,22 @@ func (s *Service) Run(ctx context.Context) error {
 	s.m.heldSpans.Set(0)
 	s.mu.Unlock()
 	s.sink.flush()
+	if s.prio != nil {
+		s.prio.mu.Lock()
+		s.prio.backlog = nil
+		s.prio.mu.Unlock()
+		s.prio.sink.flush()
+	}
 	s.waitSink(dctx, nil)
 	<-commitDone
 	s.commit(dctx, nil)
 	cancelSink()
 	<-sinkDone
+	<-prioSinkDone
 	<-repairsDone
+	if s.prio != nil {
+		s.prio.cl.Close()
+	}
 	cl.Close()
 	s.log.Info("pipeline stopped")
 	return nil
