@@ -138,7 +138,7 @@ type PriorityTopicConfig struct {
 // their own, so that a backlog of normal records cannot hold them back.
 type PriorityConfig struct {
 	// MaxInFlightBytes bounds the priority lane's bytes of records taken
-	// and not finished, apart from max_in_flight_bytes. Default 8 MiB.
+	// and not finished, apart from max_in_flight_bytes. Default 4 MiB.
 	MaxInFlightBytes int64 `yaml:"max_in_flight_bytes"`
 	// Linger flushes the lane's non-empty bulk this long after its first
 	// document. Default 20ms.
@@ -275,7 +275,7 @@ func DefaultConfig() Config {
 			DeleteAfter:      "7d",
 			InstallTemplates: true,
 		},
-		Priority:         PriorityConfig{MaxInFlightBytes: 8 << 20, Linger: 20 * time.Millisecond, Concurrency: 1},
+		Priority:         PriorityConfig{MaxInFlightBytes: 4 << 20, Linger: 20 * time.Millisecond, Concurrency: 1},
 		Bulk:             BulkConfig{MaxBytes: 5 << 20, MaxDocs: defaultBulkDocs, Linger: 200 * time.Millisecond, Concurrency: 2},
 		Retry:            RetryConfig{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, MaxItemRetries: 10},
 		Events:           events.DefaultConfig(),

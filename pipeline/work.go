@@ -37,10 +37,12 @@ type record struct {
 	pending  atomic.Int32
 	size     atomic.Int64  // bytes accounted in Service.inFlight
 	share    *atomic.Int64 // and in its topic's Service.inFlightBy (nil in tests)
-	// lane is the priority lane when the record came from its topic (nil:
-	// the normal topics); its bytes count against the lane's budget.
-	lane *priorityLane
 	released atomic.Bool   // size has been given back
+
+	// lane is the priority lane when the record came from its topic (nil:
+	// the normal topics); its bytes count against the lane's budget
+	// instead of Service.inFlight.
+	lane *priorityLane
 
 	mu   sync.Mutex
 	fail *dlq.Entry // first failure; nil while everything is fine

@@ -67,6 +67,8 @@ func DefaultTopics() []Topic {
 	compacted := map[string]string{"cleanup.policy": "compact"}
 	return []Topic{
 		{Name: "otlp_logs", Partitions: 6, ReplicationFactor: -1, Configs: map[string]string{"retention.ms": ms(otlpRetention)}},
+		// The priority lane's: ERROR-and-above logs.
+		{Name: "otlp_logs_priority", Partitions: 6, ReplicationFactor: -1, Configs: map[string]string{"retention.ms": ms(otlpRetention)}},
 		{Name: "otlp_spans", Partitions: 6, ReplicationFactor: -1, Configs: map[string]string{"retention.ms": ms(otlpRetention)}},
 		{Name: "vigil.dlq", Partitions: 3, ReplicationFactor: -1, Configs: map[string]string{"retention.ms": ms(deadLetterRetains), "max.message.bytes": "33554432"}},
 		{Name: "vigil.health", Partitions: 1, ReplicationFactor: -1, Configs: compacted},
