@@ -50,7 +50,7 @@ type stack struct {
 	logsTopic  string
 	spansTopic string
 	// prioTopic is the priority lane's: ERROR-and-above logs.
-	prioTopic string
+	prioTopic  string
 	dlqTopic   string
 	group      string
 	spanAlias  string
