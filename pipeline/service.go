@@ -200,6 +200,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	s.execOpts = kopts
 	if cfg.Kafka.Priority.Topic != "" {
 		s.prio = s.newPriorityLane(kopts)
+		s.sink.yield = func() bool { return !s.prio.sink.idle() }
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vigil_pipeline_priority_in_flight_bytes",
 			Help: "Bytes of the priority lane's records taken from Kafka and not yet finished (priority.max_in_flight_bytes bounds them).",

@@ -93,6 +93,7 @@ YAML
   echo "$W/$1.yaml"
 }
 metric() { { curl -fsS "http://$ADMIN/metrics" 2>/dev/null || true; } | awk -v m="$1" 'index($1, m) == 1 {s+=$NF} END {printf "%d", s}'; }
+metricf() { { curl -fsS "http://$ADMIN/metrics" 2>/dev/null || true; } | awk -v m="$1" 'index($1, m) == 1 {s+=$NF} END {printf "%.4f", s}'; }
 
 # drain <run> [probe]: runs the pipeline until the N backlog records count
 # as indexed by the normal lane; sets secs (from the first to the last
@@ -128,6 +129,8 @@ drain() {
     wait "$ppid" || { say "probe failed:"; tail -5 "$W/probe.err" >&2; exit 1; }
     probes=$(cat "$W/probe.out")
     prio=$(metric 'vigil_pipeline_lane_records_total{lane="priority",outcome="indexed"}')
+    # In the pipeline: from the probe's Kafka timestamp to its bulk answered.
+    lanelat=$(calc "$(metricf 'vigil_pipeline_lane_end_to_end_latency_seconds_sum{lane="priority"}') / $prio")
   fi
   kill -TERM "$pid"
   wait "$pid" || true
@@ -161,5 +164,7 @@ echo "| run | backlog records | documents in the stream after | drain s | drain 
 echo "|---|---|---|---|---|---|---|---|---|"
 printf '| alone | %d | %d | %.1f | %.0f | - | - | - | - |\n' "$N" "$alone_docs" "$alone" "$ra"
 printf '| with probes | %d | %d | %.1f | %.0f | %d (%d Kafka records by the priority lane) | %.2f | %.2f | %.2f |\n' "$N" "$probed_docs" "$probed" "$rp" "$np" "$prio" "$p50" "$p99" "$pmax"
+echo
+printf 'In the pipeline (Kafka record timestamp to bulk answered, vigil_pipeline_lane_end_to_end_latency_seconds{lane="priority"}): mean %.2f s per probe record.\n' "$lanelat"
 echo
 printf 'Drain rate with probes: %.1f%% of the rate alone (%+.1f%%).\n' "$(calc "100 * $rp / $ra")" "$(calc "100 * ($rp - $ra) / $ra")"
