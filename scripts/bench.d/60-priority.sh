@@ -140,12 +140,16 @@ drain() {
   docs=$(curl -fsS "$OS_URL/${RUN}$1_logs-vigil-default/_count" | sed 's/.*"count":\([0-9]*\).*/\1/')
 }
 
+load1() { awk '{print $1}' /proc/loadavg; }
 say "draining $N records alone"
+la0=$(load1)
 drain alone
 alone=$secs alone_docs=$docs
+la1=$(load1)
 say "draining $N records while $PROBES ERROR probes go through the collector"
 drain probed probe
 probed=$secs probed_docs=$docs
+la2=$(load1)
 read -r _ np _ p50 _ p99 _ pmax <<<"$probes"
 ra=$(calc "$N / $alone") rp=$(calc "$N / $probed")
 
@@ -158,6 +162,7 @@ echo "(filter processor -> the priority topic -> the pipeline's priority lane). 
 echo "from a probe's OTLP export to the first \`_count\` (polled every 0.1 s, no refresh forced; refresh_interval 1s) that finds it (scripts/bench.d/probe)."
 echo "Drain rate: backlog records / time from the first to the last backlog document counted indexed. The machine's 2 cores were shared with"
 echo "7 other sessions' builds and tests while this ran, so the times are noisy; the two drains ran one after the other."
+echo "Load average (1 min) on the $(nproc) cores: $la0 before, $la1 between and $la2 after the drains."
 echo "Targets: p99 time to searchable < 5 s; drain rate drops < 10% with probes."
 echo
 echo "| run | backlog records | documents in the stream after | drain s | drain records/s | ERROR probes | probe p50 s | probe p99 s | probe max s |"
