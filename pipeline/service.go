@@ -293,6 +293,15 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.cl = cl
 	s.fair.committed = cl.CommittedOffsets
+	if s.prio != nil {
+		// Before the commit loop, which commits through it.
+		pcl, err := kgo.NewClient(s.prio.kopt...)
+		if err != nil {
+			cl.Close()
+			return fmt.Errorf("pipeline: kafka client of the priority lane: %w", err)
+		}
+		s.prio.cl = pcl
+	}
 	s.consuming.Store(true)
 
 	sinkCtx, cancelSink := context.WithCancel(context.WithoutCancel(ctx))
@@ -310,14 +319,6 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { s.commitLoop(ctx); close(commitDone) }()
 	prioDone, prioSinkDone := make(chan struct{}), make(chan struct{})
 	if s.prio != nil {
-		pcl, err := kgo.NewClient(s.prio.kopt...)
-		if err != nil {
-			cancelSink()
-			<-sinkDone
-			cl.Close()
-			return fmt.Errorf("pipeline: kafka client of the priority lane: %w", err)
-		}
-		s.prio.cl = pcl
 		go func() { s.prio.sink.run(sinkCtx); close(prioSinkDone) }()
 		go func() { s.consumePriority(ctx, s.prio); close(prioDone) }()
 	} else {
