@@ -320,6 +320,9 @@ func (s *Service) Run(ctx context.Context) error {
 	prioDone, prioSinkDone := make(chan struct{}), make(chan struct{})
 	if s.prio != nil {
 		go func() { s.prio.sink.run(sinkCtx); close(prioSinkDone) }()
+		if s.cfg.talksToOpenSearch() {
+			go s.refreshLoop(sinkCtx, s.prio)
+		}
 		go func() { s.consumePriority(ctx, s.prio); close(prioDone) }()
 	} else {
 		close(prioDone)

@@ -159,7 +159,7 @@ echo "Command: \`make bench\` runs scripts/bench.d/60-priority.sh. Backlog: \`$l
 echo "INFO records, 2048 per Kafka record, as the collector writes them), drained by \`vigil pipeline\` (the shipped defaults; names and addresses set)"
 echo "into OpenSearch, once alone and once while $np ERROR log records, one every $INTERVAL, go through \`vigil collector --config configs/collector.yaml\`"
 echo "(filter processor -> the priority topic -> the pipeline's priority lane). Each run is a fresh consumer group and data stream. Time to searchable:"
-echo "from a probe's OTLP export to the first \`_count\` (polled every 0.1 s, no refresh forced; refresh_interval 1s) that finds it (scripts/bench.d/probe)."
+echo "from a probe's OTLP export to the first search that finds it (one \`_search\` every 0.1 s for all probes not found yet; the probe does not refresh; scripts/bench.d/probe)."
 echo "Drain rate: backlog records / time from the first to the last backlog document counted indexed. The machine's 2 cores were shared with"
 echo "7 other sessions' builds and tests while this ran, so the times are noisy; the two drains ran one after the other."
 echo "Load average (1 min) on the $(nproc) cores: $la0 before, $la1 between and $la2 after the drains."

@@ -1,7 +1,8 @@
 // Command probe measures the priority lane's time to searchable: it sends
 // ERROR log records one at a time through a collector's OTLP/gRPC receiver
-// and, for each, polls OpenSearch's _count (no refresh forced: what a user
-// searching would see) until the record is found. It prints one line per
+// and searches OpenSearch for the ones not found yet, all in one search per
+// poll (no refresh forced: what a user searching would see), until each is
+// found. It prints one line per
 // probe (seconds) on stderr and a summary line on stdout:
 //
 //	probes 100 p50 0.812 p99 1.934 max 2.101
@@ -65,7 +66,50 @@ func main() {
 	client := plogotlp.NewGRPCClient(conn)
 
 	lat := make([]float64, *n)
-	var wg sync.WaitGroup
+	// One search a poll for every probe not found yet, so that the
+	// measuring costs OpenSearch the same however many are outstanding.
+	var mu sync.Mutex
+	sentAt := map[string]time.Time{}
+	index0 := map[string]int{}
+	found := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			mu.Lock()
+			ids := make([]string, 0, len(sentAt))
+			for id := range sentAt {
+				ids = append(ids, id)
+			}
+			all := found == *n
+			mu.Unlock()
+			if all {
+				return
+			}
+			if len(ids) > 0 {
+				q := map[string]any{"size": len(ids), "_source": []string{"traceId"}, "query": map[string]any{"terms": map[string]any{"traceId": ids}}}
+				hits, err := search(*osURL, *index, q)
+				now := time.Now()
+				mu.Lock()
+				for _, id := range hits {
+					if at, ok := sentAt[id]; ok {
+						i := index0[id]
+						lat[i] = now.Sub(at).Seconds()
+						fmt.Fprintf(os.Stderr, "probe %d searchable after %.3f s\n", i, lat[i])
+						delete(sentAt, id)
+						found++
+					}
+				}
+				for id, at := range sentAt {
+					if now.Sub(at) > *timeout {
+						log.Fatalf("probe %d (traceId %s) not searchable within %s (last search: %v)", index0[id], id, *timeout, err)
+					}
+				}
+				mu.Unlock()
+			}
+			time.Sleep(*poll)
+		}
+	}()
 	tick := time.NewTicker(*every)
 	defer tick.Stop()
 	for i := range *n {
@@ -83,29 +127,19 @@ func main() {
 		lr.SetSeverityText("ERROR")
 		lr.Body().SetStr(fmt.Sprintf("probe %d of run %d: payment failed", i, *run))
 		lr.SetTraceID(id)
+		trace := hex.EncodeToString(id[:])
+		mu.Lock()
+		sentAt[trace], index0[trace] = sent, i
+		mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_, err := client.Export(ctx, plogotlp.NewExportRequestFromLogs(ld))
 		cancel()
 		if err != nil {
 			log.Fatalf("probe %d: export: %v", i, err)
 		}
-		wg.Add(1)
-		go func(i int, trace string) {
-			defer wg.Done()
-			q := map[string]any{"query": map[string]any{"term": map[string]any{"traceId": trace}}}
-			for time.Since(sent) < *timeout {
-				if c, err := count(*osURL, *index, q); err == nil && c > 0 {
-					lat[i] = time.Since(sent).Seconds()
-					fmt.Fprintf(os.Stderr, "probe %d searchable after %.3f s\n", i, lat[i])
-					return
-				}
-				time.Sleep(*poll)
-			}
-			log.Fatalf("probe %d (traceId %s) not searchable within %s", i, trace, *timeout)
-		}(i, hex.EncodeToString(id[:]))
 		<-tick.C
 	}
-	wg.Wait()
+	<-done
 	slices.Sort(lat)
 	q := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))+0.5)-1)] }
 	fmt.Printf("probes %d p50 %.3f p99 %.3f max %.3f\n", len(lat), q(0.50), q(0.99), lat[len(lat)-1])
@@ -129,18 +163,34 @@ func createTopic(brokers, topic string, partitions int32) error {
 	return nil
 }
 
-// count is the number of documents of index matching q, as searchable now.
-func count(base, index string, q any) (int, error) {
+// search returns the traceId of every document of index matching q, as
+// searchable now.
+func search(base, index string, q any) ([]string, error) {
 	b, _ := json.Marshal(q)
-	resp, err := http.Post(base+"/"+index+"/_count", "application/json", bytes.NewReader(b))
+	resp, err := http.Post(base+"/"+index+"/_search", "application/json", bytes.NewReader(b))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {
-		return 0, fmt.Errorf("%s: %s", resp.Status, body)
+		return nil, fmt.Errorf("%s: %s", resp.Status, body)
 	}
-	var c struct{ Count int }
-	return c.Count, json.Unmarshal(body, &c)
+	var r struct {
+		Hits struct {
+			Hits []struct {
+				Source struct {
+					TraceID string `json:"traceId"`
+				} `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, h := range r.Hits.Hits {
+		ids = append(ids, h.Source.TraceID)
+	}
+	return ids, nil
 }
