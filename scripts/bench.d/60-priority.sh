@@ -128,6 +128,7 @@ drain() {
   if [[ -n $ppid ]]; then
     wait "$ppid" || { say "probe failed:"; tail -5 "$W/probe.err" >&2; exit 1; }
     probes=$(cat "$W/probe.out")
+    slowest=$(grep 'searchable after' "$W/probe.err" | sort -k5 -g -r | head -5 | awk '{printf "%s%s s (probe %s)", (NR > 1 ? ", " : ""), $5, $2}')
     prio=$(metric 'vigil_pipeline_lane_records_total{lane="priority",outcome="indexed"}')
     # In the pipeline: from the probe's Kafka timestamp to its bulk answered.
     lanelat=$(calc "$(metricf 'vigil_pipeline_lane_end_to_end_latency_seconds_sum{lane="priority"}') / $prio")
@@ -158,7 +159,7 @@ echo
 echo "Command: \`make bench\` runs scripts/bench.d/60-priority.sh. Backlog: \`$load\` ($loaded;"
 echo "INFO records, 2048 per Kafka record, as the collector writes them), drained by \`vigil pipeline\` (the shipped defaults; names and addresses set)"
 echo "into OpenSearch, once alone and once while $np ERROR log records, one every $INTERVAL, go through \`vigil collector --config configs/collector.yaml\`"
-echo "(filter processor -> the priority topic -> the pipeline's priority lane). Each run is a fresh consumer group and data stream. Time to searchable:"
+echo "(filter processor -> the priority topic -> the pipeline's priority lane, which refreshes the data stream after its bulks, at most every 0.5 s). Each run is a fresh consumer group and data stream. Time to searchable:"
 echo "from a probe's OTLP export to the first search that finds it (one \`_search\` every 0.1 s for all probes not found yet; the probe does not refresh; scripts/bench.d/probe)."
 echo "Drain rate: backlog records / time from the first to the last backlog document counted indexed. The machine's 2 cores were shared with"
 echo "7 other sessions' builds and tests while this ran, so the times are noisy; the two drains ran one after the other."
@@ -169,6 +170,8 @@ echo "| run | backlog records | documents in the stream after | drain s | drain 
 echo "|---|---|---|---|---|---|---|---|---|"
 printf '| alone | %d | %d | %.1f | %.0f | - | - | - | - |\n' "$N" "$alone_docs" "$alone" "$ra"
 printf '| with probes | %d | %d | %.1f | %.0f | %d (%d Kafka records by the priority lane) | %.2f | %.2f | %.2f |\n' "$N" "$probed_docs" "$probed" "$rp" "$np" "$prio" "$p50" "$p99" "$pmax"
+echo
+echo "Slowest probes (numbered in sending order, one every $INTERVAL from the drain's first indexed document): $slowest."
 echo
 printf 'In the pipeline (Kafka record timestamp to bulk answered, vigil_pipeline_lane_end_to_end_latency_seconds{lane="priority"}): mean %.2f s per probe record.\n' "$lanelat"
 echo
