@@ -13,7 +13,7 @@ import (
 func TestKafkaBrokers(t *testing.T) {
 	t.Setenv("VIGIL_KAFKA_BROKERS", "10.0.0.1:9094")
 	got := kafkaBrokers(Config{Config: []string{"../configs/collector.yaml"}})
-	require.Equal(t, map[string][]string{"kafka/logs": {"10.0.0.1:9094"}, "kafka/traces": {"10.0.0.1:9094"}}, got)
+	require.Equal(t, map[string][]string{"kafka/logs": {"10.0.0.1:9094"}, "kafka/logs_priority": {"10.0.0.1:9094"}, "kafka/traces": {"10.0.0.1:9094"}}, got)
 }
 
 // TestCalmKafkaLogs: a Kafka failure logged on every retry is written

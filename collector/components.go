@@ -55,7 +55,7 @@ func Factories() (otelcol.Factories, error) {
 		// docs/recipes.md): parse and enrich with OTTL, drop noise, redact
 		// personal data, sample traces, add host and cloud attributes.
 		transformprocessor.NewFactory(),
-		filterprocessor.NewFactory(),
+		filterprocessor.NewFactory(), // also the priority lane: ERROR logs to a topic of their own
 		attributesprocessor.NewFactory(),
 		redactionprocessor.NewFactory(),
 		probabilisticsamplerprocessor.NewFactory(),

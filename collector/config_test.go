@@ -35,7 +35,7 @@ func TestShippedKafkaExportersWaitForAllReplicas(t *testing.T) {
 				kafka++
 				require.EqualValues(t, -1, kc.Producer.RequiredAcks, "%s: exporters::%s::producer::required_acks", file, id)
 			}
-			require.Equal(t, 2, kafka, "%s: Kafka exporters (logs, traces)", file)
+			require.Equal(t, 3, kafka, "%s: Kafka exporters (logs, priority logs, traces)", file)
 		})
 	}
 }

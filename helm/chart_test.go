@@ -341,11 +341,11 @@ var variantChecks = map[string]func(t *testing.T, ms []manifest){
 		}
 		cm := find[*corev1.ConfigMap](t, ms, "ConfigMap", release+"-setup")
 		require.NoError(t, yaml.Unmarshal([]byte(cm.Data["setup.yaml"]), &setup))
-		require.Len(t, setup.Topics, 7)
+		require.Len(t, setup.Topics, 8)
 		for _, tp := range setup.Topics {
 			require.Equal(t, 3, tp.ReplicationFactor, tp.Name)
 			require.Equal(t, "2", tp.Configs["min.insync.replicas"], tp.Name)
-			if tp.Name == "otlp_logs" || tp.Name == "otlp_spans" {
+			if tp.Name == "otlp_logs" || tp.Name == "otlp_spans" || tp.Name == "otlp_logs_priority" {
 				require.Equal(t, 12, tp.Partitions, tp.Name)
 				// The collector's exporters send batches of up to 8 MiB.
 				require.Equal(t, "8388608", tp.Configs["max.message.bytes"], tp.Name)

@@ -39,7 +39,9 @@ func checkRecipes(t *testing.T, ms []manifest) {
 	for _, p := range []string{"transform/parse_body", "filter/drop_debug", "redaction/pii", "tail_sampling"} {
 		require.Contains(t, cfg.Processors, p)
 	}
-	require.Equal(t, []string{"memory_limiter", "transform/parse_body", "filter/drop_debug", "redaction/pii", "resource", "batch"}, cfg.Service.Pipelines["logs"].Processors)
+	require.Equal(t, []string{"memory_limiter", "transform/parse_body", "filter/drop_debug", "redaction/pii", "resource", "filter/normal_logs", "batch"}, cfg.Service.Pipelines["logs"].Processors)
+	// ERROR logs take the priority lane's pipeline: parsed and redacted too.
+	require.Equal(t, []string{"memory_limiter", "transform/parse_body", "redaction/pii", "resource", "filter/priority_logs", "batch/priority"}, cfg.Service.Pipelines["logs/priority"].Processors)
 	require.Equal(t, []string{"memory_limiter", "redaction/pii", "tail_sampling", "resource", "batch"}, cfg.Service.Pipelines["traces"].Processors)
 	require.Equal(t, []string{"memory_limiter", "resource", "batch"}, cfg.Service.Pipelines["metrics"].Processors)
 	require.Equal(t, int32(1), *find[*appsv1.StatefulSet](t, ms, "StatefulSet", release+"-collector").Spec.Replicas)

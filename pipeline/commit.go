@@ -37,8 +37,27 @@ func (s *Service) commit(ctx context.Context, only map[string][]int32) {
 	if len(offs) == 0 {
 		return
 	}
+	// The priority lane's offsets are its own group's, committed through
+	// its own client.
+	var prio map[string]map[int32]kgo.EpochOffset
+	if s.prio != nil {
+		if ps, ok := offs[s.prio.topic]; ok {
+			delete(offs, s.prio.topic)
+			prio = map[string]map[int32]kgo.EpochOffset{s.prio.topic: ps}
+		}
+	}
+	if len(offs) > 0 {
+		s.commitWith(ctx, s.cl, offs)
+	}
+	if prio != nil && s.prio.cl != nil {
+		s.commitWith(ctx, s.prio.cl, prio)
+	}
+}
+
+// commitWith commits offs through cl (whose group owns them).
+func (s *Service) commitWith(ctx context.Context, cl *kgo.Client, offs map[string]map[int32]kgo.EpochOffset) {
 	var cerr error
-	s.cl.CommitOffsetsSync(ctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	cl.CommitOffsetsSync(ctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
 			cerr = err
 			return

@@ -32,6 +32,8 @@ type Config struct {
 	// map into indices.apm_service_map and RED metrics by remote write
 	// (docs/apm.md).
 	APM APMConfig `yaml:"apm"`
+	// Priority is the priority lane's budget (kafka.priority is its topic).
+	Priority PriorityConfig `yaml:"priority"`
 	// Events indexes vigil.health, vigil.failover and the DLQ's headers
 	// into indices.health_events and indices.dlq (pipeline/events).
 	Events events.Config `yaml:"events"`
@@ -98,6 +100,11 @@ type KafkaConfig struct {
 	// Logs and Spans are the topics the collector writes.
 	Logs  TopicConfig `yaml:"logs"`
 	Spans TopicConfig `yaml:"spans"`
+	// Priority is the collector's topic of log records of severity ERROR
+	// and above (the priority lane, docs/architecture.md), read by a
+	// consumer of its own (priority.*). Empty topic: no priority lane.
+	// Default "otlp_logs_priority".
+	Priority PriorityTopicConfig `yaml:"priority"`
 	// DLQTopic receives records that cannot be indexed. Default "vigil.dlq".
 	DLQTopic string `yaml:"dlq_topic"`
 	// HealthTopic carries the detector's health events, which the events
@@ -130,6 +137,30 @@ type TopicConfig struct {
 	Topic string `yaml:"topic"`
 	// Encoding is "otlp_proto" or "otlp_json". Default "otlp_proto".
 	Encoding string `yaml:"encoding"`
+}
+
+// PriorityTopicConfig is the priority lane's input topic.
+type PriorityTopicConfig struct {
+	TopicConfig `yaml:",inline"`
+	// Group is the lane's consumer group: a group of its own, so that its
+	// rebalances, fetches and commits never wait for the normal topics'.
+	// Default: kafka.group with "-priority" appended.
+	Group string `yaml:"group"`
+}
+
+// PriorityConfig is the priority lane's own budget: its records never
+// count against max_in_flight_bytes, and its documents go in bulks of
+// their own, so that a backlog of normal records cannot hold them back.
+type PriorityConfig struct {
+	// MaxInFlightBytes bounds the priority lane's bytes of records taken
+	// and not finished, apart from max_in_flight_bytes. Default 4 MiB.
+	MaxInFlightBytes int64 `yaml:"max_in_flight_bytes"`
+	// Linger flushes the lane's non-empty bulk this long after its first
+	// document. Default 20ms.
+	Linger time.Duration `yaml:"linger"`
+	// Concurrency bounds the lane's bulk requests in flight, besides
+	// bulk.concurrency. Default 1.
+	Concurrency int `yaml:"concurrency"`
 }
 
 // IndicesConfig names the indices and sets their settings.
@@ -240,6 +271,7 @@ func DefaultConfig() Config {
 			SessionTimeout:         6 * time.Second,
 			Logs:                   TopicConfig{Topic: "otlp_logs", Encoding: EncodingProto},
 			Spans:                  TopicConfig{Topic: "otlp_spans", Encoding: EncodingProto},
+			Priority:               PriorityTopicConfig{TopicConfig: TopicConfig{Topic: "otlp_logs_priority", Encoding: EncodingProto}},
 			DLQTopic:               "vigil.dlq",
 			HealthTopic:            events.DefaultConfig().HealthTopic,
 			FetchMaxBytes:          1 << 20,
@@ -269,6 +301,7 @@ func DefaultConfig() Config {
 			InstallTemplates: true,
 		},
 		LogRouting:       DefaultLogRoutingConfig(),
+		Priority:         PriorityConfig{MaxInFlightBytes: 4 << 20, Linger: 20 * time.Millisecond, Concurrency: 1},
 		Bulk:             BulkConfig{MaxBytes: 5 << 20, MaxDocs: defaultBulkDocs, Linger: 200 * time.Millisecond, Concurrency: 2},
 		Retry:            RetryConfig{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, MaxItemRetries: 10},
 		Events:           events.DefaultConfig(),
@@ -338,13 +371,19 @@ func (c Config) Validate() error {
 	for _, t := range []struct {
 		path string
 		tc   TopicConfig
-	}{{"kafka.logs", k.Logs}, {"kafka.spans", k.Spans}} {
+	}{{"kafka.logs", k.Logs}, {"kafka.spans", k.Spans}, {"kafka.priority", k.Priority.TopicConfig}} {
 		if t.tc.Encoding != EncodingProto && t.tc.Encoding != EncodingJSON {
 			p.Addf(t.path+".encoding", "must be %s or %s (got %q)", EncodingProto, EncodingJSON, t.tc.Encoding)
 		}
 	}
 	if k.Logs.Topic != "" && k.Logs.Topic == k.Spans.Topic {
 		p.Addf("kafka.spans.topic", "must differ from logs.topic (got %q)", k.Spans.Topic)
+	}
+	if t := k.Priority.Topic; t != "" && (t == k.Logs.Topic || t == k.Spans.Topic) {
+		p.Addf("kafka.priority.topic", "must differ from logs.topic and spans.topic (got %q)", t)
+	}
+	if k.Priority.Topic != "" && k.Priority.Group != "" && k.Priority.Group == k.Group {
+		p.Addf("kafka.priority.group", "must differ from kafka.group: the lane commits on its own (got %q)", k.Priority.Group)
 	}
 	if k.FetchMaxBytes <= 0 {
 		p.Addf("kafka.fetch_max_bytes", "must be > 0 (got %d)", k.FetchMaxBytes)
@@ -410,6 +449,17 @@ func (c Config) Validate() error {
 	if c.TraceGroup.Repair && c.TraceGroup.RepairDelay <= 0 {
 		p.Addf("trace_group.repair_delay", "must be > 0 when trace_group.repair is on (got %s)", c.TraceGroup.RepairDelay)
 	}
+	if c.Kafka.Priority.Topic != "" {
+		if c.Priority.MaxInFlightBytes < 1<<20 {
+			p.Addf("priority.max_in_flight_bytes", "must be >= 1048576 (got %d)", c.Priority.MaxInFlightBytes)
+		}
+		if c.Priority.Linger <= 0 {
+			p.Addf("priority.linger", "must be > 0 (got %s)", c.Priority.Linger)
+		}
+		if c.Priority.Concurrency <= 0 {
+			p.Addf("priority.concurrency", "must be > 0 (got %d)", c.Priority.Concurrency)
+		}
+	}
 	if c.MaxInFlightBytes < int64(c.Bulk.MaxBytes) {
 		p.Addf("max_in_flight_bytes", "must be >= bulk.max_bytes (got %d)", c.MaxInFlightBytes)
 	}
@@ -453,6 +503,14 @@ func (ix IndicesConfig) Installer(c *opensearch.Client, log *slog.Logger) *opens
 
 // talksToOpenSearch reports whether the pipeline uses the cluster at all.
 func (c Config) talksToOpenSearch() bool { return !c.DryRun && c.Sink == SinkOpenSearch }
+
+// priorityGroup is the priority lane's consumer group.
+func (c Config) priorityGroup() string {
+	if g := c.Kafka.Priority.Group; g != "" {
+		return g
+	}
+	return c.Kafka.Group + "-priority"
+}
 
 func (c Config) topics() []string {
 	var ts []string

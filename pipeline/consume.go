@@ -51,6 +51,11 @@ func (s *Service) consume(ctx context.Context) {
 					s.m.lag.WithLabelValues(p.Topic, fmt.Sprint(p.Partition)).Set(float64(max(lag, 0)))
 				}
 			})
+			var lag int64
+			for _, l := range s.fair.lag {
+				lag += l
+			}
+			s.m.laneLag.WithLabelValues(laneNormal).Set(float64(lag))
 			s.mu.Lock()
 			s.backlog = append(s.backlog, fetches.Records()...)
 			s.mu.Unlock()
@@ -60,11 +65,15 @@ func (s *Service) consume(ctx context.Context) {
 			// decompressed again after resuming (in make bench, every
 			// other batch was).
 			sleep(ctx, backlogWait)
+		case s.prioWaiting():
+			sleep(ctx, time.Millisecond) // the priority lane goes first
 		}
 		now := time.Now()
 		s.mu.Lock()
 		n := 0
-		for n < len(s.backlog) && !s.blocked() {
+		// Strict precedence (priorityLane): nothing is taken in while
+		// the priority lane has records to take in.
+		for n < len(s.backlog) && !s.blocked() && !s.prioWaiting() {
 			s.handle(s.backlog[n], now)
 			n++
 		}
@@ -105,6 +114,12 @@ func (s *Service) consume(ctx context.Context) {
 // blocked reports whether records may not be taken in now.
 func (s *Service) blocked() bool {
 	return s.inFlight.Load() >= s.cfg.MaxInFlightBytes || s.operatorPause.Load()
+}
+
+// prioWaiting reports whether the priority lane has records polled and
+// room to take them in.
+func (s *Service) prioWaiting() bool {
+	return s.prio != nil && s.prio.waiting.Load()
 }
 
 // backlogWait is how long the loop waits for in-flight bytes to drain
@@ -184,8 +199,20 @@ func (s *Service) fairIndex(topic string) int {
 // handle turns one record into documents. It never fails: what cannot be
 // decoded or indexed is recorded on the record, which then goes to the DLQ.
 func (s *Service) handle(kr *kgo.Record, now time.Time) {
+	s.handleIn(kr, now, nil)
+}
+
+// handleIn is handle for a lane: nil for the normal topics, else the
+// priority lane, whose records (logs) count against its own budget and
+// whose documents go to its own sink.
+func (s *Service) handleIn(kr *kgo.Record, now time.Time, lane *priorityLane) {
 	signal, enc := signalLogs, s.cfg.Kafka.Logs.Encoding
-	if kr.Topic == s.cfg.Kafka.Spans.Topic {
+	avgCost, sk := &s.avgCost, s.sink
+	switch {
+	case lane != nil:
+		enc = s.cfg.Kafka.Priority.Encoding
+		avgCost, sk = &lane.avgCost, lane.sink
+	case kr.Topic == s.cfg.Kafka.Spans.Topic:
 		signal, enc = signalSpans, s.cfg.Kafka.Spans.Encoding
 	}
 	// Read before a span record's headers are dropped below.
@@ -210,8 +237,11 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 		kr.Recycle()
 		kr = &own
 	}
-	r := &record{s: s, kr: kr, signal: signal, share: &s.inFlightBy[0], seg: seg, hb: hb}
-	if signal == signalSpans {
+	r := &record{s: s, kr: kr, signal: signal, share: &s.inFlightBy[0], seg: seg, hb: hb, lane: lane}
+	switch {
+	case lane != nil:
+		r.share = nil // not one of the topics fairShare weighs
+	case signal == signalSpans:
 		r.share = &s.inFlightBy[1]
 	}
 	r.e = s.tracker.add(kr.Topic, kr.Partition, kr.Offset, kr.LeaderEpoch)
@@ -221,7 +251,7 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 	defer r.release()
 	defer func() {
 		// Exponentially weighted: adapts to the topics' record sizes.
-		s.avgCost = 0.8*s.avgCost + 0.2*float64(r.size.Load())
+		*avgCost = 0.8**avgCost + 0.2*float64(r.size.Load())
 	}()
 	defer func() {
 		// pdata is robust against hostile input, but a pipeline that
@@ -284,7 +314,7 @@ func (s *Service) handle(kr *kgo.Record, now time.Time) {
 		r.pending.Add(int32(len(items)))
 		r.account(size)
 		r.e.p.inSink.Add(int64(len(items)))
-		s.sink.addAll(items)
+		sk.addAll(items)
 	case signalSpans:
 		spans, errs, err := spanDocuments(enc, kr.Value, opt)
 		if err != nil {

@@ -28,6 +28,9 @@ type metrics struct {
 	emptyRecords   *prometheus.CounterVec // signal, reason
 	streamOverflow *prometheus.CounterVec // reason
 	logStreams     prometheus.Gauge
+	laneRecords    *prometheus.CounterVec // lane, outcome
+	laneLatency    *prometheus.HistogramVec
+	laneLag        *prometheus.GaugeVec // lane
 	// indexedDocs caches documents{kind,outcome="indexed"} per kind: it is
 	// counted once per document, the hottest label lookup there is.
 	indexedDocs map[string]prometheus.Counter
@@ -130,9 +133,27 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_pipeline_log_streams",
 			Help: "Log data streams known to exist besides indices.logs_data_stream (counted against log_routing.max_streams).",
 		}),
+		laneRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_pipeline_lane_records_total",
+			Help: "Kafka records finished, by lane (normal; priority: log records of severity ERROR and above) and outcome (indexed, dead_lettered).",
+		}, []string{"lane", "outcome"}),
+		laneLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vigil_pipeline_lane_end_to_end_latency_seconds",
+			Help:    "Time from a Kafka record's timestamp to its last document indexed, by lane.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900},
+		}, []string{"lane"}),
+		laneLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_pipeline_lane_lag_records",
+			Help: "Records behind the high watermarks of the lane's topics, summed over its partitions, as of the last fetch.",
+		}, []string{"lane"}),
 	}
 	for _, reason := range []string{overflowMaxStreams, overflowRefused} {
 		m.streamOverflow.WithLabelValues(reason) // present at 0 from the start
+	}
+	for _, lane := range []string{laneNormal, lanePriority} {
+		for _, o := range []string{"indexed", "dead_lettered"} {
+			m.laneRecords.WithLabelValues(lane, o) // present at 0 from the start
+		}
 	}
 	for _, sig := range []string{signalLogs, signalSpans} {
 		for _, reason := range []string{emptyNull, emptyZeroLength} {
@@ -146,7 +167,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.records, m.documents, m.bulkDuration, m.bulkBytes, m.bulkFailures, m.lag, m.latency,
 			m.paused, m.heldSpans, m.forcedReleases, m.repairs, m.repairErrors, m.repairedSpans, m.repairsPending, m.fairPaused, m.opensearchUp, m.commits, m.active, m.switches, m.discarded, m.emptyRecords,
-			m.streamOverflow, m.logStreams)
+			m.streamOverflow, m.logStreams, m.laneRecords, m.laneLatency, m.laneLag)
 	}
 	return m
 }

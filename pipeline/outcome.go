@@ -45,7 +45,10 @@ func (s *Service) finish(r *record) {
 	s.canaryFinished(r, f == nil)
 	if f == nil {
 		s.m.records.WithLabelValues(r.signal, "indexed").Inc()
-		s.m.latency.WithLabelValues(r.signal).Observe(time.Since(r.kr.Timestamp).Seconds())
+		age := time.Since(r.kr.Timestamp).Seconds()
+		s.m.latency.WithLabelValues(r.signal).Observe(age)
+		s.m.laneLatency.WithLabelValues(laneOf(r)).Observe(age)
+		s.m.laneRecords.WithLabelValues(laneOf(r), "indexed").Inc()
 		s.tracker.done(r.e)
 		r.giveBack()
 		s.reuse(r)
@@ -93,6 +96,7 @@ func (s *Service) deadLetter(r *record, f dlq.Entry, attempt int) {
 			return
 		}
 		s.m.records.WithLabelValues(r.signal, "dead_lettered").Inc()
+		s.m.laneRecords.WithLabelValues(laneOf(r), "dead_lettered").Inc()
 		r.e.p.inSink.Add(-1)
 		s.tracker.done(r.e)
 		r.giveBack()

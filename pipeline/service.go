@@ -46,6 +46,8 @@ type Service struct {
 	// inFlightBy splits inFlight by topic: logs, spans (fairShare).
 	inFlightBy [2]atomic.Int64
 	fair       *fairShare
+	// prio is the priority lane (nil: kafka.priority.topic empty).
+	prio *priorityLane
 
 	// mu serialises the consume loop's record handling with the rebalance
 	// callbacks (BlockRebalanceOnPoll already keeps them apart; the lock
@@ -224,6 +226,14 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		kgo.WithDecompressor(newDecompressor(fb)),
 	)
 	s.execOpts = kopts
+	if cfg.Kafka.Priority.Topic != "" {
+		s.prio = s.newPriorityLane(kopts)
+		s.sink.yield = func() bool { return !s.prio.sink.idle() }
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigil_pipeline_priority_in_flight_bytes",
+			Help: "Bytes of the priority lane's records taken from Kafka and not yet finished (priority.max_in_flight_bytes bounds them).",
+		}, func() float64 { return float64(s.prio.inFlight.Load()) }))
+	}
 	if s.events, err = newEvents(cfg, kopts, s.sides.activeClient, log, reg); err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
@@ -316,6 +326,15 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.cl = cl
 	s.fair.committed = cl.CommittedOffsets
+	if s.prio != nil {
+		// Before the commit loop, which commits through it.
+		pcl, err := kgo.NewClient(s.prio.kopt...)
+		if err != nil {
+			cl.Close()
+			return fmt.Errorf("pipeline: kafka client of the priority lane: %w", err)
+		}
+		s.prio.cl = pcl
+	}
 	s.consuming.Store(true)
 
 	sinkCtx, cancelSink := context.WithCancel(context.WithoutCancel(ctx))
@@ -337,9 +356,21 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	commitDone := make(chan struct{})
 	go func() { s.commitLoop(ctx); close(commitDone) }()
+	prioDone, prioSinkDone := make(chan struct{}), make(chan struct{})
+	if s.prio != nil {
+		go func() { s.prio.sink.run(sinkCtx); close(prioSinkDone) }()
+		if s.cfg.talksToOpenSearch() {
+			go s.refreshLoop(sinkCtx, s.prio)
+		}
+		go func() { s.consumePriority(ctx, s.prio); close(prioDone) }()
+	} else {
+		close(prioDone)
+		close(prioSinkDone)
+	}
 
-	s.log.Info("pipeline started", "topics", s.cfg.topics(), "group", s.cfg.Kafka.Group, "opensearch", s.cfg.OpenSearch.Addresses, "active", s.sides.activeClient().Name(), "dry_run", s.cfg.DryRun, "sink", s.cfg.Sink)
+	s.log.Info("pipeline started", "topics", s.cfg.topics(), "group", s.cfg.Kafka.Group, "priority_topic", s.cfg.Kafka.Priority.Topic, "opensearch", s.cfg.OpenSearch.Addresses, "active", s.sides.activeClient().Name(), "dry_run", s.cfg.DryRun, "sink", s.cfg.Sink)
 	s.consume(ctx)
+	<-prioDone
 
 	// Drain: held spans are dropped (uncommitted, so read again after the
 	// restart with their root); everything in the sink gets DrainTimeout.
@@ -356,6 +387,12 @@ func (s *Service) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	close(apmStop)
 	s.sink.flush()
+	if s.prio != nil {
+		s.prio.mu.Lock()
+		s.prio.backlog = nil
+		s.prio.mu.Unlock()
+		s.prio.sink.flush()
+	}
 	s.waitSink(dctx, nil)
 	<-commitDone
 	s.commit(dctx, nil)
@@ -365,8 +402,12 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	cancelSink()
 	<-sinkDone
+	<-prioSinkDone
 	<-repairsDone
 	<-apmDone
+	if s.prio != nil {
+		s.prio.cl.Close()
+	}
 	cl.Close()
 	s.log.Info("pipeline stopped")
 	return nil

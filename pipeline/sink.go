@@ -55,6 +55,10 @@ type sink struct {
 	// down is set while whole bulk requests fail (cluster unreachable):
 	// the consumer pauses fetching meanwhile.
 	down atomic.Bool
+	// yield, when set, holds back the next bulk while it returns true:
+	// the priority lane's sink has documents to send or in flight, and
+	// OpenSearch's write threads should go to them (priorityLane).
+	yield func() bool
 }
 
 func newSink(cfg BulkConfig, retry RetryConfig, client bulkClient, m *metrics, log *slog.Logger) *sink {
@@ -67,6 +71,9 @@ func newSink(cfg BulkConfig, retry RetryConfig, client bulkClient, m *metrics, l
 		bodies: newFreeList(1),
 	}
 }
+
+// maxYield bounds how long a bulk waits for the priority lane's (sink.yield).
+const maxYield = time.Second
 
 // actionOverhead approximates the bulk action line's size.
 const actionOverhead = 64
@@ -175,6 +182,14 @@ func (s *sink) run(ctx context.Context) {
 			s.ready[0] = nil
 			s.ready = s.ready[1:]
 			s.mu.Unlock()
+			// At most maxYield per bulk: a priority bulk retried for
+			// long (OpenSearch refusing its documents) slows the normal
+			// lane, never stops it.
+			for until := time.Now().Add(maxYield); s.yield != nil && s.yield() && time.Now().Before(until); {
+				if !sleep(ctx, time.Millisecond) {
+					return
+				}
+			}
 			select {
 			case s.sem <- struct{}{}:
 			case <-ctx.Done():

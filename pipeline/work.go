@@ -41,6 +41,11 @@ type record struct {
 	share    *atomic.Int64 // and in its topic's Service.inFlightBy (nil in tests)
 	released atomic.Bool   // size has been given back
 
+	// lane is the priority lane when the record came from its topic (nil:
+	// the normal topics); its bytes count against the lane's budget
+	// instead of Service.inFlight.
+	lane *priorityLane
+
 	mu   sync.Mutex
 	fail *dlq.Entry // first failure; nil while everything is fine
 
@@ -68,16 +73,24 @@ func (r *record) releaseN(n int32) {
 // account adds n bytes to the record's (and the pipeline's) in-flight size.
 func (r *record) account(n int) {
 	r.size.Add(int64(n))
-	r.s.inFlight.Add(int64(n))
+	r.budget().Add(int64(n))
 	if r.share != nil {
 		r.share.Add(int64(n))
 	}
 }
 
+// budget is the in-flight counter of the record's lane.
+func (r *record) budget() *atomic.Int64 {
+	if r.lane != nil {
+		return &r.lane.inFlight
+	}
+	return &r.s.inFlight
+}
+
 // giveBack returns the record's bytes to the in-flight budget, once.
 func (r *record) giveBack() {
 	if r.released.CompareAndSwap(false, true) {
-		r.s.inFlight.Add(-r.size.Load())
+		r.budget().Add(-r.size.Load())
 		if r.share != nil {
 			r.share.Add(-r.size.Load())
 		}

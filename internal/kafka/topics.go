@@ -55,6 +55,8 @@ func DefaultTopics() []Topic {
 	otlp := map[string]string{"retention.ms": ms(otlpRetention), "max.message.bytes": otlpMaxMessageBytes}
 	return []Topic{
 		{Name: "otlp_logs", Partitions: 6, ReplicationFactor: -1, Configs: maps.Clone(otlp)},
+		// The priority lane's: ERROR-and-above logs.
+		{Name: "otlp_logs_priority", Partitions: 6, ReplicationFactor: -1, Configs: maps.Clone(otlp)},
 		{Name: "otlp_spans", Partitions: 6, ReplicationFactor: -1, Configs: maps.Clone(otlp)},
 		{Name: "vigil.dlq", Partitions: 3, ReplicationFactor: -1, Configs: map[string]string{"retention.ms": ms(deadLetterRetains), "max.message.bytes": dlqMaxMessageBytes}},
 		{Name: "vigil.health", Partitions: 1, ReplicationFactor: -1, Configs: maps.Clone(compacted)},

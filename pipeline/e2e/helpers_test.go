@@ -49,6 +49,8 @@ type stack struct {
 	prefix     string
 	logsTopic  string
 	spansTopic string
+	// prioTopic is the priority lane's: ERROR-and-above logs.
+	prioTopic  string
 	dlqTopic   string
 	group      string
 	spanAlias  string
@@ -92,6 +94,7 @@ func newStackOn(t *testing.T, brokers []string, replicas int16, partitions int32
 		prefix:     prefix,
 		logsTopic:  prefix + ".otlp_logs",
 		spansTopic: prefix + ".otlp_spans",
+		prioTopic:  prefix + ".otlp_logs_priority",
 		dlqTopic:   prefix + ".dlq",
 		group:      prefix + "-pipeline",
 		spanAlias:  prefix + "-otel-v1-apm-span",
@@ -101,7 +104,7 @@ func newStackOn(t *testing.T, brokers []string, replicas int16, partitions int32
 		dir:        t.TempDir(),
 	}
 	big := map[string]*string{"max.message.bytes": ptr("26214400")}
-	s.createTopics(partitions, big, s.logsTopic, s.spansTopic)
+	s.createTopics(partitions, big, s.logsTopic, s.spansTopic, s.prioTopic)
 	s.createTopics(3, map[string]*string{"max.message.bytes": ptr("33554432")}, s.dlqTopic)
 	t.Cleanup(s.deleteIndices)
 	return s
@@ -159,6 +162,7 @@ func (s *stack) startCollectorWith(extraEnv []string, configs ...string) *collec
 		"VIGIL_KAFKA_BROKERS=" + s.broker,
 		"VIGIL_LOGS_TOPIC=" + s.logsTopic,
 		"VIGIL_SPANS_TOPIC=" + s.spansTopic,
+		"VIGIL_LOGS_PRIORITY_TOPIC=" + s.prioTopic,
 		"VIGIL_COLLECTOR_QUEUE_DIR=" + filepath.Join(s.dir, "collector-queue"),
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + c.grpc,
 		"VIGIL_OTLP_HTTP_ENDPOINT=" + c.http,
@@ -189,6 +193,7 @@ kafka:
   group: %s
   logs: {topic: %s}
   spans: {topic: %s}
+  priority: {topic: %s}
   dlq_topic: %s
 opensearch: %s
 indices:
@@ -197,7 +202,7 @@ indices:
   apm_service_map: %s
   logs_data_stream: %s
   canary: %s
-%s`, admin, brokers, s.group, s.logsTopic, s.spansTopic, s.dlqTopic, s.opensearchYAML(), s.spanAlias, s.serviceMap, s.apmMap, s.logsStream, s.canaryIndex(), extra)
+%s`, admin, brokers, s.group, s.logsTopic, s.spansTopic, s.prioTopic, s.dlqTopic, s.opensearchYAML(), s.spanAlias, s.serviceMap, s.apmMap, s.logsStream, s.canaryIndex(), extra)
 	path := filepath.Join(s.dir, "pipeline.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
 	return path

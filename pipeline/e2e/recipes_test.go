@@ -227,7 +227,8 @@ func recipeRedact(t *testing.T, s *stack) {
 				"customer": "bob.smith+shop@mail.example.org", "order_id": "o-12345678",
 			},
 			resAttrs: map[string]any{"owner.email": "ops@example.com"}},
-		{seq: 2, sevNum: plog.SeverityNumberInfo, body: marker + " discover 6011000990139424 declined"},
+		// An ERROR takes the priority lane's pipeline and topic: masked there too.
+		{seq: 2, sevNum: plog.SeverityNumberError, body: marker + " discover 6011000990139424 declined"},
 	})
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
@@ -272,8 +273,8 @@ func recipeRedact(t *testing.T, s *stack) {
 		require.NotContains(t, string(indexed), secret, "OpenSearch holds a value the recipe masks")
 	}
 
-	// Kafka: every record of both topics, read from the start with kcat.
-	for _, topic := range []string{s.logsTopic, s.spansTopic} {
+	// Kafka: every record of the three topics, read from the start with kcat.
+	for _, topic := range []string{s.logsTopic, s.prioTopic, s.spansTopic} {
 		out, err := exec.Command(testinfra.Tool(t, "kcat"), "-C", "-b", s.broker, "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%s\n").Output()
 		require.NoError(t, err, "kcat -C %s", topic)
 		require.Contains(t, string(out), marker, "%s: the recipe's records were read", topic)

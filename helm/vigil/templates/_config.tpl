@@ -172,6 +172,9 @@ and, with opensearch.dashboardsUrl, Dashboards for the saved objects.
   (dict "name" $dk.health_topic "partitions" 1 "configs" (merge (deepCopy $compact) $common))
   (dict "name" $dk.leader_topic "partitions" 1 "configs" (deepCopy $common))
   (dict "name" $ak.state_topic "partitions" 1 "configs" (merge (deepCopy $compact) $common)) }}
+{{- with ($pk.priority).topic }}
+{{- $topics = append $topics (dict "name" . "partitions" (int $t.partitions) "configs" (merge (deepCopy $retain) $common)) }}
+{{- end }}
 {{- if $ak.failover_topic }}
 {{- $topics = append $topics (dict "name" $ak.failover_topic "partitions" 1 "configs" (merge (deepCopy $compact) $common)) }}
 {{- end }}

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Macro run: the priority lane under lag. A backlog of normal (INFO) log
+# records is preloaded in the real Kafka (scripts/bench.d/logload, laid out
+# as the collector writes it) and drained by the real `vigil pipeline` into
+# the real OpenSearch, twice: once alone, once while ERROR probes go through
+# the real `vigil collector` (shipped configs/collector.yaml: the filter
+# processor routes them to the priority topic). Reports each probe's time
+# from its OTLP export to searchable (p50, p99, max; scripts/bench.d/probe
+# polls _count without forcing a refresh) and the backlog's drain rate with
+# and without probes. Prints a markdown section.
+# Environment: VIGIL_BENCH_PRIORITY_RECORDS (default 1000000),
+# VIGIL_BENCH_PRIORITY_PROBES (100), VIGIL_BENCH_PRIORITY_INTERVAL (500ms),
+# VIGIL_BENCH_PRIORITY_PORT_BASE (first of 8 local ports; default 18900).
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$REPO"
+BIN="${VIGIL_BIN:-$REPO/bin/vigil}"
+[[ -x $BIN ]] || make -s build >&2
+N=${VIGIL_BENCH_PRIORITY_RECORDS:-1000000}
+PROBES=${VIGIL_BENCH_PRIORITY_PROBES:-100}
+INTERVAL=${VIGIL_BENCH_PRIORITY_INTERVAL:-500ms}
+PB=${VIGIL_BENCH_PRIORITY_PORT_BASE:-18900}
+BROKER="${VIGIL_TEST_KAFKA:-127.0.0.1:9092}"
+OS_URL="${VIGIL_TEST_OPENSEARCH:-http://127.0.0.1:9200}"
+ADMIN=127.0.0.1:$PB
+RUN="benchprio$(date +%s)"
+TOPIC="${RUN}_otlp_logs"
+PRIO="${RUN}_otlp_logs_priority"
+W="$(mktemp -d)"
+pid="" cpid=""
+say() { printf 'bench 60-priority: %s\n' "$*" >&2; }
+calc() { awk "BEGIN {printf \"%.4f\", $1}"; } # no bc on a new machine
+cleanup() {
+  [[ -n $pid ]] && { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
+  [[ -n $cpid ]] && { kill -INT "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null || true; }
+  for r in alone probed; do
+    curl -fsS -XDELETE "$OS_URL/_data_stream/${RUN}${r}_logs-vigil-default" >/dev/null 2>&1 || true
+    curl -fsS -XDELETE "$OS_URL/${RUN}${r}-span-*,${RUN}${r}-servicemap?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true" >/dev/null 2>&1 || true
+    for t in "${RUN}${r}-span-template" "${RUN}${r}-servicemap-template" "${RUN}${r}_logs-template"; do
+      curl -fsS -XDELETE "$OS_URL/_index_template/$t" >/dev/null 2>&1 || true
+    done
+    for p in "${RUN}${r}-span-policy" "${RUN}${r}_logs-policy"; do
+      curl -fsS -XDELETE "$OS_URL/_plugins/_ism/policies/$p" >/dev/null 2>&1 || true
+    done
+  done
+  for t in "$TOPIC" "$PRIO" "${RUN}_collector_logs" "${RUN}_dlq"; do "$W/logload" -brokers "$BROKER" -topic "$t" -delete >/dev/null 2>&1 || true; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 143' INT TERM
+
+go build -o "$W/logload" ./scripts/bench.d/logload
+go build -o "$W/probe" ./scripts/bench.d/probe
+load="go run ./scripts/bench.d/logload -brokers $BROKER -topic $TOPIC -records $N"
+say "$load"
+loaded=$("$W/logload" -brokers "$BROKER" -topic "$TOPIC" -records "$N")
+say "$loaded"
+# The priority topic, as `vigil setup` makes it (4 partitions like the backlog's).
+"$W/probe" -brokers "$BROKER" -create-topic "$PRIO"
+
+# The collector: shipped file; normal logs would go to a topic of their own
+# (the probes are all ERROR: none does).
+export VIGIL_KAFKA_BROKERS="$BROKER" VIGIL_LOGS_TOPIC="${RUN}_collector_logs" VIGIL_SPANS_TOPIC="${RUN}_collector_spans"
+export VIGIL_LOGS_PRIORITY_TOPIC="$PRIO" VIGIL_COLLECTOR_QUEUE_DIR="$W/queue"
+export VIGIL_OTLP_GRPC_ENDPOINT=127.0.0.1:$((PB + 1)) VIGIL_OTLP_HTTP_ENDPOINT=127.0.0.1:$((PB + 2))
+export VIGIL_COLLECTOR_ADMIN=127.0.0.1:$((PB + 3)) VIGIL_COLLECTOR_HEALTH_ENDPOINT=127.0.0.1:$((PB + 4))
+export VIGIL_COLLECTOR_METRICS_ENDPOINT=127.0.0.1:$((PB + 5)) VIGIL_COLLECTOR_TELEMETRY_PORT=$((PB + 6))
+"$BIN" collector --config configs/collector.yaml >"$W/collector.log" 2>&1 &
+cpid=$!
+for _ in $(seq 1 120); do curl -fsS "http://$VIGIL_COLLECTOR_ADMIN/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
+
+# config <run>: the shipped defaults except names and addresses.
+config() {
+  cat >"$W/$1.yaml" <<YAML
+admin:
+  listen_address: $ADMIN
+log:
+  level: warn
+kafka:
+  brokers: ["$BROKER"]
+  group: ${RUN}-$1
+  logs: {topic: $TOPIC}
+  spans: {topic: ""}
+  priority: {topic: $PRIO}
+  dlq_topic: ${RUN}_dlq
+opensearch:
+  addresses: ["$OS_URL"]
+indices:
+  span_alias: ${RUN}$1-span
+  service_map: ${RUN}$1-servicemap
+  logs_data_stream: ${RUN}$1_logs-vigil-default
+YAML
+  echo "$W/$1.yaml"
+}
+metric() { { curl -fsS "http://$ADMIN/metrics" 2>/dev/null || true; } | awk -v m="$1" 'index($1, m) == 1 {s+=$NF} END {printf "%d", s}'; }
+metricf() { { curl -fsS "http://$ADMIN/metrics" 2>/dev/null || true; } | awk -v m="$1" 'index($1, m) == 1 {s+=$NF} END {printf "%.4f", s}'; }
+
+# drain <run> [probe]: runs the pipeline until the N backlog records count
+# as indexed by the normal lane; sets secs (from the first to the last
+# backlog document indexed) and, with probe, probes (the probe summary).
+drain() {
+  local cfg
+  cfg=$(config "$1")
+  "$BIN" pipeline --config "$cfg" >"$W/$1.log" 2>&1 &
+  pid=$!
+  local got=0 t0="" last=0 lastAt=$SECONDS ppid="" want=$N
+  [[ -n ${2:-} ]] && want=$((N + PROBES))
+  while :; do
+    got=$(metric 'vigil_pipeline_documents_total{kind="log",outcome="indexed"}')
+    if [[ -z $t0 && $got -gt 0 ]]; then
+      t0=$(date +%s.%N)
+      if [[ -n ${2:-} ]]; then
+        # Probes while the backlog drains (every INTERVAL; 100 x 0.5 s is
+        # 50 s, well inside a million-record drain).
+        "$W/probe" -otlp "$VIGIL_OTLP_GRPC_ENDPOINT" -opensearch "$OS_URL" -index "${RUN}$1_logs-vigil-default" \
+          -n "$PROBES" -interval "$INTERVAL" >"$W/probe.out" 2>"$W/probe.err" &
+        ppid=$!
+      fi
+    fi
+    [[ $got -ge $want ]] && break
+    if ! kill -0 "$pid" 2>/dev/null; then say "pipeline exited early:"; tail -20 "$W/$1.log" >&2; exit 1; fi
+    if [[ $got -gt $last ]]; then last=$got lastAt=$SECONDS; elif ((SECONDS - lastAt > 180)); then
+      say "no progress for 3 minutes at $got of $N"; tail -20 "$W/$1.log" >&2; exit 1
+    fi
+    sleep 0.2
+  done
+  secs=$(calc "$(date +%s.%N) - $t0")
+  if [[ -n $ppid ]]; then
+    wait "$ppid" || { say "probe failed:"; tail -5 "$W/probe.err" >&2; exit 1; }
+    probes=$(cat "$W/probe.out")
+    slowest=$(grep 'searchable after' "$W/probe.err" | sort -k5 -g -r | head -5 | awk '{printf "%s%s s (probe %s)", (NR > 1 ? ", " : ""), $5, $2}')
+    prio=$(metric 'vigil_pipeline_lane_records_total{lane="priority",outcome="indexed"}')
+    # In the pipeline: from the probe's Kafka timestamp to its bulk answered.
+    lanelat=$(calc "$(metricf 'vigil_pipeline_lane_end_to_end_latency_seconds_sum{lane="priority"}') / $prio")
+  fi
+  kill -TERM "$pid"
+  wait "$pid" || true
+  pid=""
+  # Every record once: the stream holds the backlog (and the probes).
+  curl -fsS -XPOST "$OS_URL/${RUN}$1_logs-vigil-default/_refresh" >/dev/null
+  docs=$(curl -fsS "$OS_URL/${RUN}$1_logs-vigil-default/_count" | sed 's/.*"count":\([0-9]*\).*/\1/')
+}
+
+load1() { awk '{print $1}' /proc/loadavg; }
+say "draining $N records alone"
+la0=$(load1)
+drain alone
+alone=$secs alone_docs=$docs
+la1=$(load1)
+say "draining $N records while $PROBES ERROR probes go through the collector"
+drain probed probe
+probed=$secs probed_docs=$docs
+la2=$(load1)
+read -r _ np _ p50 _ p99 _ pmax <<<"$probes"
+ra=$(calc "$N / $alone") rp=$(calc "$N / $probed")
+
+echo "## Priority lane: ERROR logs under lag"
+echo
+echo "Command: \`make bench\` runs scripts/bench.d/60-priority.sh. Backlog: \`$load\` ($loaded;"
+echo "INFO records, 2048 per Kafka record, as the collector writes them), drained by \`vigil pipeline\` (the shipped defaults; names and addresses set)"
+echo "into OpenSearch, once alone and once while $np ERROR log records, one every $INTERVAL, go through \`vigil collector --config configs/collector.yaml\`"
+echo "(filter processor -> the priority topic -> the pipeline's priority lane, which refreshes the data stream after its bulks, at most every 0.5 s). Each run is a fresh consumer group and data stream. Time to searchable:"
+echo "from a probe's OTLP export to the first search that finds it (one \`_search\` every 0.1 s for all probes not found yet; the probe does not refresh; scripts/bench.d/probe)."
+echo "Drain rate: backlog records / time from the first to the last backlog document counted indexed. The machine's 2 cores were shared with"
+echo "7 other sessions' builds and tests while this ran, so the times are noisy; the two drains ran one after the other."
+echo "Load average (1 min) on the $(nproc) cores: $la0 before, $la1 between and $la2 after the drains."
+echo "Targets: p99 time to searchable < 5 s; drain rate drops < 10% with probes."
+echo
+echo "| run | backlog records | documents in the stream after | drain s | drain records/s | ERROR probes | probe p50 s | probe p99 s | probe max s |"
+echo "|---|---|---|---|---|---|---|---|---|"
+printf '| alone | %d | %d | %.1f | %.0f | - | - | - | - |\n' "$N" "$alone_docs" "$alone" "$ra"
+printf '| with probes | %d | %d | %.1f | %.0f | %d (%d Kafka records by the priority lane) | %.2f | %.2f | %.2f |\n' "$N" "$probed_docs" "$probed" "$rp" "$np" "$prio" "$p50" "$p99" "$pmax"
+echo
+echo "Slowest probes (numbered in sending order, one every $INTERVAL from the drain's first indexed document): $slowest."
+echo
+printf 'In the pipeline (Kafka record timestamp to bulk answered, vigil_pipeline_lane_end_to_end_latency_seconds{lane="priority"}): mean %.2f s per probe record.\n' "$lanelat"
+echo
+printf 'Drain rate with probes: %.1f%% of the rate alone (%+.1f%%).\n' "$(calc "100 * $rp / $ra")" "$(calc "100 * ($rp - $ra) / $ra")"
