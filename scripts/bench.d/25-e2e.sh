@@ -29,7 +29,7 @@ W="$(mktemp -d)"
 cpid="" ppid_=""
 cleanup() {
   [[ -n $ppid_ ]] && { kill -TERM "$ppid_" 2>/dev/null; wait "$ppid_" 2>/dev/null || true; }
-  [[ -n $cpid ]] && { kill -INT "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null || true; }
+  [[ -n $cpid ]] && { kill -TERM "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null || true; }
   curl -fsS -XDELETE "$OS_URL/_data_stream/$DS" >/dev/null 2>&1 || true
   curl -fsS -XDELETE "$OS_URL/${RUN}-span-*,${RUN}-servicemap?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true" >/dev/null 2>&1 || true
   for t in "${RUN}-span-template" "${RUN}-servicemap-template" "${RUN}_logs-template"; do

@@ -219,17 +219,17 @@ func poller(osURL, index string, b *book, interval time.Duration, stop <-chan st
 }
 
 func pollOnce(hc *http.Client, osURL, index string, from int64, b *book) error {
-	var after []any
+	// Every record's timestamp is unique, so the next page starts just
+	// after the last one seen (search_after would take the sort value, in
+	// nanoseconds, for milliseconds).
+	op := "gte"
 	for {
 		q := map[string]any{
 			"size":             10000,
 			"_source":          false,
 			"track_total_hits": false,
-			"query":            map[string]any{"range": map[string]any{"@timestamp": map[string]any{"gte": time.Unix(0, from).UTC().Format(time.RFC3339Nano)}}},
+			"query":            map[string]any{"range": map[string]any{"@timestamp": map[string]any{op: time.Unix(0, from).UTC().Format(time.RFC3339Nano)}}},
 			"sort":             []any{map[string]any{"@timestamp": "asc"}}, // date_nanos: sort values are nanoseconds
-		}
-		if after != nil {
-			q["search_after"] = after
 		}
 		body, _ := json.Marshal(q)
 		res, err := hc.Post(osURL+"/"+index+"/_search?ignore_unavailable=true&allow_no_indices=true", "application/json", bytes.NewReader(body))
@@ -270,10 +270,11 @@ func pollOnce(hc *http.Client, osURL, index string, from int64, b *book) error {
 				return fmt.Errorf("sort value %v: %w", h.Sort[0], err)
 			}
 			b.seen(ts, at)
+			from = ts
 		}
 		if len(r.Hits.Hits) < 10000 {
 			return nil
 		}
-		after = r.Hits.Hits[len(r.Hits.Hits)-1].Sort
+		op = "gt"
 	}
 }
