@@ -210,7 +210,7 @@ echo "created document (honouring filter_path), stores nothing, and runs on the 
 echo "indexed (vigil_pipeline_documents_total, scraped every 0.5 s, then every 0.1 s from 90%); CPU-s = utime+stime of the pipeline process (/proc/<pid>/stat, start-up included);"
 echo "peak RSS = VmHWM, which includes the pages of the (all-components) binary mapped from disk (RssFile; start-up's are released, the rest is about 50 MiB) that the"
 echo "kernel can reclaim; peak anonymous RSS (RssAnon, sampled every 0.1 s) is the process's own memory. The load average is the machine's at"
-echo "the end of the run (other work shares the cores: records/s depends on it, CPU-s per million much less)."
+echo "the end of the run (other work shares the cores: records/s depends on it, CPU-s per million much less). Run on $(date -u +%Y-%m-%d)."
 echo
 echo "| sink | signal | records | wall s | records/s | pipeline CPU-s | CPU-s per million | target | peak RSS MiB | peak anonymous RSS MiB | load average |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"

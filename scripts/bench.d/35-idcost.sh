@@ -32,7 +32,7 @@ echo "sends: \`create\` with the content-derived 32-hex-digit \`_id\` (so a rede
 echo "\"auto\" is \`create\` without \`_id\` (OpenSearch makes a time-based id and can skip the lookup for an existing one);"
 echo "\"ordered\" is \`create\` with a deterministic id that sorts by time: the event time's 16 hex digits, then 16 of the content id."
 echo "Store bytes: the data stream's primary store after the run (_stats/store; not force-merged)."
-echo "Runs alternate so that the machine's other load falls on both. Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "Runs alternate so that the machine's other load falls on all. Run on $(date -u +%Y-%m-%d); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
 echo "| run | ids | documents | wall s | docs/s | OpenSearch CPU-s | CPU-s per million documents | store bytes per document |"
 echo "|---|---|---|---|---|---|---|---|"

@@ -135,30 +135,18 @@ func run(otlp, osURL, index string, rate int, dur, drain, poll, tick time.Durati
 			break
 		}
 		due := int(float64(rate)*el.Seconds()) - sent
-		if due <= 0 {
-			continue
-		}
-		ld := demo.Logs(due, seq, start, 1)
-		seq += due
-		ts := b.stamp(due)
-		i := 0
-		rls := ld.ResourceLogs()
-		for r := 0; r < rls.Len(); r++ {
-			lrs := rls.At(r).ScopeLogs().At(0).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				lrs.At(k).SetTimestamp(pcommon.Timestamp(ts[i]))
-				lrs.At(k).SetObservedTimestamp(pcommon.Timestamp(ts[i]))
-				i++
+		for due > 0 {
+			// A sender that fell behind catches up in requests of at most
+			// maxRequest records (the collector takes up to 4 MiB each).
+			n := min(due, maxRequest)
+			if err := send(ctx, client, b, n, seq, start); err != nil {
+				failed += n
+				fmt.Fprintln(os.Stderr, "rateload: export:", err)
 			}
+			seq += n
+			sent += n
+			due -= n
 		}
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := client.Export(cctx, plogotlp.NewExportRequestFromLogs(ld))
-		cancel()
-		if err != nil {
-			failed += due
-			fmt.Fprintln(os.Stderr, "rateload: export:", err)
-		}
-		sent += due
 	}
 	t.Stop()
 	sendSecs := time.Since(start).Seconds()
@@ -194,6 +182,29 @@ func run(otlp, osURL, index string, rate int, dur, drain, poll, tick time.Durati
 	fmt.Printf("offered=%d sent=%d failed=%d send_secs=%.1f sent_rate=%.0f searchable=%d missing=%d p50=%s p99=%s max=%s\n",
 		rate, sent, failed, sendSecs, float64(sent)/sendSecs, len(f), len(b.pending), q(0.50), q(0.99), maxF)
 	return nil
+}
+
+// maxRequest is the most records sent in one OTLP request.
+const maxRequest = 2000
+
+// send offers n records stamped with their send time.
+func send(ctx context.Context, client plogotlp.GRPCClient, b *book, n, seq int, start time.Time) error {
+	ld := demo.Logs(n, seq, start, 1)
+	ts := b.stamp(n)
+	i := 0
+	rls := ld.ResourceLogs()
+	for r := 0; r < rls.Len(); r++ {
+		lrs := rls.At(r).ScopeLogs().At(0).LogRecords()
+		for k := 0; k < lrs.Len(); k++ {
+			lrs.At(k).SetTimestamp(pcommon.Timestamp(ts[i]))
+			lrs.At(k).SetObservedTimestamp(pcommon.Timestamp(ts[i]))
+			i++
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := client.Export(cctx, plogotlp.NewExportRequestFromLogs(ld))
+	return err
 }
 
 // poller searches index every interval for documents at or after the
