@@ -8,7 +8,8 @@
 # process's CPU (% of one core over the step) and peak RSS. Prints a
 # markdown section.
 # Environment: VIGIL_BENCH_E2E_RATES (default "2000 5000 10000" records/s),
-# VIGIL_BENCH_E2E_SECONDS (60), VIGIL_BENCH_E2E_PORT_BASE (14300: the
+# VIGIL_BENCH_E2E_SECONDS (60), VIGIL_BENCH_E2E_PROFILE_RATE (5000: the step whose
+# OpenSearch hot threads are printed), VIGIL_BENCH_E2E_PORT_BASE (14300: the
 # collector's OTLP gRPC port is base+17, HTTP base+18, admin base+81, health
 # base+33, metrics base+89, telemetry base+88; the pipeline's admin base+82).
 set -euo pipefail
@@ -18,6 +19,7 @@ BIN="${VIGIL_BIN:-$REPO/bin/vigil}"
 [[ -x $BIN ]] || make -s build >&2
 RATES=${VIGIL_BENCH_E2E_RATES:-2000 5000 10000}
 SECS=${VIGIL_BENCH_E2E_SECONDS:-60}
+PROF_RATE=${VIGIL_BENCH_E2E_PROFILE_RATE:-5000} # the step whose OpenSearch hot threads are printed
 B=${VIGIL_BENCH_E2E_PORT_BASE:-14300}
 BROKER="${VIGIL_TEST_KAFKA:-127.0.0.1:9092}"
 OS_URL="${VIGIL_TEST_OPENSEARCH:-http://127.0.0.1:9200}"
@@ -83,6 +85,8 @@ for s in opensearch kafka; do
 done
 # lat sum|count: the pipeline's Kafka-record-timestamp-to-indexed histogram for logs.
 lat() { { curl -fsS "http://127.0.0.1:$((B + 82))/metrics" 2>/dev/null || true; } | awk -v m="vigil_pipeline_end_to_end_latency_seconds_$1" 'index($1, m) == 1 && $1 ~ /signal="logs"/ {s+=$NF} END {printf "%.3f", s}'; }
+# pm <metric>: a pipeline metric's value (summed over labels).
+pm() { { curl -fsS "http://127.0.0.1:$((B + 82))/metrics" 2>/dev/null || true; } | awk -v m="$1" 'index($1, m) == 1 && (length($1) == length(m) || substr($1, length(m) + 1, 1) == "{") {s+=$NF} END {printf "%.3f", s}'; }
 cpu() { awk -v t="$TICK" '{printf "%.2f", ($14+$15)/t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rssnow() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
@@ -103,6 +107,7 @@ for r in $RATES; do
   declare -A c0=() peak=()
   for p in "${procs[@]}"; do c0[${p%%=*}]=$(cpu "${p#*=}"); peak[${p%%=*}]=0; done
   ls0=$(lat sum) lc0=$(lat count)
+  bd0=$(pm vigil_pipeline_bulk_duration_seconds_sum) bn0=$(pm vigil_pipeline_bulk_duration_seconds_count) bb0=$(pm vigil_pipeline_bulk_size_bytes_sum)
   t0=$(date +%s.%N)
   "$W/rateload" -otlp "$VIGIL_OTLP_GRPC_ENDPOINT" -opensearch "$OS_URL" -index "$DS" -rate "$r" -duration "${SECS}s" -drain 120s >"$W/step.txt" &
   lp=$!
@@ -111,6 +116,10 @@ for r in $RATES; do
     for p in "${procs[@]}"; do
       v=$(rssnow "${p#*=}"); ((v > peak[${p%%=*}])) && peak[${p%%=*}]=$v
     done
+    # Where OpenSearch's time goes, two thirds into the profiled step.
+    if [[ $r == "$PROF_RATE" && ! -s $W/hot.txt ]] && (($(awk -v a="$(date +%s.%N)" -v b="$t0" -v s="$SECS" 'BEGIN {print (a - b >= s * 2 / 3)}'))); then
+      curl -fsS "$OS_URL/_nodes/hot_threads?threads=3&interval=1s&snapshots=10" >"$W/hot.txt" 2>/dev/null || true
+    fi
     # CPU over the sending window only (the drain that follows is idle or catching up).
     if [[ -z $tsend ]] && (($(awk -v a="$(date +%s.%N)" -v b="$t0" -v s="$SECS" 'BEGIN {print (a - b >= s)}'))); then
       tsend=$(date +%s.%N)
@@ -126,6 +135,8 @@ for r in $RATES; do
     for p in "${procs[@]}"; do c1[${p%%=*}]=$(cpu "${p#*=}"); done
   fi
   line=$(cat "$W/step.txt")
+  bulks=$(awk -v d="$(pm vigil_pipeline_bulk_duration_seconds_sum)" -v d0="$bd0" -v n="$(pm vigil_pipeline_bulk_duration_seconds_count)" -v n0="$bn0" -v b="$(pm vigil_pipeline_bulk_size_bytes_sum)" -v b0="$bb0" \
+    'BEGIN {if (n > n0) printf "%d, %.1f MiB, %.2f s", n - n0, (b - b0) / (n - n0) / 1048576, (d - d0) / (n - n0); else printf "-"}')
   kmean=$(awk -v a="$(lat sum)" -v b="$ls0" -v c="$(lat count)" -v d="$lc0" 'BEGIN {printf "%.2f", (c > d ? (a - b) / (c - d) : 0)}')
   say "$line"
   get() { tr ' ' '\n' <<<"$line" | awk -F= -v k="$1" '$1 == k {print $2}'; }
@@ -142,7 +153,7 @@ for r in $RATES; do
   if [[ -z ${saturated:-} ]] && awk -v m="$(get missing)" -v p="$(get p99)" 'BEGIN {exit !(m > 0 || p == "-" || p > 10)}'; then
     saturated=$r
   fi
-  rows+=("| $r | $left | $(get sent_rate) | $(get sent) | $(get searchable) | $(get missing) | $(get p50) | $(get p99) | $(get max) | $kmean | $target | ${procsCol%; } | $(cut -d' ' -f1-3 /proc/loadavg) |")
+  rows+=("| $r | $left | $(get sent_rate) | $(get sent) | $(get searchable) | $(get missing) | $(get p50) | $(get p99) | $(get max) | $kmean | $bulks | $target | ${procsCol%; } | $(cut -d' ' -f1-3 /proc/loadavg) |")
 done
 
 echo "## End to end: rateload -> vigil collector -> Kafka -> vigil pipeline -> OpenSearch at fixed rates"
@@ -159,13 +170,22 @@ echo "over the step (sum/count; from the Kafka record's timestamp, set when the 
 echo "A step starts once the pipeline has fetched everything before it (consumer lag 0; at most 5 minutes, else the backlog left"
 echo "is in the table). After a warm-up of 10 s at 500/s. Target: freshness p99 < 2 s at 5000 logs/s."
 echo
-echo "| offered logs/s | backlog at start | sent logs/s | sent | searchable | never searchable (120 s) | freshness p50 s | p99 s | max s | Kafka record -> indexed, mean s | target | CPU % of a core / peak RSS per process | load average |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| offered logs/s | backlog at start | sent logs/s | sent | searchable | never searchable (120 s) | freshness p50 s | p99 s | max s | Kafka record -> indexed, mean s | bulks: count, mean size, mean duration | target | CPU % of a core / peak RSS per process | load average |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
 if [[ -n ${saturated:-} ]]; then
   echo "Saturated (records left unsearchable after 120 s, or p99 over 10 s) from $saturated logs/s on this machine at the load averages shown."
 else
   echo "Not saturated at any rate offered (every record searchable, p99 under 10 s)."
+fi
+if [[ -s $W/hot.txt ]]; then
+  echo
+  echo "Where OpenSearch's time goes two thirds into the $PROF_RATE logs/s step: \`curl '$OS_URL/_nodes/hot_threads?threads=3&interval=1s&snapshots=10'\`"
+  echo "(the 3 busiest threads and the first 4 OpenSearch or Lucene frames of each stack):"
+  echo
+  echo '\`\`\`'
+  awk '/% \(/ {n = 0; print; next} /app\/\// && n++ < 4' "$W/hot.txt" | cut -c1-170 | head -20
+  echo '\`\`\`'
 fi
 echo "CPU pressure at the end (/proc/pressure/cpu, \"some\": the share of time some runnable task waited for a core): $(awk '/^some/ {print $2, $3, $4}' /proc/pressure/cpu 2>/dev/null)."
