@@ -184,8 +184,10 @@ if [[ -s $W/hot.txt ]]; then
   echo "Where OpenSearch's time goes two thirds into the $PROF_RATE logs/s step: \`curl '$OS_URL/_nodes/hot_threads?threads=3&interval=1s&snapshots=10'\`"
   echo "(the 3 busiest threads and the first 4 OpenSearch or Lucene frames of each stack):"
   echo
-  echo '\`\`\`'
-  awk '/% \(/ {n = 0; print; next} /app\/\// && n++ < 4' "$W/hot.txt" | cut -c1-170 | head -20
-  echo '\`\`\`'
+  echo '```'
+  awk '/% \(/ {n = 0; print; next} /app\/\// && n++ < 4' "$W/hot.txt" | cut -c1-170 | head -20 >"$W/hot-top.txt"
+  [[ -s $W/hot-top.txt ]] || head -25 "$W/hot.txt" | cut -c1-170 >"$W/hot-top.txt" # no thread busy enough to list: the answer as it came
+  cat "$W/hot-top.txt"
+  echo '```'
 fi
 echo "CPU pressure at the end (/proc/pressure/cpu, \"some\": the share of time some runnable task waited for a core): $(awk '/^some/ {print $2, $3, $4}' /proc/pressure/cpu 2>/dev/null)."
