@@ -215,8 +215,9 @@ type BulkConfig struct {
 	MaxBytes int `yaml:"max_bytes"`
 	// MaxDocs flushes a bulk at this many documents. Default 5000.
 	MaxDocs int `yaml:"max_docs"`
-	// Linger flushes a non-empty bulk this long after its first document.
-	// Default 200ms.
+	// Linger flushes a non-empty bulk this long after its first document,
+	// once a bulk slot (Concurrency) is free for it: while every slot is
+	// busy it keeps filling up to MaxDocs or MaxBytes. Default 200ms.
 	Linger time.Duration `yaml:"linger"`
 	// Concurrency bounds bulk requests in flight. Default 2.
 	Concurrency int `yaml:"concurrency"`

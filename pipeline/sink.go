@@ -166,12 +166,19 @@ func (s *sink) run(ctx context.Context) {
 			return
 		case <-s.wake:
 		case <-tick.C:
-			s.mu.Lock()
-			if len(s.cur) > 0 && time.Since(s.curStart) >= s.cfg.Linger {
-				s.sealLocked()
-			}
-			s.mu.Unlock()
 		}
+		// A batch past its linger is sealed only when a bulk slot is free
+		// for it: while every slot is busy (a slow cluster) it keeps
+		// growing up to max_docs or max_bytes, so the cluster gets fewer,
+		// fuller bulks instead of a queue of linger-sized ones, each
+		// paying the per-request cost (a translog fsync among others)
+		// that bounded throughput to concurrency x rate x linger per
+		// bulk latency.
+		s.mu.Lock()
+		if len(s.cur) > 0 && len(s.ready) == 0 && len(s.sem) < cap(s.sem) && time.Since(s.curStart) >= s.cfg.Linger {
+			s.sealLocked()
+		}
+		s.mu.Unlock()
 		for {
 			s.mu.Lock()
 			if len(s.ready) == 0 {
@@ -199,6 +206,7 @@ func (s *sink) run(ctx context.Context) {
 			s.active.Add(1)
 			go func() {
 				defer s.wg.Done()
+				defer s.poke() // a slot is free: a lingering batch may go
 				defer func() { <-s.sem }()
 				defer s.active.Add(-1)
 				s.send(ctx, b)

@@ -228,3 +228,36 @@ func TestSinkBatchesByDocsBytesAndLinger(t *testing.T) {
 	}
 	require.Equal(t, 9, total, "the rest went out on linger: %v", sizes)
 }
+
+// TestSinkLingerWaitsForAFreeSlot: while the only bulk slot is busy (a slow
+// cluster), documents past their linger are not sealed into linger-sized
+// bulks that queue behind it; they fill one bulk, sent when the slot frees.
+func TestSinkLingerWaitsForAFreeSlot(t *testing.T) {
+	release := make(chan struct{})
+	b := &scriptedBulk{steps: []func([]string) ([]opensearch.ItemResult, error){
+		func(ids []string) ([]opensearch.ItemResult, error) {
+			<-release
+			return results(ids, 201, ""), nil
+		},
+	}}
+	cfg := BulkConfig{MaxBytes: 1 << 20, MaxDocs: 100, Linger: 5 * time.Millisecond, Concurrency: 1}
+	_, _ = runSink(t, b, cfg, 6, func(s *sink) {
+		s.add(doc("a"))
+		for {
+			b.mu.Lock()
+			sent := len(b.calls)
+			b.mu.Unlock()
+			if sent == 1 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		// Each waits out several lingers while the slot is busy.
+		for _, id := range []string{"b", "c", "d", "e", "f"} {
+			s.add(doc(id))
+			time.Sleep(4 * cfg.Linger)
+		}
+		close(release)
+	})
+	require.Equal(t, [][]string{{"a"}, {"b", "c", "d", "e", "f"}}, b.calls)
+}

@@ -13,6 +13,8 @@ say() { printf 'bench: %s\n' "$*" >&2; }
 
 # Micro benchmarks: every Benchmark that needs no server, five runs each.
 micro="go test -run '^\$' -bench . -benchmem -count 5 ./pipeline/document/"
+# Reading bulk answers: the scan against encoding/json.
+bulkmicro="go test -run '^\$' -bench BulkResults -benchmem -count 3 ./pipeline/opensearch/"
 # Macro benchmarks on the real Kafka and OpenSearch: one run of a fixed size.
 macro="go test -run '^\$' -bench AtLag -benchtime ${VIGIL_BENCH_AT_LAG:-100000}x -count 1 ./pipeline/"
 {
@@ -36,6 +38,16 @@ macro="go test -run '^\$' -bench AtLag -benchtime ${VIGIL_BENCH_AT_LAG:-100000}x
   echo '```'
   echo
   echo "Load average (1, 5, 15 min) after: $(awk '{print $1, $2, $3}' /proc/loadavg) on $(nproc) cores, $(date -u +%Y-%m-%d)."
+  echo "## Reading bulk answers (Go benchmarks)"
+  echo
+  echo "A bulk answer of 5000 created items, per item: as OpenSearch writes it with the pipeline's filter_path"
+  echo "(errors,items.*.status,items.*.error,items.*._index) and in full; scanned (the pipeline's reading of an answer without errors)"
+  echo "and decoded with encoding/json (what it did before, and still does for an answer with errors). Command: \`$bulkmicro\`"
+  echo
+  echo '```'
+  say "micro: $bulkmicro"
+  eval "$bulkmicro" 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|pkg)' || true
+  echo '```'
   echo
   echo "## Pipeline draining a backlog (real Kafka -> real OpenSearch, default settings)"
   echo

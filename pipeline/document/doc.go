@@ -143,6 +143,17 @@
 // ids are not the ones XXH3 gives, so a record indexed by a version before
 // the change and redelivered after it is stored twice.
 //
+// What the ids cost OpenSearch: with an explicit _id, indexing looks the id
+// up first (to answer 409 for one already there), which an automatic id
+// skips. Measured on the same Vigil log documents (docs/benchmarks.md, "The
+// price of exactly-once", scripts/bench.d/35-idcost.sh), OpenSearch spent
+// about 12% more CPU per document with these ids than with automatic ones,
+// and ids that sort by event time (its 16 hex digits, then 16 of the hash)
+// saved nothing over them. Automatic ids would turn every redelivery (a
+// pipeline restart before its offsets were committed, a collector re-send, a
+// DLQ replay) into a duplicate document; the 12% buys exactly-once, so the
+// ids stay.
+//
 // # Bad input
 //
 // Invalid UTF-8 is replaced by U+FFFD, zero or far-future timestamps are

@@ -73,14 +73,14 @@ func TestCanaryLoss(t *testing.T) {
 		s.waitCount(s.logsStream, 2000, 2*time.Minute)
 		// Windows that saw the 2,000 records close after later heartbeats.
 		require.NoError(t, vigiltest.Eventually(time.Minute, func() error {
-			for _, topic := range []string{s.logsTopic, s.spansTopic} {
+			for _, topic := range []string{s.logsTopic, s.prioTopic, s.spansTopic} {
 				if n := windows(topic, "ok"); n < 3 {
 					return fmt.Errorf("%s: %g windows closed", topic, n)
 				}
 			}
 			return nil
 		}))
-		for _, topic := range []string{s.logsTopic, s.spansTopic} {
+		for _, topic := range []string{s.logsTopic, s.prioTopic, s.spansTopic} {
 			require.Zero(t, windows(topic, "loss"), "%s: a window with loss in normal operation", topic)
 			gaps, _ := metric(p.admin, "vigil_pipeline_canary_gaps_total", `topic="`+topic+`"`)
 			require.Zero(t, gaps, topic)
@@ -93,8 +93,9 @@ func TestCanaryLoss(t *testing.T) {
 		require.Positive(t, produced, "the last window counted no record handed to Kafka")
 		// Heartbeats never reach the user indices: exactly the records sent.
 		s.requireExactlyOnce(s.logsStream, "traceId", 2000)
-		// One heartbeat document per collector partition, the latest: 2
-		// topics of 2 partitions, one collector run.
+		// One heartbeat document per collector partition, the latest: 3
+		// topics (logs, the priority lane's, spans) of 2 partitions, one
+		// collector run.
 		_, err = s.count(s.canaryIndex()) // refreshes
 		require.NoError(t, err)
 		var hb struct {
@@ -103,7 +104,7 @@ func TestCanaryLoss(t *testing.T) {
 		require.NoError(t, osDo(s.osURL, "POST", "/"+s.canaryIndex()+"/_count", map[string]any{
 			"query": map[string]any{"term": map[string]any{"kind": "heartbeat"}},
 		}, &hb))
-		require.Equal(t, 4, hb.Count, "heartbeat documents in %s", s.canaryIndex())
+		require.Equal(t, 6, hb.Count, "heartbeat documents in %s", s.canaryIndex())
 	})
 
 	t.Run("records deleted before the pipeline reads them are reported lost", func(t *testing.T) {

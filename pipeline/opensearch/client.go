@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -254,7 +255,7 @@ func (c *Client) do(ctx context.Context, method, path string, body [][]byte) (*R
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
-		if path == "/_bulk" {
+		if strings.HasPrefix(path, "/_bulk") {
 			req.Header.Set("Content-Type", "application/x-ndjson")
 		}
 	}

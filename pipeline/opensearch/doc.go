@@ -15,4 +15,12 @@
 // indices neither roll over nor expire. The shipped templates and policies
 // are also written, with default settings, to configs/index-templates and
 // configs/ism (golden files: go test ./pipeline/opensearch -update).
+//
+// Bulk answers: every bulk asks for only what classification reads
+// (filter_path: errors and each item's status, error and _index). An answer
+// whose "errors" is false is scanned, not decoded: one pass that counts the
+// items and reads their statuses (bulkscan.go, held to encoding/json by
+// FuzzScanSuccess). Decoding it was most of the pipeline's CPU outside
+// building documents (BenchmarkBulkResults: about 8 times the scan). An
+// answer with errors, or any the scan does not expect, is decoded in full.
 package opensearch

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Macro run: a backlog of OTLP log records preloaded in the real Kafka, laid
 # out as the collector's Kafka exporter writes it (scripts/bench.d/logload),
-# drained by the real `vigil pipeline` binary (a) into the real OpenSearch
-# and (b) into the discard sink (sink: discard: bulks built and dropped).
+# drained by the real `vigil pipeline` binary (a) into the real OpenSearch,
+# (b) into a null bulk endpoint (scripts/bench.d/nullbulk: every item
+# answered "created" as OpenSearch answers it, nothing stored) and (c) into
+# the discard sink (sink: discard: bulks built and dropped).
 # Reports records/s, the pipeline process's CPU-seconds per million records
 # (utime+stime from /proc/<pid>/stat, start-up included) and peak RSS
-# (VmHWM), then profiles a second discard run through /debug/pprof (behind
-# the admin token) and prints where the time goes. Prints a markdown section.
+# (VmHWM), then profiles a second run into the null endpoint through
+# /debug/pprof (behind the admin token) and prints where the time goes.
+# Prints a markdown section.
 # Environment: VIGIL_BENCH_PIPELINE_RECORDS (default 1000000),
-# VIGIL_BENCH_PIPELINE_SINKS ("opensearch discard"), VIGIL_BENCH_PIPELINE_PROFILE
-# (0 skips the profiled run), VIGIL_BENCH_PIPELINE_PPROF (keep the profile there),
+# VIGIL_BENCH_PIPELINE_SINKS ("opensearch nullbulk discard"), VIGIL_BENCH_PIPELINE_PROFILE
+# (0 skips the profiled run; a sink name profiles that one, default nullbulk),
+# VIGIL_BENCH_PIPELINE_PPROF (keep the profile there), VIGIL_BENCH_NULLBULK_PORT
+# (the null endpoint's port, default 9250),
 # VIGIL_BENCH_PIPELINE_ROUTING (discard runs each with log routing off and on,
 # alternating; default 5, 0 skips them; an empty SINKS runs only those),
 # VIGIL_BENCH_PIPELINE_COMPRESSION (the backlog's codec; default zstd, the
@@ -20,19 +25,26 @@ cd "$REPO"
 BIN="${VIGIL_BIN:-$REPO/bin/vigil}"
 [[ -x $BIN ]] || make -s build >&2
 N=${VIGIL_BENCH_PIPELINE_RECORDS:-1000000}
-SINKS=${VIGIL_BENCH_PIPELINE_SINKS-opensearch discard}
+SINKS=${VIGIL_BENCH_PIPELINE_SINKS-opensearch nullbulk discard}
+PROFILE=${VIGIL_BENCH_PIPELINE_PROFILE:-nullbulk}
+[[ $PROFILE == 1 ]] && PROFILE=nullbulk
+NULL_URL="http://127.0.0.1:${VIGIL_BENCH_NULLBULK_PORT:-9250}"
 CODEC=${VIGIL_BENCH_PIPELINE_COMPRESSION:-zstd}
 BROKER="${VIGIL_TEST_KAFKA:-127.0.0.1:9092}"
 OS_URL="${VIGIL_TEST_OPENSEARCH:-http://127.0.0.1:9200}"
 ADMIN=127.0.0.1:${VIGIL_BENCH_PIPELINE_ADMIN_PORT:-18882}
 RUN="benchpl$(date +%s)"
 TOPIC="${RUN}_otlp_logs"
+SPANS_TOPIC="${RUN}_otlp_spans"
+NS=${VIGIL_BENCH_PIPELINE_SPANS:-1000000} # spans drained into the null endpoint (0: none)
+SIG=logs # what drain reads: logs, or spans (into nullbulk only)
 TICK=$(getconf CLK_TCK)
 W="$(mktemp -d)"
 export VIGIL_PIPELINE_ADMIN_TOKEN="bench-$RANDOM$RANDOM"
-pid=""
+pid="" nullpid=""
 cleanup() {
   [[ -n $pid ]] && { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
+  [[ -n $nullpid ]] && { kill -TERM "$nullpid" 2>/dev/null; wait "$nullpid" 2>/dev/null || true; }
   for s in $SINKS; do
     curl -fsS -XDELETE "$OS_URL/_data_stream/${RUN}${s}_logs-vigil-default" >/dev/null 2>&1 || true
     curl -fsS -XDELETE "$OS_URL/${RUN}${s}-span-*,${RUN}${s}-servicemap?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true" >/dev/null 2>&1 || true
@@ -43,7 +55,7 @@ cleanup() {
       curl -fsS -XDELETE "$OS_URL/_plugins/_ism/policies/$p" >/dev/null 2>&1 || true
     done
   done
-  for t in "$TOPIC" "${RUN}_dlq"; do "$W/logload" -brokers "$BROKER" -topic "$t" -delete >/dev/null 2>&1 || true; done
+  for t in "$TOPIC" "$SPANS_TOPIC" "${RUN}_dlq"; do "$W/logload" -brokers "$BROKER" -topic "$t" -delete >/dev/null 2>&1 || true; done
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -56,10 +68,28 @@ say "$load"
 go build -o "$W/logload" ./scripts/bench.d/logload
 loaded=$("$W/logload" -brokers "$BROKER" -topic "$TOPIC" -records "$N" -compression "$CODEC")
 say "$loaded"
+if [[ " $SINKS " == *" nullbulk "* && $NS -gt 0 ]]; then
+  sload="go run ./scripts/bench.d/logload -signal traces -brokers $BROKER -topic $SPANS_TOPIC -records $NS -compression $CODEC"
+  say "$sload"
+  sloaded=$("$W/logload" -signal traces -brokers "$BROKER" -topic "$SPANS_TOPIC" -records "$NS" -compression "$CODEC")
+  say "$sloaded"
+  NS=$(awk '{print $1}' <<<"$sloaded") # whole traces: may round up
+fi
+
+if [[ " $SINKS " == *" nullbulk "* ]]; then
+  go build -o "$W/nullbulk" ./scripts/bench.d/nullbulk
+  "$W/nullbulk" -listen "${NULL_URL#http://}" 2>"$W/nullbulk.log" &
+  nullpid=$!
+  for _ in $(seq 1 100); do curl -fsS "$NULL_URL/" >/dev/null 2>&1 && break; sleep 0.05; done
+fi
 
 # config <sink> <group>: the shipped defaults except names, addresses and
-# the admin token (which also turns on /debug/pprof).
+# the admin token (which also turns on /debug/pprof). Sink nullbulk is
+# sink: opensearch at the null endpoint's address.
 config() {
+  local url=$OS_URL sink=$1 ltopic=$TOPIC stopic='""'
+  [[ $SIG == spans ]] && ltopic='""' stopic=$SPANS_TOPIC
+  [[ $1 == nullbulk ]] && url=$NULL_URL sink=opensearch
   cat >"$W/$1-$2.yaml" <<YAML
 admin:
   listen_address: $ADMIN
@@ -67,18 +97,18 @@ log:
   level: warn
 kafka:
   brokers: ["$BROKER"]
-  group: ${RUN}-$1-$2
-  logs: {topic: $TOPIC}
-  spans: {topic: ""}
+  group: ${RUN}-$1-$2-$SIG
+  logs: {topic: $ltopic}
+  spans: {topic: $stopic}
   dlq_topic: ${RUN}_dlq
 opensearch:
-  addresses: ["$OS_URL"]
+  addresses: ["$url"]
 indices:
   span_alias: ${RUN}$1-span
   service_map: ${RUN}$1-servicemap
   logs_data_stream: ${RUN}$1_logs-vigil-default
 admin_token: {env: VIGIL_PIPELINE_ADMIN_TOKEN}
-sink: $1
+sink: $sink
 ${EXTRA:-}
 YAML
   echo "$W/$1-$2.yaml"
@@ -102,20 +132,21 @@ drain() {
       "http://$ADMIN/debug/pprof/profile?seconds=$3" &
     local prof=$!
   fi
-  local last=0 lastAt=$SECONDS got=0 i=0
+  local last=0 lastAt=$SECONDS got=0 i=0 want=$N kind=log
+  [[ $SIG == spans ]] && want=$NS kind=span
   anon=0
   while :; do
     # A scrape of /metrics costs the process about 1.7 ms of CPU: every
     # 0.5 s until 90% are in, then every 0.1 s for the end's time.
-    if ((i++ % 5 == 0 || got * 10 >= N * 9)); then
-      got=$(metric 'vigil_pipeline_documents_total{kind="log",outcome="indexed"}')
+    if ((i++ % 5 == 0 || got * 10 >= want * 9)); then
+      got=$(metric "vigil_pipeline_documents_total{kind=\"$kind\",outcome=\"indexed\"}")
     fi
     a=$(awk '/RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
     ((${a:-0} > anon)) && anon=${a:-0}
-    [[ $got -ge $N ]] && break
+    [[ $got -ge $want ]] && break
     if ! kill -0 "$pid" 2>/dev/null; then say "pipeline exited early:"; tail -20 "$W/$1-$2.log" >&2; exit 1; fi
     if [[ $got -gt $last ]]; then last=$got lastAt=$SECONDS; elif ((SECONDS - lastAt > 180)); then
-      say "no progress for 3 minutes at $got of $N"; tail -20 "$W/$1-$2.log" >&2; exit 1
+      say "no progress for 3 minutes at $got of $want"; tail -20 "$W/$1-$2.log" >&2; exit 1
     fi
     sleep 0.1
   done
@@ -129,17 +160,42 @@ drain() {
   pid=""
 }
 
+# target <sink> <signal>: the CPU-s per million target, if there is one.
+target() {
+  case "$1 $2" in
+    "nullbulk logs") echo 2.5 ;;
+    "discard logs") echo 2 ;;
+    *) echo "" ;;
+  esac
+}
+# row <sink> <records>: a table row of the last drain.
+row() {
+  local per t verdict="no target"
+  per=$(calc "$cpus * 1000000 / $2")
+  t=$(target "$1" "$SIG")
+  if [[ -n $t ]]; then
+    verdict=$(awk -v p="$per" -v t="$t" 'BEGIN {print (p <= t ? "<= " t ": met" : "<= " t ": NOT met")}')
+  fi
+  rows+=("| $1 | $SIG | $2 | $(printf %.1f "$secs") | $(printf %.0f "$(calc "$2 / $secs")") | $(printf %.2f "$cpus") | $(printf %.2f "$per") | $verdict | $rss | $((anon / 1024)) | $(cut -d' ' -f1-3 /proc/loadavg) |")
+}
 rows=()
 for s in $SINKS; do
   say "draining $N records into $s"
   drain "$s" measure
-  rows+=("| $s | $N | $(printf %.1f "$secs") | $(printf %.0f "$(calc "$N / $secs")") | $(printf %.2f "$cpus") | $(printf %.2f "$(calc "$cpus * 1000000 / $N")") | $rss | $((anon / 1024)) |")
-  [[ $s == discard ]] && dsecs=$secs
+  row "$s" "$N"
+  [[ $s == "$PROFILE" ]] && dsecs=$secs
 done
-if [[ " $SINKS " == *" discard "* && ${VIGIL_BENCH_PIPELINE_PROFILE:-1} != 0 ]]; then
+if [[ " $SINKS " == *" nullbulk "* && $NS -gt 0 ]]; then
+  say "draining $NS spans into nullbulk"
+  SIG=spans
+  drain nullbulk measure
+  row nullbulk "$NS"
+  SIG=logs
+fi
+if [[ " $SINKS " == *" $PROFILE "* ]]; then
   psecs=$(awk -v s="$dsecs" 'BEGIN {p = int(s * 0.8); print (p < 2 ? 2 : p)}')
-  say "profiling a second discard run for ${psecs}s"
-  drain discard profile "$psecs"
+  say "profiling a second $PROFILE run for ${psecs}s"
+  drain "$PROFILE" profile "$psecs"
 fi
 
 # Log routing off and on: the same backlog drained into the discard sink,
@@ -164,24 +220,30 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {if (NR % 2) print
 
 cmd="${BIN#"$REPO"/} pipeline --config <the shipped defaults; names, addresses and admin_token set; sink: opensearch | discard>"
 if [[ -n $SINKS ]]; then
-echo "## Pipeline: a backlog in Kafka drained by \`vigil pipeline\` into OpenSearch and into the discard sink"
+echo "## Pipeline: a backlog in Kafka drained by \`vigil pipeline\` into OpenSearch, a null bulk endpoint and the discard sink"
 echo
 echo "Command: \`make bench\` runs scripts/bench.d/20-pipeline.sh. Backlog: \`$load\`"
 echo "($loaded; 4 partitions, one otlp_proto batch of 2048 records per Kafka record, $CODEC, as configs/collector.yaml's"
-echo "batch processor and Kafka exporter write them; 20 attributes and a 200-byte body per record). Each run is a fresh consumer group"
-echo "draining it with \`$cmd\`: default bulk, fetch and memory settings. Wall time from process start to the last record counted"
+echo "batch processor and Kafka exporter write them; 20 attributes and a 200-byte body per record)."
+if [[ -n ${sloaded:-} ]]; then
+  echo "Spans: \`$sload\` ($sloaded; the demo trace set: 5 spans of 3 services per trace, about 2048 spans per Kafka record)."
+fi
+echo "Each run is a fresh consumer group"
+echo "draining it with \`$cmd\`: default bulk, fetch and memory settings. The null bulk endpoint (\`nullbulk\`) is"
+echo "\`go run ./scripts/bench.d/nullbulk\` with \`sink: opensearch\` pointed at it: it answers every bulk item as OpenSearch answers a"
+echo "created document (honouring filter_path), stores nothing, and runs on the same cores. Wall time from process start to the last record counted"
 echo "indexed (vigil_pipeline_documents_total, scraped every 0.5 s, then every 0.1 s from 90%); CPU-s = utime+stime of the pipeline process (/proc/<pid>/stat, start-up included);"
 echo "peak RSS = VmHWM, which includes the pages of the (all-components) binary mapped from disk (RssFile; start-up's are released, the rest is about 50 MiB) that the"
-echo "kernel can reclaim; peak anonymous RSS (RssAnon, sampled every 0.1 s) is the process's own memory."
-echo "Target for the discard sink: <= 3 CPU-s per million log records."
+echo "kernel can reclaim; peak anonymous RSS (RssAnon, sampled every 0.1 s) is the process's own memory. The load average is the machine's at"
+echo "the end of the run (other work shares the cores: records/s depends on it, CPU-s per million much less). Run on $(date -u +%Y-%m-%d)."
 echo
-echo "| sink | log records | wall s | records/s | pipeline CPU-s | CPU-s per million | peak RSS MiB | peak anonymous RSS MiB |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| sink | signal | records | wall s | records/s | pipeline CPU-s | CPU-s per million | target | peak RSS MiB | peak anonymous RSS MiB | load average |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 if [[ -f $W/cpu.pprof ]]; then
   [[ -n ${VIGIL_BENCH_PIPELINE_PPROF:-} ]] && cp "$W/cpu.pprof" "$VIGIL_BENCH_PIPELINE_PPROF"
   echo
-  echo "Where the time goes: a CPU profile of a second discard run (\`curl -H 'Authorization: Bearer <admin_token>'"
+  echo "Where the time goes: a CPU profile of a second $PROFILE run of the logs (\`curl -H 'Authorization: Bearer <admin_token>'"
   echo "http://<admin>/debug/pprof/profile?seconds=$psecs\`), read with \`go tool pprof -top\` (flat, then cumulative):"
   echo
   echo '```'

@@ -4,7 +4,9 @@
 // otlp_proto ExportLogsServiceRequest per Kafka record holding one batch
 // processor batch (send_batch_size 2048), compressed with the exporter's
 // codec (-compression, default that of configs/collector.yaml), acks=all, no
-// key.
+// key. With -signal traces it writes spans instead: the demo trace set
+// (internal/demo.TraceSet, five spans of three services per trace), about
+// -batch spans per Kafka record.
 //
 //	go run ./scripts/bench.d/logload -brokers 127.0.0.1:9092 -topic t -records 1000000
 package main
@@ -20,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/vigil-dev/vigil/internal/demo"
 )
@@ -32,6 +35,7 @@ func main() {
 	partitions := flag.Int("partitions", 4, "partitions of the new topic")
 	compression := flag.String("compression", "zstd", "batch compression: none, gzip, snappy, lz4 or zstd (configs/collector.yaml's is zstd)")
 	del := flag.Bool("delete", false, "delete the topic instead (clean-up)")
+	signal := flag.String("signal", "logs", "logs, or traces (-records then counts spans)")
 	flag.Parse()
 	if *del && *topic != "" {
 		if err := deleteTopic(*brokers, *topic); err != nil {
@@ -49,7 +53,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "logload: -compression %q: want none, gzip, snappy, lz4 or zstd\n", *compression)
 		os.Exit(2)
 	}
-	if err := run(*brokers, *topic, *records, *batch, int32(*partitions), codec); err != nil {
+	if *signal != "logs" && *signal != "traces" {
+		fmt.Fprintf(os.Stderr, "logload: -signal %q: want logs or traces\n", *signal)
+		os.Exit(2)
+	}
+	if err := run(*brokers, *topic, *signal, *records, *batch, int32(*partitions), codec); err != nil {
 		fmt.Fprintln(os.Stderr, "logload:", err)
 		os.Exit(1)
 	}
@@ -63,7 +71,7 @@ var codecs = map[string]kgo.CompressionCodec{
 	"zstd":   kgo.ZstdCompression(),
 }
 
-func run(brokers, topic string, records, batch int, partitions int32, codec kgo.CompressionCodec) error {
+func run(brokers, topic, signal string, records, batch int, partitions int32, codec kgo.CompressionCodec) error {
 	ctx := context.Background()
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(brokers),
@@ -85,17 +93,26 @@ func run(brokers, topic string, records, batch int, partitions int32, codec kgo.
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
 	start := time.Now().Add(-time.Hour)
-	var bytes, msgs int
+	var bytes, msgs, sent int
 	var (
 		mu   sync.Mutex
 		perr error
 	)
 	for seq := 0; seq < records; seq += batch {
 		n := min(batch, records-seq)
-		v, err := (&plog.ProtoMarshaler{}).MarshalLogs(demo.Logs(n, seq, start, 1))
+		var v []byte
+		if signal == "traces" {
+			// Whole traces of 5 spans: the last batch may round up.
+			td := demo.TraceSet((n+4)/5, start.Add(time.Duration(seq)*time.Millisecond), uint64(seq)+1)
+			n = td.SpanCount()
+			v, err = (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+		} else {
+			v, err = (&plog.ProtoMarshaler{}).MarshalLogs(demo.Logs(n, seq, start, 1))
+		}
 		if err != nil {
 			return err
 		}
+		sent += n
 		bytes += len(v)
 		msgs++
 		cl.Produce(ctx, &kgo.Record{Topic: topic, Value: v}, func(_ *kgo.Record, err error) {
@@ -130,7 +147,11 @@ func run(brokers, topic string, records, batch int, partitions int32, codec kgo.
 			}
 		}
 	})
-	fmt.Printf("%d log records in %d Kafka records (%.1f MiB of OTLP protobuf, %.1f MiB in Kafka's log) to %s\n", records, msgs, float64(bytes)/(1<<20), float64(stored)/(1<<20), topic)
+	what := "log records"
+	if signal == "traces" {
+		what = "spans"
+	}
+	fmt.Printf("%d %s in %d Kafka records (%.1f MiB of OTLP protobuf, %.1f MiB in Kafka's log) to %s\n", sent, what, msgs, float64(bytes)/(1<<20), float64(stored)/(1<<20), topic)
 	return nil
 }
 
