@@ -201,7 +201,7 @@ func TestOperationName(t *testing.T) {
 	} {
 		m := pcommon.NewMap()
 		require.NoError(t, m.FromRaw(tc.attrs))
-		require.Equal(t, tc.want, operationName(tc.name, m), "%s %v", tc.name, tc.attrs)
+		require.Equal(t, tc.want, operationName(tc.name, pmap(m)), "%s %v", tc.name, tc.attrs)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/vigil-dev/vigil/pipeline/document"
 )
 
 // DefaultEnvironment is the environment of a service whose resource names
@@ -52,7 +54,7 @@ func FromTraces(td ptrace.Traces, out []Span) []Span {
 			continue
 		}
 		service := svc.AsString()
-		env := Environment(res)
+		env := environment(pmap(res))
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
@@ -63,18 +65,18 @@ func FromTraces(td ptrace.Traces, out []Span) []Span {
 					continue
 				}
 				senv := env
-				if aws := awsEnvironment(sp.Attributes(), res); aws != "" {
+				if aws := awsEnvironment(pmap(sp.Attributes()), pmap(res)); aws != "" {
 					senv = aws
 				}
 				s := Span{
 					TraceID: sp.TraceID(), SpanID: sp.SpanID(), ParentSpanID: sp.ParentSpanID(),
 					Service: service, Kind: kind, Environment: senv,
-					Operation: operationName(sp.Name(), sp.Attributes()),
+					Operation: operationName(sp.Name(), pmap(sp.Attributes())),
 				}
 				if st, et := sp.StartTimestamp(), sp.EndTimestamp(); et > st {
 					s.DurationNanos = int64(et - st)
 				}
-				s.Error, s.Fault = errorFault(sp.Status().Code(), sp.Attributes())
+				s.Error, s.Fault = errorFault(sp.Status().Code(), pmap(sp.Attributes()))
 				out = append(out, s)
 			}
 		}
@@ -86,10 +88,12 @@ func FromTraces(td ptrace.Traces, out []Span) []Span {
 // deployment.environment.name, then deployment.environment (blank values
 // skipped), else generic:default. A span on an AWS platform has its own
 // (awsEnvironment), which comes first.
-func Environment(res pcommon.Map) string {
+func Environment(res pcommon.Map) string { return environment(pmap(res)) }
+
+func environment[M attrMap](res M) string {
 	for _, k := range []string{"deployment.environment.name", "deployment.environment"} {
-		if v, ok := res.Get(k); ok && strings.TrimSpace(v.AsString()) != "" {
-			return v.AsString()
+		if v, ok := res.Get(k); ok && strings.TrimSpace(v.Str) != "" {
+			return v.Str
 		}
 	}
 	return DefaultEnvironment
@@ -98,13 +102,13 @@ func Environment(res pcommon.Map) string {
 // awsEnvironment is Data Prepper's AWS service environment, from the span's
 // attributes or else its resource's: by cloud.platform, or a Lambda
 // function recognised by its ARN or faas.name; "" when none applies.
-func awsEnvironment(attrs, res pcommon.Map) string {
+func awsEnvironment[M attrMap](attrs, res M) string {
 	get := func(k string) (string, bool) {
 		if v, ok := attrs.Get(k); ok {
-			return v.AsString(), true
+			return v.Str, true
 		}
 		if v, ok := res.Get(k); ok {
-			return v.AsString(), true
+			return v.Str, true
 		}
 		return "", false
 	}
@@ -140,7 +144,7 @@ func awsEnvironment(attrs, res pcommon.Map) string {
 	if _, ok := get("aws.lambda.invoked_arn"); ok {
 		return "lambda:default"
 	}
-	if p, ok := res.Get("cloud.provider"); ok && p.AsString() == "aws" {
+	if p, ok := res.Get("cloud.provider"); ok && p.Str == "aws" {
 		if _, ok := res.Get("faas.name"); ok {
 			return "lambda:default"
 		}
@@ -151,7 +155,7 @@ func awsEnvironment(attrs, res pcommon.Map) string {
 // errorFault classifies a span as Data Prepper does: the HTTP status code
 // (http.response.status_code, then http.status_code) decides when present;
 // otherwise a span status ERROR is a fault.
-func errorFault(code ptrace.StatusCode, attrs pcommon.Map) (errs, fault int) {
+func errorFault[M attrMap](code ptrace.StatusCode, attrs M) (errs, fault int) {
 	v, ok := attrs.Get("http.response.status_code")
 	if !ok {
 		v, ok = attrs.Get("http.status_code")
@@ -159,10 +163,10 @@ func errorFault(code ptrace.StatusCode, attrs pcommon.Map) (errs, fault int) {
 	if ok {
 		var n int64
 		var err error
-		if v.Type() == pcommon.ValueTypeInt {
-			n = v.Int()
+		if v.IsInt {
+			n = v.Int
 		} else {
-			n, err = strconv.ParseInt(v.AsString(), 10, 32)
+			n, err = strconv.ParseInt(v.Str, 10, 32)
 		}
 		if err == nil {
 			switch {
@@ -180,10 +184,10 @@ func errorFault(code ptrace.StatusCode, attrs pcommon.Map) (errs, fault int) {
 	return 0, 0
 }
 
-func str(attrs pcommon.Map, keys ...string) (string, bool) {
+func str[M attrMap](attrs M, keys ...string) (string, bool) {
 	for _, k := range keys {
 		if v, ok := attrs.Get(k); ok {
-			return v.AsString(), true
+			return v.Str, true
 		}
 	}
 	return "", false
@@ -192,7 +196,7 @@ func str(attrs pcommon.Map, keys ...string) (string, bool) {
 // operationName is Data Prepper's computeOperationName: a span named only
 // by its HTTP method (or UnknownOperation) becomes "METHOD /first-segment"
 // when a path is known, so that operations stay few.
-func operationName(name string, attrs pcommon.Map) string {
+func operationName[M attrMap](name string, attrs M) string {
 	method, hasMethod := str(attrs, "http.request.method", "http.method")
 	if !hasMethod || (name != "" && name != "UnknownOperation" && name != method) {
 		// The common case, decided without looking for a path.
@@ -222,4 +226,85 @@ func operationName(name string, attrs pcommon.Map) string {
 		return "UnknownOperation"
 	}
 	return name
+}
+
+// attrMap is what the derivation reads of an attribute set: a value as
+// pcommon.Value.AsString writes it, and its integer when it is an int.
+// pdata's maps (pmap) and the wire renderer's facts (document.FactAttrs)
+// both give it.
+type attrMap interface {
+	Get(k string) (document.FactValue, bool)
+}
+
+type pmap pcommon.Map
+
+func (m pmap) Get(k string) (document.FactValue, bool) {
+	v, ok := pcommon.Map(m).Get(k)
+	if !ok {
+		return document.FactValue{}, false
+	}
+	fv := document.FactValue{Str: v.AsString()}
+	if v.Type() == pcommon.ValueTypeInt {
+		fv.Int, fv.IsInt = v.Int(), true
+	}
+	return fv, true
+}
+
+// FromFacts is FromTraces for the spans the wire renderer described
+// (document.Options.Facts): the same Spans, with no second decoding of
+// the record. ok is false, and out as it was, when an attribute the
+// derivation reads is an array or a map: derive from FromTraces then.
+func FromFacts(facts []document.SpanFacts, out []Span) (_ []Span, ok bool) {
+	n := len(out)
+	var res *document.FactAttrs // the resource service and env are of
+	var service, env string
+	for i := range facts {
+		f := &facts[i]
+		if f.Resource != res {
+			res = f.Resource
+			if res.Unsure {
+				return out[:n], false
+			}
+			service, env = "", ""
+			if v, ok := res.Get("service.name"); ok && v.Str != "" {
+				// Copies: windows outlive the request's bytes.
+				service, env = strings.Clone(v.Str), strings.Clone(environment(res))
+			}
+		}
+		if service == "" {
+			continue
+		}
+		var kind string
+		switch ptrace.SpanKind(f.Kind) {
+		case ptrace.SpanKindClient:
+			kind = kindClient
+		case ptrace.SpanKindServer:
+			kind = kindServer
+		default:
+			continue
+		}
+		if f.TraceID.IsEmpty() || f.SpanID.IsEmpty() {
+			continue
+		}
+		if f.Attrs.Unsure {
+			return out[:n], false
+		}
+		s := Span{
+			TraceID: f.TraceID, SpanID: f.SpanID, ParentSpanID: f.ParentSpanID,
+			Service: service, Kind: kind, Environment: env,
+			Operation: operationName(f.Name, &f.Attrs),
+		}
+		if s.Operation == f.Name {
+			s.Operation = strings.Clone(f.Name) // the others are new strings
+		}
+		if aws := awsEnvironment(&f.Attrs, res); aws != "" {
+			s.Environment = aws // a constant or a new string
+		}
+		if f.End > f.Start {
+			s.DurationNanos = int64(f.End - f.Start)
+		}
+		s.Error, s.Fault = errorFault(ptrace.StatusCode(f.StatusCode), &f.Attrs)
+		out = append(out, s)
+	}
+	return out, true
 }

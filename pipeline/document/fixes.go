@@ -120,6 +120,10 @@ type Options struct {
 	// own (SpanFields); the others go into span.attributes.overflow.
 	// Nil: the known ones (known.go).
 	SpanFields map[string]struct{}
+	// Facts, if set, gets SpansOTLP's SpanFacts appended, one for every
+	// span of the request (those reported in errs included), in order:
+	// what the APM derivation reads, from the same pass.
+	Facts *[]SpanFacts
 }
 
 // maxDateNanos is the last instant OpenSearch's date_nanos type can hold

@@ -71,6 +71,9 @@ func spansWire(b []byte, opt Options) ([]*Span, []error, error) {
 	}
 	w := spanWriter{docs: make([]Span, 0, n), left: n, opt: opt}
 	w.known = opt.SpanFields
+	if opt.Facts != nil {
+		w.factsOut = *opt.Facts
+	}
 	if w.known == nil {
 		w.known = knownSpanAttributes
 	}
@@ -83,6 +86,9 @@ func spansWire(b []byte, opt Options) ([]*Span, []error, error) {
 			}
 			return nil, nil, errGiveUp
 		}
+	}
+	if opt.Facts != nil {
+		*opt.Facts = w.factsOut // only now: a request given up on adds none
 	}
 	spans := make([]*Span, len(w.docs))
 	for i := range w.docs {
@@ -116,6 +122,10 @@ type spanWriter struct {
 	sink  attrSink // its span attributes' overflow and vigil.full
 	memo  keyMemo  // the last span's attributes
 	times timeText
+
+	// Options.Facts' spans so far, and the current resource's facts.
+	factsOut []SpanFacts
+	resFacts *FactAttrs
 }
 
 func (w *spanWriter) resourceSpans(rs []byte) bool {
@@ -126,6 +136,9 @@ func (w *spanWriter) resourceSpans(rs []byte) bool {
 	}
 	if service != w.service {
 		w.service = string(service)
+	}
+	if !w.resourceFacts(res) {
+		return false
 	}
 	resFx := &fixes{}
 	w.svcMember = append(w.svcMember[:0], `,"serviceName":`...)
@@ -335,7 +348,7 @@ var spanKinds = [...]string{
 // reported instead of kept.
 func (w *spanWriter) span(rec []byte) bool {
 	s, ok := parseSpan(rec)
-	if !ok {
+	if !ok || !w.facts(&s) {
 		return false
 	}
 	fx := &w.fx
