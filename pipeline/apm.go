@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/pipeline/apm"
+	"github.com/vigil-dev/vigil/pipeline/document"
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
@@ -102,9 +103,12 @@ func (c APMConfig) validate(p *config.Problems) {
 // start, so a window derived again from records read again is a no-op
 // (409, or the same or a refused duplicate sample), never a double count.
 type apmFeed struct {
-	agg    *apm.Aggregator
-	queue  chan []apm.Window
-	spans  []apm.Span // reused per record
+	agg   *apm.Aggregator
+	queue chan []apm.Window
+	spans []apm.Span // reused per record
+	// facts are the span facts the record's documents were rendered
+	// with (reused per record).
+	facts  []document.SpanFacts
 	cfg    APMConfig
 	index  string
 	client func() *opensearch.Client // nil: no documents (dry run, discard)
@@ -155,6 +159,28 @@ func newAPMFeed(cfg APMConfig, index string, client func() *opensearch.Client, r
 	}
 	reg.MustRegister(f.m.windows, f.m.documents, f.m.samples, f.m.held, f.m.shed)
 	return f
+}
+
+// want asks opt's span rendering for the facts addFacts derives from.
+func (f *apmFeed) want(opt *document.Options) {
+	f.facts = f.facts[:0]
+	opt.Facts = &f.facts
+}
+
+// addFacts takes one span record's spans, from the facts its documents
+// were rendered with: no second decoding. false: the facts do not suffice
+// (an attribute the derivation reads is an array or a map), and add must
+// take the record's traces instead.
+func (f *apmFeed) addFacts(p tp, recordTime, now time.Time) bool {
+	spans, ok := apm.FromFacts(f.facts, f.spans[:0])
+	clear(f.facts) // they point into the record
+	f.spans = spans
+	if !ok {
+		return false
+	}
+	f.agg.Add(apm.Partition{Topic: p.topic, Partition: p.partition}, recordTime, now, f.spans)
+	clear(f.spans)
+	return true
 }
 
 // add takes one span record's traces.

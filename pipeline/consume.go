@@ -316,15 +316,18 @@ func (s *Service) handleIn(kr *kgo.Record, now time.Time, lane *priorityLane) {
 		r.e.p.inSink.Add(int64(len(items)))
 		sk.addAll(items)
 	case signalSpans:
+		if s.apm != nil {
+			s.apm.want(&opt)
+		}
 		spans, errs, err := spanDocuments(enc, kr.Value, opt)
 		if err != nil {
 			s.undecodable(kr, err)
 			r.failed(dlq.ErrorTypeDecode, err.Error(), 0, "", 1, time.Time{}, now)
 			return
 		}
-		if s.apm != nil {
-			// The APM derivation reads attributes the documents do not
-			// keep apart, so it decodes the record once more.
+		if s.apm != nil && !s.apm.addFacts(tp{kr.Topic, kr.Partition}, kr.Timestamp, now) {
+			// An array or a map where the APM derivation reads a
+			// string: it decodes the record once more.
 			td, err := decodeTraces(enc, kr.Value)
 			if err != nil {
 				s.undecodable(kr, err)
