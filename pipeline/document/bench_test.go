@@ -156,6 +156,23 @@ func BenchmarkSpans(b *testing.B) {
 	})
 }
 
+// BenchmarkSpansFacts is BenchmarkSpans handing out the APM derivation's
+// facts as well (Options.Facts): their price, against BenchmarkSpans.
+func BenchmarkSpansFacts(b *testing.B) {
+	raw, _ := benchTraces(b)
+	var facts []SpanFacts
+	o := opts
+	o.Facts = &facts
+	benchSpans(b, func() []*Span {
+		facts = facts[:0]
+		spans, errs, err := SpansOTLP(raw, o)
+		if err != nil || len(errs) > 0 || len(facts) != len(spans) {
+			b.Fatal(err, errs)
+		}
+		return spans
+	})
+}
+
 // BenchmarkSpansPdata is the same work done the way it was before the wire
 // reader: pdata's decoder, then documents from pdata (oracleSpans).
 func BenchmarkSpansPdata(b *testing.B) {

@@ -117,6 +117,14 @@ func (a *FactAttrs) Get(k string) (FactValue, bool) {
 func (a *FactAttrs) scan(r kvReader) bool {
 	*a = FactAttrs{}
 	for {
+		// Most keys are not FactKeys: the key alone is read (kvKey), and
+		// the value only of those that are.
+		if k, n := kvKey(r.msg, r.tag); n > 0 {
+			if i := factKey(str(k)); i < 0 || a.has&(1<<i) != 0 {
+				r.msg = r.msg[n:]
+				continue
+			}
+		}
 		k, v, _, st := r.next()
 		switch st {
 		case kvEnd:
@@ -174,4 +182,44 @@ func (w *spanWriter) resourceFacts(res []byte) bool {
 	}
 	w.resFacts = &FactAttrs{}
 	return w.resFacts.scan(attrsOf(res, 1, false))
+}
+
+// kvKey reads, at the start of msg, the key of a KeyValue field with the
+// one-byte tag (0 matches nothing) whose lengths are one or two bytes and
+// whose fields are one key and one value, in either order; n is the bytes
+// the field takes, 0 when msg starts with anything else (then the general
+// reader decides). It does not look into the value: a caller that wants
+// it reads the field again with kvReader.next.
+func kvKey(msg []byte, tag byte) (k []byte, n int) {
+	if len(msg) < 2 || msg[0] != tag || tag == 0 {
+		return nil, 0
+	}
+	l, m := uvarint2(msg[1:])
+	if m == 0 || uint64(len(msg)-1-m) < l {
+		return nil, 0
+	}
+	end := 1 + m + int(l)
+	kv := msg[1+m : end]
+	haveK, haveV := false, false
+	for len(kv) > 0 {
+		t := kv[0]
+		fl, fm := uvarint2(kv[1:])
+		if fm == 0 || uint64(len(kv)-1-fm) < fl {
+			return nil, 0
+		}
+		f := kv[1+fm : 1+fm+int(fl)]
+		kv = kv[1+fm+int(fl):]
+		switch {
+		case t == 0x0a && !haveK:
+			haveK, k = true, f
+		case t == 0x12 && !haveV:
+			haveV = true
+		default:
+			return nil, 0
+		}
+	}
+	if !haveK || !haveV {
+		return nil, 0
+	}
+	return k, end
 }
