@@ -116,3 +116,42 @@ func TestSpanFactsChangeNoDocument(t *testing.T) {
 	require.NoError(t, err)
 	requireSameSpans(t, without, with, nil, nil, "facts change no document")
 }
+
+// TestSpanFactsDuplicateKeys: of a key sent twice (only a payload can),
+// the facts hold the first, as pdata's Map.Get finds it.
+func TestSpanFactsDuplicateKeys(t *testing.T) {
+	kv := func(k, v string) []byte {
+		var any []byte
+		any = protowire.AppendTag(any, 1, protowire.BytesType)
+		any = protowire.AppendString(any, v)
+		var b []byte
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, k)
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		return protowire.AppendBytes(b, any)
+	}
+	msg := wireMsg
+	sp := msg(1, id16(1))
+	sp = append(sp, msg(2, id8(2))...)
+	sp = append(sp, msg(5, []byte("GET"))...)
+	sp = append(sp, msg(9, kv("http.method", "GET"), kv("http.target", "/a/b"), kv("http.method", "POST"), kv("http.target", "/c"))...)
+	res := msg(1, kv("service.name", "svc"), kv("service.name", "ignored"))
+	b := msg(1, append(msg(1, res), msg(2, msg(2, sp))...))
+
+	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(b)
+	require.NoError(t, err)
+	var facts []SpanFacts
+	_, _, err = SpansOTLP(b, Options{Now: opts.Now, Facts: &facts})
+	require.NoError(t, err)
+	require.Len(t, facts, 1)
+	rs := td.ResourceSpans().At(0)
+	requireSameFacts(t, rs.ScopeSpans().At(0).Spans().At(0).Attributes(), &facts[0].Attrs)
+	requireSameFacts(t, rs.Resource().Attributes(), facts[0].Resource)
+	v, _ := facts[0].Attrs.Get("http.method")
+	require.Equal(t, "GET", v.Str)
+	v, _ = facts[0].Resource.Get("service.name")
+	require.Equal(t, "svc", v.Str)
+}
+
+func id16(b byte) []byte { return []byte{b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} }
+func id8(b byte) []byte  { return []byte{b, 0, 0, 0, 0, 0, 0, 0} }
