@@ -17,7 +17,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/component"
 	"github.com/vigil-dev/vigil/pipeline/canary"
 	"github.com/vigil-dev/vigil/pipeline/document"
-	"github.com/vigil-dev/vigil/pipeline/events"
+	"github.com/vigil-dev/vigil/pipeline/eventindex"
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
@@ -36,7 +36,7 @@ type Service struct {
 	// switchMu serialises switches.
 	switchMu sync.Mutex
 	// events indexes vigil.health, vigil.failover and DLQ headers (nil: off).
-	events *events.Indexer
+	events *eventindex.Indexer
 	// canaries follows the collectors' heartbeats (nil: canary.enabled off).
 	canaries *canary.Tracker
 
@@ -152,10 +152,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		}
 		s.setActiveMetric(0)
 	}
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "vigil_pipeline_in_flight_bytes",
-		Help: "Bytes of records taken from Kafka and not yet finished.",
-	}, func() float64 { return float64(s.inFlight.Load()) }))
+	registerInFlight(reg, s.inFlight.Load)
 	var bulk bulkClient = s.sides
 	switch {
 	case cfg.DryRun:
@@ -229,10 +226,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	if cfg.Kafka.Priority.Topic != "" {
 		s.prio = s.newPriorityLane(kopts)
 		s.sink.yield = func() bool { return !s.prio.sink.idle() }
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "vigil_pipeline_priority_in_flight_bytes",
-			Help: "Bytes of the priority lane's records taken from Kafka and not yet finished (priority.max_in_flight_bytes bounds them).",
-		}, func() float64 { return float64(s.prio.inFlight.Load()) }))
+		registerPriorityInFlight(reg, s.prio.inFlight.Load)
 	}
 	if s.events, err = newEvents(cfg, kopts, s.sides.activeClient, log, reg); err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
