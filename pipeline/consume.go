@@ -258,7 +258,7 @@ func (s *Service) handleIn(kr *kgo.Record, now time.Time, lane *priorityLane) {
 		// crashes on one record would crash on it again after restart.
 		if p := recover(); p != nil {
 			s.log.Error("building documents panicked; record goes to the DLQ", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset, "panic", p)
-			r.failed("internal_error", fmt.Sprint(p), 0, "", 1, time.Time{}, time.Now())
+			r.failed(failure{errType: "internal_error", reason: fmt.Sprint(p), last: time.Now()})
 		}
 	}()
 	if hb != nil {
@@ -293,7 +293,7 @@ func (s *Service) handleIn(kr *kgo.Record, now time.Time, lane *priorityLane) {
 		docs, err := logDocuments(enc, kr.Value, opt)
 		if err != nil {
 			s.undecodable(kr, err)
-			r.failed(dlq.ErrorTypeDecode, err.Error(), 0, "", 1, time.Time{}, now)
+			r.failed(failure{errType: dlq.ErrorTypeDecode, reason: err.Error(), last: now})
 			return
 		}
 		// The record's items, in one allocation (they live as long as
@@ -319,7 +319,7 @@ func (s *Service) handleIn(kr *kgo.Record, now time.Time, lane *priorityLane) {
 		spans, errs, err := spanDocuments(enc, kr.Value, opt)
 		if err != nil {
 			s.undecodable(kr, err)
-			r.failed(dlq.ErrorTypeDecode, err.Error(), 0, "", 1, time.Time{}, now)
+			r.failed(failure{errType: dlq.ErrorTypeDecode, reason: err.Error(), last: now})
 			return
 		}
 		if s.apm != nil {
@@ -328,13 +328,13 @@ func (s *Service) handleIn(kr *kgo.Record, now time.Time, lane *priorityLane) {
 			td, err := decodeTraces(enc, kr.Value)
 			if err != nil {
 				s.undecodable(kr, err)
-				r.failed(dlq.ErrorTypeDecode, err.Error(), 0, "", 1, time.Time{}, now)
+				r.failed(failure{errType: dlq.ErrorTypeDecode, reason: err.Error(), last: now})
 				return
 			}
 			s.apm.add(tp{kr.Topic, kr.Partition}, kr.Timestamp, now, td)
 		}
 		for _, err := range errs {
-			r.failed(dlq.ErrorTypeInvalidSpan, err.Error(), 0, s.cfg.Indices.SpanAlias, 1, time.Time{}, now)
+			r.failed(failure{errType: dlq.ErrorTypeInvalidSpan, reason: err.Error(), index: s.cfg.Indices.SpanAlias, last: now})
 		}
 		var out emission
 		p := tp{kr.Topic, kr.Partition}
