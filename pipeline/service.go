@@ -338,15 +338,15 @@ func (s *Service) Run(ctx context.Context) error {
 		if err != nil {
 			return nil // ctx ended
 		}
-		defer x.close()
+		defer x.Close()
 		// A request decided while the pipeline was down is carried out
 		// before anything is written (and before the install, which would
 		// retry for as long as a dead primary stays down); later ones while
 		// the install runs.
-		x.handlePending(ctx)
+		x.HandlePending(ctx)
 		xctx, stopExec := context.WithCancel(ctx)
 		execDone := make(chan struct{})
-		go func() { x.run(xctx); close(execDone) }()
+		go func() { x.Run(xctx); close(execDone) }()
 		defer func() { stopExec(); <-execDone }()
 	}
 	if s.router != nil {
