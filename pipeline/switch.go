@@ -18,7 +18,7 @@ func (s *Service) restoreSide(ctx context.Context) (*failoverexec.Executor, erro
 	deps := failoverexec.Deps{
 		SwitchTo: s.switchTo,
 		Switched: func(side, result string) { s.m.switches.WithLabelValues(side, result).Inc() },
-		Backoff:  s.sink.backoff,
+		Wait:     func(ctx context.Context, attempt int) bool { return sleep(ctx, s.sink.backoff(attempt)) },
 		Log:      s.log,
 	}
 	for attempt := 0; ; attempt++ {

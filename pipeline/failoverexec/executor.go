@@ -54,9 +54,10 @@ type Deps struct {
 	// Switched, if set, counts a switch by side and result ("completed",
 	// "failed").
 	Switched func(side, result string)
-	// Backoff is the wait before retry attempt n (from 0).
-	Backoff func(attempt int) time.Duration
-	Log     *slog.Logger
+	// Wait waits before retry attempt n (from 0) of publishing an
+	// outcome; false when ctx ended.
+	Wait func(ctx context.Context, attempt int) bool
+	Log  *slog.Logger
 }
 
 // Executor acts on the failover requests for one target.
@@ -272,19 +273,8 @@ func (x *Executor) publish(ctx context.Context, typ string, d events.Failover) {
 			return
 		}
 		x.log.Warn("publishing the failover outcome failed; retrying", "type", typ, "generation", d.Generation, "err", err, "attempt", attempt+1)
-		if !sleep(ctx, x.deps.Backoff(attempt)) {
+		if !x.deps.Wait(ctx, attempt) {
 			return
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
