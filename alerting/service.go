@@ -129,6 +129,40 @@ func (s *Service) Active() bool { return s.active.Load() }
 // drain_timeout. It returns nil on a clean stop, an error for a
 // configuration Slack refuses (a channel name no channel has).
 func (s *Service) Run(ctx context.Context) error {
+	if err := s.resolveChannels(ctx); err != nil {
+		return startErr(ctx, err)
+	}
+	if s.store != nil {
+		s.ready.Store(true)
+		return s.runActive(ctx, ctx, s.store)
+	}
+	defer s.standby.Store(false)
+	if s.cfg.Kafka.CreateStateTopic {
+		if err := s.retryStart(ctx, "ensure topics", func() error { return s.ensureTopics(ctx) }); err != nil {
+			return startErr(ctx, err)
+		}
+	}
+	s.ready.Store(true)
+	backoff := time.Second
+	for ctx.Err() == nil {
+		err := s.member(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		s.log.Warn("left the alerting election; rejoining", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+	}
+	s.log.Info("alerting stopped")
+	return nil
+}
+
+// resolveChannels resolves the routes' Slack channels, retrying until Slack
+// answers. A channel Slack does not know is a configuration error, returned
+// with the keys that name it.
+func (s *Service) resolveChannels(ctx context.Context) error {
 	channels := []string{s.cfg.DefaultRoute.Channel}
 	paths := []string{"default_route.channel"}
 	for i, r := range s.cfg.Routes {
@@ -157,34 +191,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		err = unresolved
 	}
-	if err != nil {
-		return startErr(ctx, err)
-	}
-	if s.store != nil {
-		s.ready.Store(true)
-		return s.runActive(ctx, ctx, s.store)
-	}
-	defer s.standby.Store(false)
-	if s.cfg.Kafka.CreateStateTopic {
-		if err := s.retryStart(ctx, "ensure topics", func() error { return s.ensureTopics(ctx) }); err != nil {
-			return startErr(ctx, err)
-		}
-	}
-	s.ready.Store(true)
-	backoff := time.Second
-	for ctx.Err() == nil {
-		err := s.member(ctx)
-		if ctx.Err() != nil {
-			break
-		}
-		s.log.Warn("left the alerting election; rejoining", "err", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-	}
-	s.log.Info("alerting stopped")
-	return nil
+	return err
 }
 
 // ensureTopics creates the state topic and the leader topic when missing.
@@ -398,13 +405,33 @@ func (s *Service) runActive(ctx, work context.Context, st Store) error {
 	defer func() { s.active.Store(false); s.m.active.Set(0) }()
 	s.log.Info("alerting active", "source", s.source)
 
+	cl, topics, err := s.consumer(base)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	// work outlives ctx by drain_timeout so the record in hand is finished.
+	if work == ctx {
+		var stopDrain func()
+		work, stopDrain = s.drainable(ctx)
+		defer stopDrain()
+	}
+	tickErr, stopTicks := s.startTicks(ctx, work)
+	defer stopTicks()
+	s.log.Info("alerting consuming", "topics", topics)
+	return s.consume(ctx, work, cl, tickErr)
+}
+
+// consumer is the client of the health (and failover) topics: direct
+// assignment (no group), every partition from its start. The health topic
+// is compacted, so this is each target's latest event plus the
+// uncompacted head; generations drop what the state has.
+func (s *Service) consumer(base []kgo.Opt) (*kgo.Client, []string, error) {
 	topics := []string{s.cfg.Kafka.HealthTopic}
 	if s.cfg.Kafka.FailoverTopic != "" {
 		topics = append(topics, s.cfg.Kafka.FailoverTopic)
 	}
-	// Direct assignment (no group): every partition from its start. The
-	// health topic is compacted, so this is each target's latest event
-	// plus the uncompacted head; generations drop what the state has.
 	cl, err := kgo.NewClient(append(slices.Clip(base),
 		kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -413,30 +440,37 @@ func (s *Service) runActive(ctx, work context.Context, st Store) error {
 		kgo.MetadataMinAge(time.Second),
 	)...)
 	if err != nil {
-		return fmt.Errorf("alerting: kafka: %w", err)
+		return nil, nil, fmt.Errorf("alerting: kafka: %w", err)
 	}
-	defer cl.Close()
+	return cl, topics, nil
+}
 
-	// work outlives ctx by drain_timeout so the record in hand is finished.
-	if work == ctx {
-		var cancelWork context.CancelFunc
-		work, cancelWork = context.WithCancel(context.WithoutCancel(ctx))
-		defer cancelWork()
-		stopDrain := context.AfterFunc(ctx, func() {
-			t := time.AfterFunc(s.cfg.DrainTimeout, cancelWork)
-			<-work.Done()
-			t.Stop()
-		})
-		defer stopDrain()
+// drainable is a work context that outlives ctx by drain_timeout, so that
+// the record in hand is finished; stop releases it.
+func (s *Service) drainable(ctx context.Context) (work context.Context, stop func()) {
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	stopDrain := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(s.cfg.DrainTimeout, cancelWork)
+		<-work.Done()
+		t.Stop()
+	})
+	return work, func() {
+		stopDrain()
+		cancelWork()
 	}
+}
 
-	tickErr := make(chan error, 1)
+// startTicks starts the engine's ticks and, when on, the watch's and the
+// failover controller's, until ctx ends; stop ends them and waits. The
+// engine's error (its state cannot be written) arrives on tickErr.
+func (s *Service) startTicks(ctx, work context.Context) (tickErr <-chan error, stop func()) {
+	errc := make(chan error, 1)
 	tickDone := make(chan struct{}, 2)
 	tickCtx, stopTicks := context.WithCancel(ctx)
 	go func() {
 		defer func() { tickDone <- struct{}{} }()
 		if err := s.engine.RunTicks(tickCtx, work, s.cfg.TickInterval); err != nil {
-			tickErr <- err
+			errc <- err
 		}
 	}()
 	tickers := 1
@@ -454,14 +488,17 @@ func (s *Service) runActive(ctx, work context.Context, st Store) error {
 			s.ctrl.RunTicks(tickCtx, work, s.cfg.Failover.TickInterval)
 		}()
 	}
-	defer func() {
+	return errc, func() {
 		stopTicks()
 		for range tickers {
 			<-tickDone
 		}
-	}()
+	}
+}
 
-	s.log.Info("alerting consuming", "topics", topics)
+// consume applies the records of cl until ctx ends (nil), a record cannot
+// be applied or a tick fails.
+func (s *Service) consume(ctx, work context.Context, cl *kgo.Client, tickErr <-chan error) error {
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {

@@ -1,13 +1,10 @@
 package pipeline
 
 import (
-	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
-
-	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
 // mountAdmin mounts the pipeline's admin API behind a bearer token:
@@ -84,12 +81,4 @@ func (s *Service) status() Status {
 func (s *Service) writeStatus(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(s.status())
-}
-
-// dryRunBulk is the dry-run sink: every document is "created" without
-// being sent anywhere.
-type dryRunBulk struct{}
-
-func (dryRunBulk) Bulk(_ context.Context, _ [][]byte, n int) ([]opensearch.ItemResult, error) {
-	return created(n), nil
 }

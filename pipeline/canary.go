@@ -76,7 +76,7 @@ func (s *Service) heartbeatDocs(r *record, now time.Time) {
 		id, doc := w.Doc()
 		b, err := json.Marshal(doc)
 		if err != nil { // maps of strings and numbers: cannot happen
-			r.failed("internal_error", err.Error(), 0, index, 1, time.Time{}, now)
+			r.failed(failure{errType: "internal_error", reason: err.Error(), index: index, last: now})
 			continue
 		}
 		r.hold()

@@ -9,7 +9,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/config"
 	"github.com/vigil-dev/vigil/internal/kafka"
 	"github.com/vigil-dev/vigil/pipeline/canary"
-	"github.com/vigil-dev/vigil/pipeline/events"
+	"github.com/vigil-dev/vigil/pipeline/eventindex"
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
@@ -35,8 +35,8 @@ type Config struct {
 	// Priority is the priority lane's budget (kafka.priority is its topic).
 	Priority PriorityConfig `yaml:"priority"`
 	// Events indexes vigil.health, vigil.failover and the DLQ's headers
-	// into indices.health_events and indices.dlq (pipeline/events).
-	Events events.Config `yaml:"events"`
+	// into indices.health_events and indices.dlq (pipeline/eventindex).
+	Events eventindex.Config `yaml:"events"`
 	// Canary follows the collectors' heartbeats: freshness, sequence gaps
 	// and per-window loss (pipeline/canary); documents go to
 	// indices.canary.
@@ -176,12 +176,12 @@ type IndicesConfig struct {
 	// LogsDataStream is the logs data stream. Default "ss4o_logs-vigil-default".
 	LogsDataStream string `yaml:"logs_data_stream"`
 	// HealthEvents is the index of vigil.health and vigil.failover events
-	// (pipeline/events). Default "vigil-health-events".
+	// (pipeline/eventindex). Default "vigil-health-events".
 	HealthEvents string `yaml:"health_events"`
 	// Canary is the index of heartbeat and loss-window documents
 	// (pipeline/canary). Default "vigil-canary".
 	Canary string `yaml:"canary"`
-	// DLQ is the index of dead-lettered records' headers (pipeline/events).
+	// DLQ is the index of dead-lettered records' headers (pipeline/eventindex).
 	// Default "vigil-dlq".
 	DLQ string `yaml:"dlq"`
 	// Shards is index.number_of_shards. Default 1.
@@ -274,7 +274,7 @@ func DefaultConfig() Config {
 			Spans:                  TopicConfig{Topic: "otlp_spans", Encoding: EncodingProto},
 			Priority:               PriorityTopicConfig{TopicConfig: TopicConfig{Topic: "otlp_logs_priority", Encoding: EncodingProto}},
 			DLQTopic:               "vigil.dlq",
-			HealthTopic:            events.DefaultConfig().HealthTopic,
+			HealthTopic:            eventindex.DefaultConfig().HealthTopic,
 			FetchMaxBytes:          1 << 20,
 			FetchMaxPartitionBytes: 512 << 10,
 			FetchMaxWait:           250 * time.Millisecond,
@@ -305,7 +305,7 @@ func DefaultConfig() Config {
 		Priority:         PriorityConfig{MaxInFlightBytes: 4 << 20, Linger: 20 * time.Millisecond, Concurrency: 1},
 		Bulk:             BulkConfig{MaxBytes: 5 << 20, MaxDocs: defaultBulkDocs, Linger: 200 * time.Millisecond, Concurrency: 2},
 		Retry:            RetryConfig{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second, MaxItemRetries: 10},
-		Events:           events.DefaultConfig(),
+		Events:           eventindex.DefaultConfig(),
 		Canary:           canary.DefaultConfig(),
 		TraceGroup:       TraceGroupConfig{Window: 10 * time.Second, MaxHeldSpans: 20000, MaxTraces: 20000, ServiceMap: true, Repair: true, RepairDelay: 5 * time.Second},
 		APM:              DefaultAPMConfig(),
@@ -350,7 +350,7 @@ func (Config) RenamedKeys() map[string]string {
 
 // events is the events section with the health topic it indexes, which
 // is set as kafka.health_topic.
-func (c Config) events() events.Config {
+func (c Config) events() eventindex.Config {
 	ev := c.Events
 	ev.HealthTopic = c.Kafka.HealthTopic
 	return ev

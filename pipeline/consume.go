@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/vigil-dev/vigil/pipeline/canary"
 	"github.com/vigil-dev/vigil/pipeline/dlq"
 	"github.com/vigil-dev/vigil/pipeline/document"
 )
@@ -217,26 +218,65 @@ func (s *Service) handleIn(kr *kgo.Record, now time.Time, lane *priorityLane) {
 	}
 	// Read before a span record's headers are dropped below.
 	seg, hb := s.canaryOf(kr, signal, enc, now)
-	// The value is kept until the record is finished (for the DLQ). It
-	// points into the buffer its batch was decompressed into
-	// (fetchBuffers), which goes back to the pool once every record of
-	// the batch is recycled. A log record is recycled when it is finished
-	// (Service.reuse): its documents are copies, and copying the value
-	// instead cost as much again in memory bandwidth and allocations. The
-	// rest of its batch's buffer, uncounted, is held as long as it is: the
-	// batches' records (collector requests) are finished in order, so
-	// that is mostly at most a batch per partition. A span record is copied and
-	// recycled at once: its spans, held for their trace's root, can keep
-	// it much longer. (Recycle zeroes *kr, so the record is copied too.)
 	if signal == signalSpans {
-		own := *kr
-		own.Value = bytes.Clone(kr.Value)
-		own.Key = bytes.Clone(kr.Key)
-		own.Headers = nil
-		own.Context = nil
-		kr.Recycle()
-		kr = &own
+		kr = ownSpanRecord(kr)
 	}
+	r := s.newRecord(kr, signal, lane, seg, hb)
+	defer r.release()
+	defer func() {
+		// Exponentially weighted: adapts to the topics' record sizes.
+		*avgCost = 0.8**avgCost + 0.2*float64(r.size.Load())
+	}()
+	defer func() {
+		// pdata is robust against hostile input, but a pipeline that
+		// crashes on one record would crash on it again after restart.
+		if p := recover(); p != nil {
+			s.log.Error("building documents panicked; record goes to the DLQ", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset, "panic", p)
+			r.failed(failure{errType: "internal_error", reason: fmt.Sprint(p), last: time.Now()})
+		}
+	}()
+	if hb != nil {
+		s.heartbeatDocs(r, now)
+		return
+	}
+	if s.empty(kr, signal) {
+		return
+	}
+	opt := document.Options{Now: now, MaxFutureSkew: s.cfg.MaxFutureSkew, RecordTime: kr.Timestamp, SpanFields: s.spanFields}
+	switch signal {
+	case signalLogs:
+		s.logDocs(r, enc, opt, sk)
+	case signalSpans:
+		s.spanDocs(r, enc, opt)
+	}
+}
+
+// ownSpanRecord is a span record's own copy, its fetched one recycled.
+//
+// The value is kept until the record is finished (for the DLQ). It
+// points into the buffer its batch was decompressed into
+// (fetchBuffers), which goes back to the pool once every record of
+// the batch is recycled. A log record is recycled when it is finished
+// (Service.reuse): its documents are copies, and copying the value
+// instead cost as much again in memory bandwidth and allocations. The
+// rest of its batch's buffer, uncounted, is held as long as it is: the
+// batches' records (collector requests) are finished in order, so
+// that is mostly at most a batch per partition. A span record is copied and
+// recycled at once: its spans, held for their trace's root, can keep
+// it much longer. (Recycle zeroes *kr, so the record is copied too.)
+func ownSpanRecord(kr *kgo.Record) *kgo.Record {
+	own := *kr
+	own.Value = bytes.Clone(kr.Value)
+	own.Key = bytes.Clone(kr.Key)
+	own.Headers = nil
+	own.Context = nil
+	kr.Recycle()
+	return &own
+}
+
+// newRecord starts following kr: tracked for its offset's commit, its
+// bytes counted in flight, and held by the handler.
+func (s *Service) newRecord(kr *kgo.Record, signal string, lane *priorityLane, seg *canary.Segment, hb *canary.Heartbeat) *record {
 	r := &record{s: s, kr: kr, signal: signal, share: &s.inFlightBy[0], seg: seg, hb: hb, lane: lane}
 	switch {
 	case lane != nil:
@@ -248,108 +288,104 @@ func (s *Service) handleIn(kr *kgo.Record, now time.Time, lane *priorityLane) {
 	r.e.rec = r
 	r.account(len(kr.Value) + len(kr.Key))
 	r.hold()
-	defer r.release()
-	defer func() {
-		// Exponentially weighted: adapts to the topics' record sizes.
-		*avgCost = 0.8**avgCost + 0.2*float64(r.size.Load())
-	}()
-	defer func() {
-		// pdata is robust against hostile input, but a pipeline that
-		// crashes on one record would crash on it again after restart.
-		if p := recover(); p != nil {
-			s.log.Error("building documents panicked; record goes to the DLQ", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset, "panic", p)
-			r.failed("internal_error", fmt.Sprint(p), 0, "", 1, time.Time{}, time.Now())
-		}
-	}()
-	if hb != nil {
-		s.heartbeatDocs(r, now)
+	return r
+}
+
+// empty reports (and counts) a record with no data.
+//
+// Not what the collector writes (it never sends an empty request), but
+// nothing to index either: finished, so that its offset is committed, and
+// counted rather than dead-lettered (replaying it could not help) or
+// skipped unseen.
+func (s *Service) empty(kr *kgo.Record, signal string) bool {
+	if len(kr.Value) != 0 {
+		return false
+	}
+	reason := emptyZeroLength
+	if kr.Value == nil {
+		reason = emptyNull
+	}
+	s.m.emptyRecords.WithLabelValues(signal, reason).Inc()
+	s.log.Debug("record holds no data; nothing to index", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset, "reason", reason)
+	return true
+}
+
+// logDocs builds a log record's documents and hands them to sk.
+func (s *Service) logDocs(r *record, enc string, opt document.Options, sk *sink) {
+	kr, now := r.kr, opt.Now
+	opt.Head, opt.HeadID = s.logHead, s.logHeadID
+	if s.router != nil {
+		opt.Route, opt.RouteKeys = s.route, s.router.keys
+	}
+	opt.Chunk = func(n int) []byte {
+		b := s.chunks.get(n)
+		r.chunks = append(r.chunks, b)
+		return b
+	}
+	docs, err := logDocuments(enc, kr.Value, opt)
+	if err != nil {
+		s.undecodable(kr, err)
+		r.failed(failure{errType: dlq.ErrorTypeDecode, reason: err.Error(), last: now})
 		return
 	}
-	if len(kr.Value) == 0 {
-		// Not what the collector writes (it never sends an empty
-		// request), but nothing to index either: finished, so that its
-		// offset is committed, and counted rather than dead-lettered
-		// (replaying it could not help) or skipped unseen.
-		reason := emptyZeroLength
-		if kr.Value == nil {
-			reason = emptyNull
+	// The record's items, in one allocation (they live as long as
+	// it does), handed over at once (see emit).
+	items := make([]item, len(docs))
+	size := 0
+	for i, d := range docs {
+		index := s.cfg.Indices.LogsDataStream
+		if d.Stream != nil {
+			index = d.Stream.Index
 		}
-		s.m.emptyRecords.WithLabelValues(signal, reason).Inc()
-		s.log.Debug("record holds no data; nothing to index", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset, "reason", reason)
+		items[i] = item{rec: r, kind: kindLog, index: index, id: d.ID, doc: d.Body, line: d.Line}
+		size += items[i].cost()
+	}
+	if s.router != nil {
+		s.router.counted(docs)
+	}
+	r.pending.Add(int32(len(items)))
+	r.account(size)
+	r.e.p.inSink.Add(int64(len(items)))
+	sk.addAll(items)
+}
+
+// spanDocs builds a span record's documents (and feeds APM); each span
+// waits in the trace buffer for its trace's root.
+func (s *Service) spanDocs(r *record, enc string, opt document.Options) {
+	kr, now := r.kr, opt.Now
+	if s.apm != nil {
+		s.apm.want(&opt)
+	}
+	spans, errs, err := spanDocuments(enc, kr.Value, opt)
+	if err != nil {
+		s.undecodable(kr, err)
+		r.failed(failure{errType: dlq.ErrorTypeDecode, reason: err.Error(), last: now})
 		return
 	}
-	opt := document.Options{Now: now, MaxFutureSkew: s.cfg.MaxFutureSkew, RecordTime: kr.Timestamp, SpanFields: s.spanFields}
-	switch signal {
-	case signalLogs:
-		opt.Head, opt.HeadID = s.logHead, s.logHeadID
-		if s.router != nil {
-			opt.Route, opt.RouteKeys = s.route, s.router.keys
-		}
-		opt.Chunk = func(n int) []byte {
-			b := s.chunks.get(n)
-			r.chunks = append(r.chunks, b)
-			return b
-		}
-		docs, err := logDocuments(enc, kr.Value, opt)
+	if s.apm != nil && !s.apm.addFacts(tp{kr.Topic, kr.Partition}, kr.Timestamp, now) {
+		// An array or a map where the APM derivation reads a string: it
+		// decodes the record once more.
+		td, err := decodeTraces(enc, kr.Value)
 		if err != nil {
 			s.undecodable(kr, err)
-			r.failed(dlq.ErrorTypeDecode, err.Error(), 0, "", 1, time.Time{}, now)
+			r.failed(failure{errType: dlq.ErrorTypeDecode, reason: err.Error(), last: now})
 			return
 		}
-		// The record's items, in one allocation (they live as long as
-		// it does), handed over at once (see emit).
-		items := make([]item, len(docs))
-		size := 0
-		for i, d := range docs {
-			index := s.cfg.Indices.LogsDataStream
-			if d.Stream != nil {
-				index = d.Stream.Index
-			}
-			items[i] = item{rec: r, kind: kindLog, index: index, id: d.ID, doc: d.Body, line: d.Line}
-			size += items[i].cost()
-		}
-		if s.router != nil {
-			s.router.counted(docs)
-		}
-		r.pending.Add(int32(len(items)))
-		r.account(size)
-		r.e.p.inSink.Add(int64(len(items)))
-		sk.addAll(items)
-	case signalSpans:
-		if s.apm != nil {
-			s.apm.want(&opt)
-		}
-		spans, errs, err := spanDocuments(enc, kr.Value, opt)
-		if err != nil {
-			s.undecodable(kr, err)
-			r.failed(dlq.ErrorTypeDecode, err.Error(), 0, "", 1, time.Time{}, now)
-			return
-		}
-		if s.apm != nil && !s.apm.addFacts(tp{kr.Topic, kr.Partition}, kr.Timestamp, now) {
-			// An array or a map where the APM derivation reads a
-			// string: it decodes the record once more.
-			td, err := decodeTraces(enc, kr.Value)
-			if err != nil {
-				s.undecodable(kr, err)
-				r.failed(dlq.ErrorTypeDecode, err.Error(), 0, "", 1, time.Time{}, now)
-				return
-			}
-			s.apm.add(tp{kr.Topic, kr.Partition}, kr.Timestamp, now, td)
-		}
-		for _, err := range errs {
-			r.failed(dlq.ErrorTypeInvalidSpan, err.Error(), 0, s.cfg.Indices.SpanAlias, 1, time.Time{}, now)
-		}
-		var out emission
-		p := tp{kr.Topic, kr.Partition}
-		for _, sp := range spans {
-			r.hold()
-			// Counted while held; the rendered document is counted again
-			// when sent (an overestimate until the record finishes).
-			r.account(sp.Size())
-			s.traces.add(sp, r, p, now, &out)
-		}
-		s.emitTraces(&out)
+		s.apm.add(tp{kr.Topic, kr.Partition}, kr.Timestamp, now, td)
 	}
+	for _, err := range errs {
+		r.failed(failure{errType: dlq.ErrorTypeInvalidSpan, reason: err.Error(), index: s.cfg.Indices.SpanAlias, last: now})
+	}
+	var out emission
+	p := tp{kr.Topic, kr.Partition}
+	for _, sp := range spans {
+		r.hold()
+		// Counted while held; the rendered document is counted again
+		// when sent (an overestimate until the record finishes).
+		r.account(sp.Size())
+		s.traces.add(sp, r, p, now, &out)
+	}
+	s.emitTraces(&out)
 }
 
 func (s *Service) undecodable(kr *kgo.Record, err error) {

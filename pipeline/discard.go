@@ -71,6 +71,14 @@ func (d *discardBulk) Bulk(_ context.Context, body [][]byte, n int) ([]opensearc
 	return created(n), nil
 }
 
+// dryRunBulk is the dry-run sink: every document is "created" without
+// being sent anywhere.
+type dryRunBulk struct{}
+
+func (dryRunBulk) Bulk(_ context.Context, _ [][]byte, n int) ([]opensearch.ItemResult, error) {
+	return created(n), nil
+}
+
 // created is n successful create results. The sink only reads them: up
 // to a bulk's default size they are one shared slice.
 func created(n int) []opensearch.ItemResult {

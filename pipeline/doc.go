@@ -132,7 +132,9 @@
 // installs the templates on the other cluster, commits what is finished and
 // moves writing there (sides is the sink's bulk client; bulks waiting on the
 // old side are abandoned and re-sent), then publishes the outcome with the
-// request's generation. Offsets are committed only for finished records
+// request's generation. pipeline/failoverexec owns the failover topic (which
+// request to act on, the outcomes); switch.go owns the switch it calls.
+// Offsets are committed only for finished records
 // whichever side took them, and content ids with create keep a re-send to
 // the same cluster harmless.
 //

@@ -7,17 +7,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/vigil-dev/vigil/pipeline/events"
+	"github.com/vigil-dev/vigil/pipeline/eventindex"
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
 // newEvents builds the indexer of vigil.health, vigil.failover and the DLQ
-// headers (pipeline/events), or nil when disabled or in a dry run.
-func newEvents(cfg Config, kopts []kgo.Opt, osc func() *opensearch.Client, log *slog.Logger, reg prometheus.Registerer) (*events.Indexer, error) {
+// headers (pipeline/eventindex), or nil when disabled or in a dry run.
+func newEvents(cfg Config, kopts []kgo.Opt, osc func() *opensearch.Client, log *slog.Logger, reg prometheus.Registerer) (*eventindex.Indexer, error) {
 	if cfg.DryRun {
 		return nil, nil
 	}
-	return events.New(cfg.events(), events.Deps{
+	return eventindex.New(cfg.events(), eventindex.Deps{
 		Kafka: kopts, DLQTopic: cfg.Kafka.DLQTopic, OpenSearch: osc,
 		EventsIndex: cfg.Indices.HealthEvents, DLQIndex: cfg.Indices.DLQ,
 		Log: log, Registerer: reg,

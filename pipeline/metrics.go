@@ -171,3 +171,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	return m
 }
+
+// registerInFlight registers the gauge of bytes in flight, read from the
+// service's counter when scraped (the counter is the service's own: it
+// bounds fetching).
+func registerInFlight(reg prometheus.Registerer, load func() int64) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vigil_pipeline_in_flight_bytes",
+		Help: "Bytes of records taken from Kafka and not yet finished.",
+	}, func() float64 { return float64(load()) }))
+}
+
+// registerPriorityInFlight is registerInFlight for the priority lane.
+func registerPriorityInFlight(reg prometheus.Registerer, load func() int64) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vigil_pipeline_priority_in_flight_bytes",
+		Help: "Bytes of the priority lane's records taken from Kafka and not yet finished (priority.max_in_flight_bytes bounds them).",
+	}, func() float64 { return float64(load()) }))
+}

@@ -17,7 +17,7 @@ import (
 	"github.com/vigil-dev/vigil/internal/component"
 	"github.com/vigil-dev/vigil/pipeline/canary"
 	"github.com/vigil-dev/vigil/pipeline/document"
-	"github.com/vigil-dev/vigil/pipeline/events"
+	"github.com/vigil-dev/vigil/pipeline/eventindex"
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
@@ -36,7 +36,7 @@ type Service struct {
 	// switchMu serialises switches.
 	switchMu sync.Mutex
 	// events indexes vigil.health, vigil.failover and DLQ headers (nil: off).
-	events *events.Indexer
+	events *eventindex.Indexer
 	// canaries follows the collectors' heartbeats (nil: canary.enabled off).
 	canaries *canary.Tracker
 
@@ -117,6 +117,43 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
+	clients, err := newClients(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Repairs update documents in OpenSearch: not for a dry run or the
+	// discard sink.
+	tg := cfg.TraceGroup
+	tg.Repair = tg.Repair && cfg.talksToOpenSearch()
+	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(tg, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost,
+		chunks: newFreeList(16), fair: newFairShare(cfg.Kafka.Logs.Topic, cfg.Kafka.Spans.Topic)}
+	s.initDocuments()
+	s.initSink(clients, reg)
+	s.initFeeds(tg, reg)
+	kopts, err := kafkaOpts(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	kopts = append(kopts, cfg.Kafka.Watch(log))
+	s.kopt = s.consumerOpts(kopts, reg)
+	s.execOpts = kopts
+	if cfg.Kafka.Priority.Topic != "" {
+		s.prio = s.newPriorityLane(kopts)
+		s.sink.yield = func() bool { return !s.prio.sink.idle() }
+		registerPriorityInFlight(reg, s.prio.inFlight.Load)
+	}
+	if s.events, err = newEvents(cfg, kopts, s.sides.activeClient, log, reg); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	if err := s.mount(deps.Admin); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newClients are the OpenSearch clients: the primary, and the standby when
+// failover is on.
+func newClients(cfg Config) ([]*opensearch.Client, error) {
 	osc, err := opensearch.NewClient(cfg.OpenSearch)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
@@ -129,22 +166,29 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		}
 		clients = append(clients, sb)
 	}
-	// Repairs update documents in OpenSearch: not for a dry run or the
-	// discard sink.
-	tg := cfg.TraceGroup
-	tg.Repair = tg.Repair && cfg.talksToOpenSearch()
-	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(tg, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost,
-		chunks: newFreeList(16), fair: newFairShare(cfg.Kafka.Logs.Topic, cfg.Kafka.Spans.Topic)}
+	return clients, nil
+}
+
+// initDocuments sets what building documents needs: the logs' bulk head,
+// their data stream router, the span fields.
+func (s *Service) initDocuments() {
+	cfg := s.cfg
 	s.logHead, s.logHeadID = opensearch.CreateHead(cfg.Indices.LogsDataStream, document.IDLen)
 	if cfg.LogRouting.Enabled {
 		var dir streamDirectory
 		if cfg.talksToOpenSearch() {
 			dir = clusterStreams{client: s.sides.activeClient}
 		}
-		s.router = newRouter(cfg.LogRouting, cfg.Indices.LogsDataStream, cfg.Retry, dir, s.m, log)
+		s.router = newRouter(cfg.LogRouting, cfg.Indices.LogsDataStream, cfg.Retry, dir, s.m, s.log)
 		s.route = s.router.route // once: a method value per record would allocate
 	}
 	s.spanFields = document.SpanFields(cfg.Indices.SpanAttributeFields)
+}
+
+// initSink builds the sink over the clusters (or the dry-run or discard
+// sink) and its metrics.
+func (s *Service) initSink(clients []*opensearch.Client, reg prometheus.Registerer) {
+	cfg := s.cfg
 	s.up = make([]atomic.Bool, len(clients))
 	if cfg.Sink == SinkOpenSearch {
 		for _, c := range clients {
@@ -152,10 +196,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		}
 		s.setActiveMetric(0)
 	}
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "vigil_pipeline_in_flight_bytes",
-		Help: "Bytes of records taken from Kafka and not yet finished.",
-	}, func() float64 { return float64(s.inFlight.Load()) }))
+	registerInFlight(reg, s.inFlight.Load)
 	var bulk bulkClient = s.sides
 	switch {
 	case cfg.DryRun:
@@ -163,37 +204,44 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	case cfg.Sink == SinkDiscard:
 		bulk = newDiscardBulk(cfg.OpenSearch.Gzip, s.m.discarded)
 	}
-	s.sink = newSink(cfg.Bulk, cfg.Retry, bulk, s.m, log)
+	s.sink = newSink(cfg.Bulk, cfg.Retry, bulk, s.m, s.log)
 	if len(clients) > 1 {
 		s.sink.switched = s.sides.switched
 	}
+	s.sink.done = s.itemsDone
+	s.sink.failed = s.itemFailed
+}
+
+// initFeeds builds the optional parts fed beside the documents: APM's
+// service map, trace group repairs, canaries.
+func (s *Service) initFeeds(tg TraceGroupConfig, reg prometheus.Registerer) {
+	cfg := s.cfg
 	if cfg.APM.Enabled {
 		var client func() *opensearch.Client
 		if cfg.talksToOpenSearch() {
 			client = s.sides.activeClient
 		}
-		s.apm = newAPMFeed(cfg.APM, cfg.Indices.APMServiceMap, client, reg, log)
+		s.apm = newAPMFeed(cfg.APM, cfg.Indices.APMServiceMap, client, reg, s.log)
 	}
 	if tg.Repair {
-		s.repairs = newGroupRepairs(s.sides.activeClient, cfg.Indices.SpanAlias, tg.RepairDelay, s.m, log)
+		s.repairs = newGroupRepairs(s.sides.activeClient, cfg.Indices.SpanAlias, tg.RepairDelay, s.m, s.log)
 	}
 	if cfg.Canary.Enabled {
 		host, _ := os.Hostname()
-		s.canaries = canary.New(cfg.Canary, host, log.With("part", "canary"), reg)
+		s.canaries = canary.New(cfg.Canary, host, s.log.With("part", "canary"), reg)
 	}
-	s.sink.done = s.itemsDone
-	s.sink.failed = s.itemFailed
-	kopts, err := kafkaOpts(cfg.Kafka)
-	if err != nil {
-		return nil, err
-	}
-	kopts = append(kopts, cfg.Kafka.Watch(log))
+}
+
+// consumerOpts are the main consumer's client options: kopts (the
+// connection) and the group, fetch and DLQ producer settings.
+func (s *Service) consumerOpts(kopts []kgo.Opt, reg prometheus.Registerer) []kgo.Opt {
+	cfg := s.cfg
 	// Few: what a free list keeps is heap that the 64 MiB soft limit
 	// counts, and keeping a fetch's worth (16 buffers) made the
 	// collector run so often that indexing into OpenSearch slowed by
 	// half (BenchmarkPipelineAtLag, 5479 -> 2819 docs/s).
 	fb := &fetchBuffers{free: newFreeList(2 * cfg.Kafka.MaxConcurrentFetches)}
-	s.kopt = append(kopts,
+	opts := append(kopts,
 		kgo.ConsumerGroup(cfg.Kafka.Group),
 		// A short session rather than static membership (kgo.InstanceID):
 		// an instance ID must be unique per replica and stable across its
@@ -225,35 +273,28 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 		kgo.WithPools(fb),
 		kgo.WithDecompressor(newDecompressor(fb)),
 	)
-	s.execOpts = kopts
-	if cfg.Kafka.Priority.Topic != "" {
-		s.prio = s.newPriorityLane(kopts)
-		s.sink.yield = func() bool { return !s.prio.sink.idle() }
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "vigil_pipeline_priority_in_flight_bytes",
-			Help: "Bytes of the priority lane's records taken from Kafka and not yet finished (priority.max_in_flight_bytes bounds them).",
-		}, func() float64 { return float64(s.prio.inFlight.Load()) }))
-	}
-	if s.events, err = newEvents(cfg, kopts, s.sides.activeClient, log, reg); err != nil {
-		return nil, fmt.Errorf("pipeline: %w", err)
-	}
 	if cfg.Kafka.ResetOffset == "latest" {
 		s.fair.atEnd = true
-		s.kopt = append(s.kopt, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
-	} else {
-		s.kopt = append(s.kopt, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		return append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
 	}
-	if deps.Admin != nil {
-		deps.Admin.AddCheck("pipeline", s.ready)
-		if cfg.AdminToken.IsSet() {
-			token, err := cfg.AdminToken.Resolve()
-			if err != nil {
-				return nil, fmt.Errorf("pipeline: admin_token: %w", err)
-			}
-			s.mountAdmin(deps.Admin.Handle, token)
+	return append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+}
+
+// mount adds the readiness check and, with an admin token, the admin API
+// to the admin server (none in tests).
+func (s *Service) mount(admin component.Admin) error {
+	if admin == nil {
+		return nil
+	}
+	admin.AddCheck("pipeline", s.ready)
+	if s.cfg.AdminToken.IsSet() {
+		token, err := s.cfg.AdminToken.Resolve()
+		if err != nil {
+			return fmt.Errorf("pipeline: admin_token: %w", err)
 		}
+		s.mountAdmin(admin.Handle, token)
 	}
-	return s, nil
+	return nil
 }
 
 // kafkaOpts are the connection options shared by the consumer and the DLQ
@@ -297,15 +338,15 @@ func (s *Service) Run(ctx context.Context) error {
 		if err != nil {
 			return nil // ctx ended
 		}
-		defer x.close()
+		defer x.Close()
 		// A request decided while the pipeline was down is carried out
 		// before anything is written (and before the install, which would
 		// retry for as long as a dead primary stays down); later ones while
 		// the install runs.
-		x.handlePending(ctx)
+		x.HandlePending(ctx)
 		xctx, stopExec := context.WithCancel(ctx)
 		execDone := make(chan struct{})
-		go func() { x.run(xctx); close(execDone) }()
+		go func() { x.Run(xctx); close(execDone) }()
 		defer func() { stopExec(); <-execDone }()
 	}
 	if s.router != nil {

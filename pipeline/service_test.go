@@ -310,7 +310,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	require.Equal(t, cfg.Indices.SpanAlias+"-000001", rej.TargetIndex)
 	require.Equal(t, int64(1), rej.SourceOffset)
 	require.Contains(t, rej.Reason, "total fields")
-	// The DLQ's headers are searchable by cause (pipeline/events).
+	// The DLQ's headers are searchable by cause (pipeline/eventindex).
 	eventually(t, "2 DLQ documents", func() bool { return e.count(cfg.Indices.DLQ, "") == 2 })
 	require.Equal(t, 1, e.count(cfg.Indices.DLQ, `{"query":{"bool":{"filter":[{"term":{"errorType":"illegal_argument_exception"}},{"term":{"httpStatus":400}},{"term":{"source.topic":"otlp_spans"}},{"term":{"source.offset":1}}]}}}`))
 	require.Equal(t, 1, e.count(cfg.Indices.DLQ, `{"query":{"term":{"errorType":"decode_error"}}}`))

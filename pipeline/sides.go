@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/vigil-dev/vigil/pipeline/failoverexec"
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
 )
 
 // Sides, as named in failover events (data.from, data.to).
 const (
-	sidePrimary = "primary"
-	sideStandby = "standby"
+	sidePrimary = failoverexec.Primary
+	sideStandby = failoverexec.Standby
 )
 
 // errSwitched marks a bulk request abandoned because writing moved to the

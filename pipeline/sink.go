@@ -260,59 +260,16 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (s *sink) send(ctx context.Context, items []*item) {
 	reqAttempt := 0
 	for len(items) > 0 {
-		body, lines := s.body(items)
-		var sw <-chan struct{}
-		if s.switched != nil {
-			sw = s.switched()
-		}
-		start := time.Now()
-		res, err := s.client.Bulk(ctx, body, len(items))
-		s.m.bulkDuration.Observe(time.Since(start).Seconds())
-		size := 0
-		for _, b := range body {
-			size += len(b)
-		}
-		s.m.bulkBytes.Observe(float64(size))
-		if lines != nil {
-			s.bodies.put(lines)
-		}
+		res, sw, err := s.post(ctx, items)
 		if errors.Is(err, errSwitched) {
 			s.log.Info("bulk request re-sent after the sink switched clusters", "documents", len(items))
 			reqAttempt = 0
 			continue
 		}
 		if err != nil {
-			var be *opensearch.BulkError
-			if !errors.As(err, &be) {
-				be = &opensearch.BulkError{Err: err}
-			}
-			if be.Status == 413 {
-				s.m.bulkFailures.WithLabelValues("too_large").Inc()
-				if len(items) == 1 {
-					s.failed(items[0], "request_too_large", "the document alone exceeds the cluster's http.max_content_length", 413)
-					return
-				}
-				h := len(items) / 2
-				s.send(ctx, items[:h])
-				items = items[h:]
-				continue
-			}
-			reason := "unreachable"
-			if be.Status != 0 {
-				reason = "http_" + strconv.Itoa(be.Status)
-			}
-			s.m.bulkFailures.WithLabelValues(reason).Inc()
-			s.down.Store(true)
-			if reqAttempt == 0 || reqAttempt%10 == 0 {
-				s.log.Warn("bulk request failed; retrying, fetching paused", "err", err, "attempt", reqAttempt+1, "documents", len(items))
-			}
-			ok, switched := s.retryWait(ctx, s.backoff(reqAttempt), sw)
-			if !ok {
+			var ok bool
+			if items, reqAttempt, ok = s.requestFailed(ctx, items, err, reqAttempt, sw); !ok {
 				return
-			}
-			reqAttempt++
-			if switched {
-				reqAttempt = 0
 			}
 			continue
 		}
@@ -320,58 +277,128 @@ func (s *sink) send(ctx context.Context, items []*item) {
 			s.log.Info("bulk requests succeed again", "after_attempts", reqAttempt+1)
 		}
 		reqAttempt = 0
-		var retry []*item
-		now := time.Now()
-		// from starts a run of indexed items of one record and kind,
-		// reported at once: per item, the bookkeeping was a tenth of
-		// what the pipeline spends on a log document outside building it.
-		from, fromDup := -1, false
-		for i, r := range res {
-			it := items[i]
-			if from >= 0 && (r.Class != opensearch.Done || it.rec != items[from].rec || it.kind != items[from].kind || (r.Status == 409) != fromDup) {
-				s.done(items[from:i], fromDup)
-				from = -1
-			}
-			switch r.Class {
-			case opensearch.Done:
-				if from < 0 {
-					from, fromDup = i, r.Status == 409
-				}
-			case opensearch.Retry:
-				it.attempts++
-				if it.first.IsZero() {
-					it.first = now
-				}
-				if it.attempts > s.retry.MaxItemRetries {
-					it.index = rejectedBy(it.index, r)
-					s.failed(it, dlq.ErrorTypeRetriesExhausted, r.ErrType+": "+r.Reason, r.Status)
-					continue
-				}
-				s.m.documents.WithLabelValues(it.kind, "retried").Inc()
-				retry = append(retry, it)
-			default:
-				it.attempts++
-				if it.first.IsZero() {
-					it.first = now
-				}
-				it.index = rejectedBy(it.index, r)
-				s.failed(it, r.ErrType, r.Reason, r.Status)
-			}
-		}
-		if from >= 0 {
-			s.done(items[from:], fromDup)
-		}
-		items = retry
-		if len(items) > 0 {
-			worst := 0
-			for _, it := range items {
-				worst = max(worst, it.attempts)
-			}
-			if !sleep(ctx, s.backoff(worst-1)) {
-				return
-			}
+		items = s.results(items, res)
+		if len(items) > 0 && !s.retryBackoff(ctx, items) {
+			return
 		}
 	}
+}
+
+// post sends items as one bulk request and measures it. sw is the switch
+// channel taken before the request (nil without a standby).
+func (s *sink) post(ctx context.Context, items []*item) (res []opensearch.ItemResult, sw <-chan struct{}, err error) {
+	body, lines := s.body(items)
+	if s.switched != nil {
+		sw = s.switched()
+	}
+	start := time.Now()
+	res, err = s.client.Bulk(ctx, body, len(items))
+	s.m.bulkDuration.Observe(time.Since(start).Seconds())
+	size := 0
+	for _, b := range body {
+		size += len(b)
+	}
+	s.m.bulkBytes.Observe(float64(size))
+	if lines != nil {
+		s.bodies.put(lines)
+	}
+	return res, sw, err
+}
+
+// requestFailed handles a bulk request that failed as a whole: a 413
+// halves the request (a lone document too large is dead-lettered), anything
+// else is retried after a backoff with fetching paused. It returns the
+// items still to send and the next request attempt; ok is false when send
+// is done (ctx ended, or nothing is left).
+func (s *sink) requestFailed(ctx context.Context, items []*item, err error, reqAttempt int, sw <-chan struct{}) (rest []*item, nextAttempt int, ok bool) {
+	var be *opensearch.BulkError
+	if !errors.As(err, &be) {
+		be = &opensearch.BulkError{Err: err}
+	}
+	if be.Status == 413 {
+		s.m.bulkFailures.WithLabelValues("too_large").Inc()
+		if len(items) == 1 {
+			s.failed(items[0], "request_too_large", "the document alone exceeds the cluster's http.max_content_length", 413)
+			return nil, reqAttempt, false
+		}
+		h := len(items) / 2
+		s.send(ctx, items[:h])
+		return items[h:], reqAttempt, true
+	}
+	reason := "unreachable"
+	if be.Status != 0 {
+		reason = "http_" + strconv.Itoa(be.Status)
+	}
+	s.m.bulkFailures.WithLabelValues(reason).Inc()
+	s.down.Store(true)
+	if reqAttempt == 0 || reqAttempt%10 == 0 {
+		s.log.Warn("bulk request failed; retrying, fetching paused", "err", err, "attempt", reqAttempt+1, "documents", len(items))
+	}
+	waited, switched := s.retryWait(ctx, s.backoff(reqAttempt), sw)
+	if !waited {
+		return nil, reqAttempt, false
+	}
+	reqAttempt++
+	if switched {
+		reqAttempt = 0
+	}
+	return items, reqAttempt, true
+}
+
+// results reports each item's result (indexed, dead-lettered) and returns
+// the items to retry.
+func (s *sink) results(items []*item, res []opensearch.ItemResult) (retry []*item) {
+	now := time.Now()
+	// from starts a run of indexed items of one record and kind,
+	// reported at once: per item, the bookkeeping was a tenth of
+	// what the pipeline spends on a log document outside building it.
+	from, fromDup := -1, false
+	for i, r := range res {
+		it := items[i]
+		if from >= 0 && (r.Class != opensearch.Done || it.rec != items[from].rec || it.kind != items[from].kind || (r.Status == 409) != fromDup) {
+			s.done(items[from:i], fromDup)
+			from = -1
+		}
+		switch r.Class {
+		case opensearch.Done:
+			if from < 0 {
+				from, fromDup = i, r.Status == 409
+			}
+		case opensearch.Retry:
+			it.attempts++
+			if it.first.IsZero() {
+				it.first = now
+			}
+			if it.attempts > s.retry.MaxItemRetries {
+				it.index = rejectedBy(it.index, r)
+				s.failed(it, dlq.ErrorTypeRetriesExhausted, r.ErrType+": "+r.Reason, r.Status)
+				continue
+			}
+			s.m.documents.WithLabelValues(it.kind, "retried").Inc()
+			retry = append(retry, it)
+		default:
+			it.attempts++
+			if it.first.IsZero() {
+				it.first = now
+			}
+			it.index = rejectedBy(it.index, r)
+			s.failed(it, r.ErrType, r.Reason, r.Status)
+		}
+	}
+	if from >= 0 {
+		s.done(items[from:], fromDup)
+	}
+	return retry
+}
+
+// retryBackoff waits before retrying items, as long as the most tried of
+// them asks for; false when ctx ended.
+func (s *sink) retryBackoff(ctx context.Context, items []*item) bool {
+	worst := 0
+	for _, it := range items {
+		worst = max(worst, it.attempts)
+	}
+	return sleep(ctx, s.backoff(worst-1))
 }
 
 // body is the bulk body for items, in pieces: a log document's line as it

@@ -5,19 +5,29 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/vigil-dev/vigil/pipeline/failoverexec"
 )
 
 // restoreSide learns the active side from the failover topic before
 // anything is written, retrying while Kafka does not answer. It returns an
 // error only when ctx ends.
-func (s *Service) restoreSide(ctx context.Context) (*executor, error) {
+func (s *Service) restoreSide(ctx context.Context) (*failoverexec.Executor, error) {
+	f := s.cfg.Failover
+	cfg := failoverexec.Config{Topic: f.Topic, Target: s.cfg.target(), Source: f.Source, Actor: s.cfg.actor()}
+	deps := failoverexec.Deps{
+		SwitchTo: s.switchTo,
+		Switched: func(side, result string) { s.m.switches.WithLabelValues(side, result).Inc() },
+		Wait:     func(ctx context.Context, attempt int) bool { return sleep(ctx, s.sink.backoff(attempt)) },
+		Log:      s.log,
+	}
 	for attempt := 0; ; attempt++ {
-		x, err := newExecutor(s, s.execOpts)
+		x, err := failoverexec.New(cfg, s.execOpts, deps)
 		if err != nil {
 			return nil, err
 		}
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		side, err := x.restore(rctx)
+		side, err := x.Restore(rctx)
 		cancel()
 		if err == nil {
 			i, err := sideIndex(side)
@@ -27,10 +37,10 @@ func (s *Service) restoreSide(ctx context.Context) (*executor, error) {
 			}
 			s.sides.set(i)
 			s.setActiveMetric(i)
-			s.log.Info("failover state restored", "target", x.target, "active", s.sides.clients[i].Name(), "side", sideName(i), "generation", x.lastGen, "pending", x.pending != nil)
+			s.log.Info("failover state restored", "target", x.Target(), "active", s.sides.clients[i].Name(), "side", sideName(i), "generation", x.Generation(), "pending", x.Pending())
 			return x, nil
 		}
-		x.close()
+		x.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

@@ -3,7 +3,7 @@
 // by a standby sink and other components, bulk requests with per-item
 // classification (Done, Retry, Permanent), and installation of the index
 // templates (spans, service map, logs, and the health-events and DLQ
-// indices pipeline/events writes), ISM policies and the span bootstrap
+// indices pipeline/eventindex writes), ISM policies and the span bootstrap
 // index. The Installer reports what it changes and can dry-run: `vigil
 // setup` runs the same code as the pipeline's start.
 //

@@ -1,7 +1,7 @@
 package opensearch
 
 // Health and failover events (vigil.health, vigil.failover) and the headers
-// of dead-lettered records (vigil.dlq) are indexed by pipeline/events into
+// of dead-lettered records (vigil.dlq) are indexed by pipeline/eventindex into
 // one plain index each. Both are low volume (a handful of transitions a day;
 // a DLQ record per failed batch), so there is no rollover: the index name is
 // the template's only pattern, and Dashboards reads it directly.

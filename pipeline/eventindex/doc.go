@@ -1,4 +1,4 @@
-// Package events indexes Vigil's own event topics into OpenSearch so that
+// Package eventindex indexes Vigil's own event topics into OpenSearch so that
 // Dashboards can show them beside the telemetry: the CloudEvents of
 // vigil.health and vigil.failover into the health-events index
 // (vigil-health-events), and the headers of dead-lettered records on
@@ -19,4 +19,4 @@
 // OTLP batch, often megabytes of protobuf): `vigil dlq list` and `vigil dlq
 // replay` read and re-send the records themselves, addressed by the
 // document's dlq.partition and dlq.offset.
-package events
+package eventindex

@@ -1,4 +1,4 @@
-package events
+package eventindex
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	ievents "github.com/vigil-dev/vigil/internal/events"
+	"github.com/vigil-dev/vigil/internal/events"
 	"github.com/vigil-dev/vigil/pipeline/dlq"
 )
 
@@ -33,8 +33,8 @@ type EventDoc struct {
 	Generation uint64 `json:"generation,omitempty"`
 	Reason     string `json:"reason,omitempty"`
 
-	Status         ievents.Status    `json:"status,omitempty"`
-	PreviousStatus ievents.Status    `json:"previousStatus,omitempty"`
+	Status         events.Status     `json:"status,omitempty"`
+	PreviousStatus events.Status     `json:"previousStatus,omitempty"`
 	Since          *time.Time        `json:"since,omitempty"`
 	Rule           string            `json:"rule,omitempty"`
 	Value          *float64          `json:"value,omitempty"`
@@ -52,8 +52,8 @@ type EventDoc struct {
 }
 
 var failoverTypes = map[string]bool{
-	ievents.FailoverRequestedType: true, ievents.FailoverCompletedType: true, ievents.FailoverFailedType: true,
-	ievents.FailbackRequestedType: true, ievents.FailbackCompletedType: true,
+	events.FailoverRequestedType: true, events.FailoverCompletedType: true, events.FailoverFailedType: true,
+	events.FailbackRequestedType: true, events.FailbackCompletedType: true,
 }
 
 // EventDocument builds the document and _id of a vigil.health or
@@ -67,11 +67,11 @@ var failoverTypes = map[string]bool{
 var ErrHeartbeat = errors.New("events: a detector heartbeat, not indexed")
 
 func EventDocument(r *kgo.Record) (id string, doc EventDoc, err error) {
-	e, err := ievents.Parse(r)
+	e, err := events.Parse(r)
 	if err != nil {
 		return "", doc, err
 	}
-	if e.Type() == ievents.DetectorHeartbeatType {
+	if e.Type() == events.DetectorHeartbeatType {
 		return "", doc, ErrHeartbeat
 	}
 	doc = EventDoc{
@@ -80,8 +80,8 @@ func EventDocument(r *kgo.Record) (id string, doc EventDoc, err error) {
 		Kafka: kafkaPos{r.Topic, r.Partition, r.Offset},
 	}
 	switch {
-	case e.Type() == ievents.HealthChangedType:
-		h, err := ievents.Data[ievents.Health](e)
+	case e.Type() == events.HealthChangedType:
+		h, err := events.Data[events.Health](e)
 		if err != nil {
 			return "", doc, err
 		}
@@ -93,7 +93,7 @@ func EventDocument(r *kgo.Record) (id string, doc EventDoc, err error) {
 			doc.Since = &since
 		}
 	case failoverTypes[e.Type()]:
-		f, err := ievents.Data[ievents.Failover](e)
+		f, err := events.Data[events.Failover](e)
 		if err != nil {
 			return "", doc, err
 		}

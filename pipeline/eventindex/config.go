@@ -1,8 +1,8 @@
-package events
+package eventindex
 
 import (
 	"github.com/vigil-dev/vigil/internal/config"
-	ievents "github.com/vigil-dev/vigil/internal/events"
+	"github.com/vigil-dev/vigil/internal/events"
 )
 
 // Config is the pipeline's events section.
@@ -28,7 +28,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Enabled: true, HealthTopic: ievents.HealthTopic, FailoverTopic: ievents.FailoverTopic, DLQ: true, Group: "vigil-pipeline-events"}
+	return Config{Enabled: true, HealthTopic: events.HealthTopic, FailoverTopic: events.FailoverTopic, DLQ: true, Group: "vigil-pipeline-events"}
 }
 
 // Validate reports every problem.

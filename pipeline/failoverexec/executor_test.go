@@ -1,4 +1,4 @@
-package pipeline
+package failoverexec
 
 import (
 	"fmt"
@@ -9,9 +9,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/vigil-dev/vigil/internal/component"
 	"github.com/vigil-dev/vigil/internal/events"
 )
+
+// testTarget is the failover target the tests answer to.
+const testTarget = "opensearch"
 
 // TestExecutorRestore: the side a pipeline starts on, and the request it
 // still has to carry out, from the failover topic's history.
@@ -24,7 +26,7 @@ func TestExecutorRestore(t *testing.T) {
 		to     string
 	}
 	fo := func(typ string, gen uint64) ev {
-		from, to := sidePrimary, sideStandby
+		from, to := Primary, Standby
 		if typ == events.FailbackRequestedType || typ == events.FailbackCompletedType {
 			from, to = to, from
 		}
@@ -39,15 +41,15 @@ func TestExecutorRestore(t *testing.T) {
 		wantPending uint64 // generation; 0 = none
 		wantLast    uint64
 	}{
-		{name: "no topic", noTopic: true, wantSide: sidePrimary},
-		{name: "empty topic", wantSide: sidePrimary},
-		{name: "request without outcome", history: []ev{fo(events.FailoverRequestedType, 1)}, wantSide: sidePrimary, wantPending: 1},
-		{name: "completed", history: []ev{fo(events.FailoverRequestedType, 1), fo(events.FailoverCompletedType, 1)}, wantSide: sideStandby, wantLast: 1},
-		{name: "failed", history: []ev{fo(events.FailoverRequestedType, 1), {events.FailoverFailedType, testTarget, 1, sidePrimary, sideStandby}}, wantSide: sidePrimary, wantLast: 1},
-		{name: "failback pending", history: []ev{fo(events.FailoverRequestedType, 1), fo(events.FailoverCompletedType, 1), fo(events.FailbackRequestedType, 2)}, wantSide: sideStandby, wantPending: 2, wantLast: 1},
-		{name: "failed back", history: []ev{fo(events.FailoverCompletedType, 1), fo(events.FailbackRequestedType, 2), fo(events.FailbackCompletedType, 2)}, wantSide: sidePrimary, wantLast: 2},
-		{name: "other targets ignored", history: []ev{fo(events.FailoverCompletedType, 1), {events.FailoverRequestedType, "db-1", 7, sidePrimary, sideStandby}}, wantSide: sideStandby, wantLast: 1},
-		{name: "garbage skipped", history: []ev{fo(events.FailoverCompletedType, 3)}, garbage: true, wantSide: sideStandby, wantLast: 3},
+		{name: "no topic", noTopic: true, wantSide: Primary},
+		{name: "empty topic", wantSide: Primary},
+		{name: "request without outcome", history: []ev{fo(events.FailoverRequestedType, 1)}, wantSide: Primary, wantPending: 1},
+		{name: "completed", history: []ev{fo(events.FailoverRequestedType, 1), fo(events.FailoverCompletedType, 1)}, wantSide: Standby, wantLast: 1},
+		{name: "failed", history: []ev{fo(events.FailoverRequestedType, 1), {events.FailoverFailedType, testTarget, 1, Primary, Standby}}, wantSide: Primary, wantLast: 1},
+		{name: "failback pending", history: []ev{fo(events.FailoverRequestedType, 1), fo(events.FailoverCompletedType, 1), fo(events.FailbackRequestedType, 2)}, wantSide: Standby, wantPending: 2, wantLast: 1},
+		{name: "failed back", history: []ev{fo(events.FailoverCompletedType, 1), fo(events.FailbackRequestedType, 2), fo(events.FailbackCompletedType, 2)}, wantSide: Primary, wantLast: 2},
+		{name: "other targets ignored", history: []ev{fo(events.FailoverCompletedType, 1), {events.FailoverRequestedType, "db-1", 7, Primary, Standby}}, wantSide: Standby, wantLast: 1},
+		{name: "garbage skipped", history: []ev{fo(events.FailoverCompletedType, 3)}, garbage: true, wantSide: Standby, wantLast: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := []kfake.Opt{kfake.NumBrokers(1)}
@@ -72,17 +74,11 @@ func TestExecutorRestore(t *testing.T) {
 				require.NoError(t, prod.ProduceSync(t.Context(), &kgo.Record{Topic: events.FailoverTopic, Key: []byte(testTarget), Value: []byte("not an event")}).FirstErr())
 			}
 
-			cfg := DefaultConfig()
-			cfg.Kafka.Brokers = c.ListenAddrs()
-			cfg.Failover.Target = testTarget
-			cfg.Failover.Standby.Addresses = []string{"http://127.0.0.1:1"}
-			s, err := New(cfg, component.Deps{})
+			cfg := Config{Topic: events.FailoverTopic, Target: testTarget, Source: "vigil/pipeline", Actor: "test"}
+			x, err := New(cfg, []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, Deps{})
 			require.NoError(t, err)
-			defer s.sides.close()
-			x, err := newExecutor(s, s.execOpts)
-			require.NoError(t, err)
-			defer x.close()
-			side, err := x.restore(t.Context())
+			defer x.Close()
+			side, err := x.Restore(t.Context())
 			require.NoError(t, err)
 			require.Equal(t, tc.wantSide, side)
 			require.Equal(t, tc.wantLast, x.lastGen)
