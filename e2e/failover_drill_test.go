@@ -216,6 +216,7 @@ func (d *drill) env() []string {
 		"VIGIL_DRILL_TOKEN=" + d.token,
 		"VIGIL_KAFKA_BROKERS=" + d.broker,
 		"VIGIL_LOGS_TOPIC=" + d.topics.logs,
+		"VIGIL_LOGS_PRIORITY_TOPIC=" + d.topics.logs + "_priority",
 		"VIGIL_SPANS_TOPIC=" + d.topics.spans,
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + d.grpc,
 		"VIGIL_OTLP_HTTP_ENDPOINT=" + vigiltest.FreeAddr(d.t),
@@ -244,6 +245,7 @@ kafka:
   brokers: [%q]
   group: vigil-pipeline-%s
   logs: {topic: %s}
+  priority: {topic: %s_priority}
   spans: {topic: %s}
   dlq_topic: %s
 opensearch: {name: primary, addresses: [%q], request_timeout: 10s}
@@ -261,7 +263,7 @@ bulk: {linger: 100ms}
 retry: {max_backoff: 2s}
 commit_interval: 1s
 health_interval: 1s
-`, d.pipelineAdmin, d.broker, d.suffix, d.topics.logs, d.topics.spans, d.topics.dlq, d.primary,
+`, d.pipelineAdmin, d.broker, d.suffix, d.topics.logs, d.topics.logs, d.topics.spans, d.topics.dlq, d.primary,
 		primaryTarget, d.topics.failover, d.standby, d.indexPrefix, d.indexPrefix, d.logsIndex))
 	pp := vigiltest.Start(t, nil, "pipeline", "--config", pipeline)
 

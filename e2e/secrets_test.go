@@ -204,6 +204,7 @@ exporters:
     brokers: [%q]
     auth: {sasl: {mechanism: SCRAM-SHA-512, username: "${env:VIGIL_SECRET_KAFKA_USER}", password: "${env:VIGIL_SECRET_KAFKA_PASSWORD}"}}
     tls: {ca_file: %q}
+  kafka/logs_priority: *kafka
   kafka/traces: *kafka
 service:
   telemetry:

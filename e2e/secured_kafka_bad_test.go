@@ -93,6 +93,7 @@ kafka:
   brokers: [%[1]q]
 %[2]s  group: bad-%[3]s
   logs: {topic: bad-%[3]s-logs}
+  priority: {topic: bad-%[3]s-logs-priority}
   spans: {topic: bad-%[3]s-spans}
 sink: discard
 `},

@@ -130,13 +130,14 @@ func (r *securedRun) setup() {
 // collector starts the collector with the shipped config plus an overlay
 // giving both Kafka exporters the listener's auth and tls settings.
 func (r *securedRun) collector() *vigiltest.Process {
-	overlay := r.write("collector-kafka.yaml", "exporters:\n  kafka/logs:\n"+r.auth.collector+"  kafka/traces:\n"+r.auth.collector)
+	overlay := r.write("collector-kafka.yaml", "exporters:\n  kafka/logs:\n"+r.auth.collector+"  kafka/logs_priority:\n"+r.auth.collector+"  kafka/traces:\n"+r.auth.collector)
 	r.grpc = vigiltest.FreeAddr(r.t)
 	admin := vigiltest.FreeAddr(r.t)
 	env := []string{
 		"VIGIL_TEST_SCRAM_PASSWORD=" + r.secured.Password,
 		"VIGIL_KAFKA_BROKERS=" + r.auth.broker,
 		"VIGIL_LOGS_TOPIC=" + r.logsTopic,
+		"VIGIL_LOGS_PRIORITY_TOPIC=" + r.logsTopic + "_priority",
 		"VIGIL_SPANS_TOPIC=" + r.spansTopic,
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + r.grpc,
 		"VIGIL_OTLP_HTTP_ENDPOINT=" + vigiltest.FreeAddr(r.t),
@@ -163,8 +164,8 @@ indices:
   logs_data_stream: %s
 bulk: {linger: 100ms}
 commit_interval: 1s
-`, admin, r.kafka(fmt.Sprintf("  group: vigil-pipeline-%s\n  logs: {topic: %s}\n  spans: {topic: %s}\n  dlq_topic: %s\n",
-		r.suffix, r.logsTopic, r.spansTopic, r.dlqTopic)), r.os, r.spanIndex, r.suffix, r.logsIndex))
+`, admin, r.kafka(fmt.Sprintf("  group: vigil-pipeline-%s\n  logs: {topic: %s}\n  priority: {topic: %s_priority}\n  spans: {topic: %s}\n  dlq_topic: %s\n",
+		r.suffix, r.logsTopic, r.logsTopic, r.spansTopic, r.dlqTopic)), r.os, r.spanIndex, r.suffix, r.logsIndex))
 	p := vigiltest.Start(r.t, nil, "pipeline", "--config", r.pipelineConfig)
 	p.WaitReady(admin, securedWait)
 	return p

@@ -44,6 +44,7 @@ func startCollector(t *testing.T, broker, logsTopic, spansTopic, queueDir string
 	env := []string{
 		"VIGIL_KAFKA_BROKERS=" + broker,
 		"VIGIL_LOGS_TOPIC=" + logsTopic,
+		"VIGIL_LOGS_PRIORITY_TOPIC=" + logsTopic + "_priority",
 		"VIGIL_SPANS_TOPIC=" + spansTopic,
 		"VIGIL_COLLECTOR_QUEUE_DIR=" + queueDir,
 		"VIGIL_OTLP_GRPC_ENDPOINT=" + c.grpc,

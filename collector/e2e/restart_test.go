@@ -102,6 +102,7 @@ kafka:
   brokers: [%q]
   group: %s
   logs: {topic: %s}
+  priority: {topic: %s_priority}
   spans: {topic: %s}
   dlq_topic: %s
 opensearch: {addresses: [%q]}
@@ -109,7 +110,7 @@ indices:
   span_alias: %s-otel-v1-apm-span
   service_map: %s-otel-v1-apm-service-map
   logs_data_stream: %s
-`, admin, broker, group, logsTopic, spansTopic, dlqTopic, osURL, prefix, prefix, stream)
+`, admin, broker, group, logsTopic, logsTopic, spansTopic, dlqTopic, osURL, prefix, prefix, stream)
 	path := filepath.Join(t.TempDir(), "pipeline.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
 	t.Cleanup(func() {

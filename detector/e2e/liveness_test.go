@@ -61,6 +61,7 @@ func TestDeadCollectorIsCritical(t *testing.T) {
 		return []string{
 			"VIGIL_KAFKA_BROKERS=" + c.broker,
 			"VIGIL_LOGS_TOPIC=" + job + ".logs", "VIGIL_SPANS_TOPIC=" + job + ".spans",
+			"VIGIL_LOGS_PRIORITY_TOPIC=" + job + ".logs_priority",
 			"VIGIL_COLLECTOR_QUEUE_DIR=" + t.TempDir(),
 			"VIGIL_OTLP_GRPC_ENDPOINT=" + vigiltest.FreeAddr(t),
 			"VIGIL_OTLP_HTTP_ENDPOINT=" + vigiltest.FreeAddr(t),
@@ -118,11 +119,12 @@ kafka:
   brokers: [%q]
   group: %s
   logs: {topic: %s.logs}
+  priority: {topic: %s.logs_priority}
   spans: {topic: %s.spans}
   dlq_topic: %s.dlq
 opensearch:
   addresses: ["http://127.0.0.1:1"]  # nothing listens: no record is indexed, none is offered either
-`, admin, c.broker, job, job, job, job)), 0o644))
+`, admin, c.broker, job, job, job, job, job)), 0o644))
 	p := vigiltest.Start(t, nil, "pipeline", "--config", cfg)
 	testinfra.ScrapeTarget(t, job, admin, map[string]string{
 		"job": job, "__scrape_interval__": scrapeInterval.String(), "__scrape_timeout__": scrapeInterval.String(),
