@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -249,6 +250,48 @@ func peakRSS(t *testing.T, pid int) int64 {
 	}
 	t.Fatalf("no VmHWM in /proc/%d/status", pid)
 	return 0
+}
+
+// sampleAnonRSS samples the process's anonymous RSS (RssAnon) every 100ms
+// until the test ends; the returned func gives the peak so far.
+func sampleAnonRSS(t *testing.T, pid int) func() int64 {
+	t.Helper()
+	var peak atomic.Int64
+	read := func() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return // exited
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "RssAnon:"); ok {
+				kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				if err == nil && kb<<10 > peak.Load() {
+					peak.Store(kb << 10)
+				}
+			}
+		}
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tk := time.NewTicker(100 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			read()
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	t.Cleanup(func() { close(done); <-stopped })
+	return func() int64 {
+		read()
+		require.Positive(t, peak.Load(), "no RssAnon read for pid %d", pid)
+		return peak.Load()
+	}
 }
 
 // metric returns the sum of a metric's samples whose line contains every
