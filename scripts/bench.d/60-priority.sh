@@ -161,18 +161,18 @@ echo "INFO records, 2048 per Kafka record, as the collector writes them), draine
 echo "into OpenSearch, once alone and once while $np ERROR log records, one every $INTERVAL, go through \`vigil collector --config configs/collector.yaml\`"
 echo "(filter processor -> the priority topic -> the pipeline's priority lane, which refreshes the data stream after its bulks, at most every 0.5 s). Each run is a fresh consumer group and data stream. Time to searchable:"
 echo "from a probe's OTLP export to the first search that finds it (one \`_search\` every 0.1 s for all probes not found yet; the probe does not refresh; scripts/bench.d/probe)."
-echo "Drain rate: backlog records / time from the first to the last backlog document counted indexed. The machine's 2 cores were shared with"
-echo "7 other sessions' builds and tests while this ran, so the times are noisy; the two drains ran one after the other."
+echo "Drain rate: backlog records / time from the first to the last backlog document counted indexed. The two drains run one after the"
+echo "other on the same cores as Kafka, OpenSearch and the collector: other work on the machine moves both rates (see the load average)."
 echo "Load average (1 min) on the $(nproc) cores: $la0 before, $la1 between and $la2 after the drains."
 echo "Targets: p99 time to searchable < 5 s; drain rate drops < 10% with probes."
 echo
 echo "| run | backlog records | documents in the stream after | drain s | drain records/s | ERROR probes | probe p50 s | probe p99 s | probe max s |"
 echo "|---|---|---|---|---|---|---|---|---|"
 printf '| alone | %d | %d | %.1f | %.0f | - | - | - | - |\n' "$N" "$alone_docs" "$alone" "$ra"
-printf '| with probes | %d | %d | %.1f | %.0f | %d (%d Kafka records by the priority lane) | %.2f | %.2f | %.2f |\n' "$N" "$probed_docs" "$probed" "$rp" "$np" "$prio" "$p50" "$p99" "$pmax"
+printf '| with probes | %d | %d | %.1f | %.0f | %d (%d Kafka records by the priority lane, collector heartbeats included) | %.2f | %.2f | %.2f |\n' "$N" "$probed_docs" "$probed" "$rp" "$np" "$prio" "$p50" "$p99" "$pmax"
 echo
 echo "Slowest probes (numbered in sending order, one every $INTERVAL from the drain's first indexed document): $slowest."
 echo
-printf 'In the pipeline (Kafka record timestamp to bulk answered, vigil_pipeline_lane_end_to_end_latency_seconds{lane="priority"}): mean %.2f s per probe record.\n' "$lanelat"
+printf 'In the pipeline (Kafka record timestamp to bulk answered, vigil_pipeline_lane_end_to_end_latency_seconds{lane="priority"}): mean %.2f s per Kafka record of the lane (collector heartbeats included, so not a figure of the probes alone).\n' "$lanelat"
 echo
 printf 'Drain rate with probes: %.1f%% of the rate alone (%+.1f%%).\n' "$(calc "100 * $rp / $ra")" "$(calc "100 * ($rp - $ra) / $ra")"
