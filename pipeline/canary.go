@@ -25,21 +25,21 @@ func (s *Service) canaryOf(kr *kgo.Record, signal, enc string, now time.Time) (*
 			isHB = true
 		}
 	}
-	if !isHB {
+	data := func() (*canary.Segment, *canary.Heartbeat) {
 		if s.canaries == nil || instance == "" {
 			return nil, nil
 		}
 		return s.canaries.Record(canary.Key{Instance: instance, Topic: kr.Topic, Partition: kr.Partition}), nil
+	}
+	if !isHB {
+		return data()
 	}
 	hb, err := canary.Parse(signal == signalSpans, enc == EncodingJSON, kr.Value)
 	if err != nil {
 		// Marked by the collector yet unreadable: indexed as user data
 		// rather than dropped.
 		s.log.Warn("record marked as heartbeat cannot be read as one; indexed as data", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset, "err", err)
-		if s.canaries == nil || instance == "" {
-			return nil, nil
-		}
-		return s.canaries.Record(canary.Key{Instance: instance, Topic: kr.Topic, Partition: kr.Partition}), nil
+		return data()
 	}
 	// The partition it arrived in is the one that counts: it is where the
 	// collector's records it accounts for are.

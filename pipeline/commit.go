@@ -132,14 +132,20 @@ func (s *Service) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int
 // dropBacklog removes the partitions' records from the backlog: they were
 // never taken in, so nothing was committed past them.
 func (s *Service) dropBacklog(parts map[string][]int32) {
-	kept := s.backlog[:0]
-	for _, r := range s.backlog {
+	s.backlog = withoutPartitions(s.backlog, parts)
+}
+
+// withoutPartitions filters backlog in place, keeping the records of other
+// partitions than parts'.
+func withoutPartitions(backlog []*kgo.Record, parts map[string][]int32) []*kgo.Record {
+	kept := backlog[:0]
+	for _, r := range backlog {
 		if !contains(parts[r.Topic], r.Partition) {
 			kept = append(kept, r)
 		}
 	}
-	clear(s.backlog[len(kept):])
-	s.backlog = kept
+	clear(backlog[len(kept):])
+	return kept
 }
 
 func (s *Service) forget(parts map[string][]int32) {

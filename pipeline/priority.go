@@ -118,7 +118,11 @@ func (s *Service) newPriorityLane(kopts []kgo.Opt) *priorityLane {
 	l.sink = newSink(bulk, cfg.Retry, s.sink.client, s.m, s.log)
 	l.sink.switched = s.sink.switched
 	l.sink.done = func(run []*item, dup bool) {
-		l.toRefresh(run[0].index)
+		// The collector's heartbeats pass through the lane too; their
+		// index needs no refresh ahead of its own.
+		if run[0].kind == kindLog {
+			l.toRefresh(run[0].index)
+		}
 		s.itemsDone(run, dup)
 	}
 	l.sink.failed = s.itemFailed
@@ -261,14 +265,7 @@ func (s *Service) onPriorityLost(_ context.Context, _ *kgo.Client, lost map[stri
 }
 
 func (l *priorityLane) dropBacklog(parts map[string][]int32) {
-	kept := l.backlog[:0]
-	for _, r := range l.backlog {
-		if !contains(parts[r.Topic], r.Partition) {
-			kept = append(kept, r)
-		}
-	}
-	clear(l.backlog[len(kept):])
-	l.backlog = kept
+	l.backlog = withoutPartitions(l.backlog, parts)
 }
 
 // laneOf names a record's lane for metrics.
