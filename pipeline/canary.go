@@ -10,13 +10,14 @@ import (
 	"github.com/vigil-dev/vigil/pipeline/canary"
 )
 
-// canaryOf tells whether the record is a collector heartbeat (hb set: it is
-// indexed into the canary index only, never as user data) and which
-// heartbeat segment it counts in (nil when canary tracking is off or the
-// record names no collector).
-func (s *Service) canaryOf(kr *kgo.Record, signal, enc string, now time.Time) (*canary.Segment, *canary.Heartbeat) {
+// canaryOf tells which heartbeat segment the record counts in (nil when
+// canary tracking is off or the record names no collector) and whether it
+// is a collector heartbeat (isHB), which is never indexed as user data. hb
+// is the heartbeat whose document goes to the canary index: nil for one
+// read before (the collector wrote it twice after a produce error, or the
+// pipeline reads it again after a rebalance), which is only counted.
+func (s *Service) canaryOf(kr *kgo.Record, signal, enc string, now time.Time) (seg *canary.Segment, hb *canary.Heartbeat, isHB bool) {
 	var instance string
-	isHB := false
 	for _, h := range kr.Headers {
 		switch h.Key {
 		case events.HeaderCollector:
@@ -25,16 +26,16 @@ func (s *Service) canaryOf(kr *kgo.Record, signal, enc string, now time.Time) (*
 			isHB = true
 		}
 	}
-	data := func() (*canary.Segment, *canary.Heartbeat) {
+	data := func() (*canary.Segment, *canary.Heartbeat, bool) {
 		if s.canaries == nil || instance == "" {
-			return nil, nil
+			return nil, nil, false
 		}
-		return s.canaries.Record(canary.Key{Instance: instance, Topic: kr.Topic, Partition: kr.Partition}), nil
+		return s.canaries.Record(canary.Key{Instance: instance, Topic: kr.Topic, Partition: kr.Partition}), nil, false
 	}
 	if !isHB {
 		return data()
 	}
-	hb, err := canary.Parse(signal == signalSpans, enc == EncodingJSON, kr.Value)
+	h, err := canary.Parse(signal == signalSpans, enc == EncodingJSON, kr.Value)
 	if err != nil {
 		// Marked by the collector yet unreadable: indexed as user data
 		// rather than dropped.
@@ -43,15 +44,15 @@ func (s *Service) canaryOf(kr *kgo.Record, signal, enc string, now time.Time) (*
 	}
 	// The partition it arrived in is the one that counts: it is where the
 	// collector's records it accounts for are.
-	hb.Topic, hb.Partition = kr.Topic, kr.Partition
+	h.Topic, h.Partition = kr.Topic, kr.Partition
 	if s.canaries == nil {
-		return nil, &hb
+		return nil, &h, true
 	}
-	seg, dup := s.canaries.Heartbeat(hb, now)
+	seg, dup := s.canaries.Heartbeat(h, now)
 	if dup {
-		return seg, nil
+		return seg, nil, true
 	}
-	return seg, &hb
+	return seg, &h, true
 }
 
 // heartbeatDocs sends the heartbeat's document, and those of the windows it

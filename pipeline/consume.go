@@ -217,7 +217,7 @@ func (s *Service) handleIn(kr *kgo.Record, now time.Time, lane *priorityLane) {
 		signal, enc = signalSpans, s.cfg.Kafka.Spans.Encoding
 	}
 	// Read before a span record's headers are dropped below.
-	seg, hb := s.canaryOf(kr, signal, enc, now)
+	seg, hb, isHB := s.canaryOf(kr, signal, enc, now)
 	if signal == signalSpans {
 		kr = ownSpanRecord(kr)
 	}
@@ -235,8 +235,10 @@ func (s *Service) handleIn(kr *kgo.Record, now time.Time, lane *priorityLane) {
 			r.failed(failure{errType: "internal_error", reason: fmt.Sprint(p), last: time.Now()})
 		}
 	}()
-	if hb != nil {
-		s.heartbeatDocs(r, now)
+	if isHB {
+		if hb != nil {
+			s.heartbeatDocs(r, now)
+		}
 		return
 	}
 	if s.empty(kr, signal) {

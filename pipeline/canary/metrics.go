@@ -4,6 +4,7 @@ import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
 	heartbeats *prometheus.CounterVec   // topic
+	duplicates *prometheus.CounterVec   // topic
 	freshness  *prometheus.HistogramVec // topic
 	gaps       *prometheus.CounterVec   // topic
 	produced   *prometheus.GaugeVec     // topic
@@ -18,6 +19,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_pipeline_canary_heartbeats_total",
 			Help: "Collector heartbeats read, by topic.",
+		}, []string{"topic"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_pipeline_canary_duplicate_heartbeats_total",
+			Help: "Heartbeats read again (written twice by a collector's retry, or read again after a rebalance): counted as records, indexed nowhere, by topic.",
 		}, []string{"topic"}),
 		freshness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "vigil_pipeline_canary_freshness_seconds",
@@ -51,7 +56,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Closed windows by topic and result (ok, loss).",
 		}, []string{"topic", "result"}),
 	}
-	reg.MustRegister(m.heartbeats, m.freshness, m.gaps, m.produced, m.consumed, m.lost, m.lostTotal, m.windows)
+	reg.MustRegister(m.heartbeats, m.duplicates, m.freshness, m.gaps, m.produced, m.consumed, m.lost, m.lostTotal, m.windows)
 	return m
 }
 

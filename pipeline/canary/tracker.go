@@ -148,6 +148,7 @@ func (t *Tracker) Heartbeat(h Heartbeat, now time.Time) (s *Segment, dup bool) {
 	ks := t.state(k)
 	ks.seen = now
 	if ks.last != nil && ks.last.Run == h.Run && h.Seq <= ks.last.Seq {
+		t.m.duplicates.WithLabelValues(h.Topic).Inc()
 		ks.cur.pending++
 		return ks.cur, true
 	}
