@@ -8,11 +8,15 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 OUT="${VIGIL_BENCH_OUT:-docs/benchmarks.md}"
 TMP="$(mktemp)"
-trap 'rm -f "$TMP"' EXIT
+PROF="$(mktemp -d)"
+trap 'rm -rf "$TMP" "$PROF"' EXIT
 say() { printf 'bench: %s\n' "$*" >&2; }
 
 # Micro benchmarks: every Benchmark that needs no server, five runs each.
 micro="go test -run '^\$' -bench . -benchmem -count 5 ./pipeline/document/"
+# The profile behind the span figure; <tmp> is a temporary directory for the
+# profile and the test binary go test keeps with it.
+spanprof="go test -run '^\$' -bench '^BenchmarkSpans\$' -benchtime 3s -count 1 -cpuprofile <tmp>/spans.prof -o <tmp>/document.test ./pipeline/document/ >/dev/null && go tool pprof -top -nodecount 20 <tmp>/document.test <tmp>/spans.prof"
 # Reading bulk answers: the scan against encoding/json.
 bulkmicro="go test -run '^\$' -bench BulkResults -benchmem -count 3 ./pipeline/opensearch/"
 # Macro benchmarks on the real Kafka and OpenSearch: one run of a fixed size.
@@ -38,6 +42,16 @@ macro="go test -run '^\$' -bench AtLag -benchtime ${VIGIL_BENCH_AT_LAG:-100000}x
   echo '```'
   echo
   echo "Load average (1, 5, 15 min) after: $(awk '{print $1, $2, $3}' /proc/loadavg) on $(nproc) cores, $(date -u +%Y-%m-%d)."
+  echo
+  echo "Where a span document's CPU goes: BenchmarkSpans' CPU profile, the 20 heaviest functions (flat: in the function"
+  echo "itself; runtime.gcBgMarkWorker, scanobject, mallocgc and the like are the garbage collector and the allocator)."
+  echo "Command: \`$spanprof\`"
+  echo
+  echo '```'
+  say "profile: $spanprof"
+  eval "${spanprof//<tmp>/$PROF}" 2>&1 | sed -n '/^Showing\|flat%/,$p' | head -24 || true
+  echo '```'
+  echo
   echo "## Reading bulk answers (Go benchmarks)"
   echo
   echo "A bulk answer of 5000 created items, per item: as OpenSearch writes it with the pipeline's filter_path"
@@ -70,5 +84,6 @@ macro="go test -run '^\$' -bench AtLag -benchtime ${VIGIL_BENCH_AT_LAG:-100000}x
   done
 } >"$TMP"
 mv "$TMP" "$OUT"
+rm -rf "$PROF"
 trap - EXIT
 say "wrote $OUT"
