@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/vigil-dev/vigil/alerting"
 	"github.com/vigil-dev/vigil/alerting/slack/slackfake"
-	"github.com/vigil-dev/vigil/internal/testinfra"
 	"github.com/vigil-dev/vigil/internal/vigiltest"
 )
 
@@ -28,56 +25,14 @@ import (
 // incident for vigil-detector after detector_heartbeat_timeout (8s);
 // restarted, its heartbeats resume and the incident is resolved.
 func TestDetectorSilenceIsAnIncident(t *testing.T) {
-	broker := testinfra.Kafka(t)
-	promURL := testinfra.Prometheus(t)
-	suffix := time.Now().Format("150405.000000")
-	health, state, group := "vigil.health.hb."+suffix, "vigil.alerting.state.hb."+suffix, "vigil-detector-hb-"+suffix
-	t.Cleanup(func() {
-		testinfra.DeleteKafka(t, broker, []string{group, "vigil-alerting-hb-" + suffix}, health, state, "vigil.detector.leader.hb."+suffix)
-	})
-	fake := slackfake.New()
-	t.Cleanup(fake.Close)
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
-		return p
-	}
-
-	detAdmin, alAdmin := vigiltest.FreeAddr(t), vigiltest.FreeAddr(t)
-	detector := write("detector.yaml", fmt.Sprintf(`
-admin: {listen_address: %q}
-instance: hb
-prometheus: {url: %q}
-heartbeat_interval: 1s
-kafka:
-  brokers: [%q]
-  health_topic: %s
-  leader_topic: vigil.detector.leader.hb.%s
-  group: %s
-  transactional_id: %s
-  session_timeout: 6s
-targets:
+	h := newHealthStack(t, "hb")
+	detector := h.detectorConfig(`targets:
   - name: steady
     rules:
       - {name: one, expr: vector(1), critical: "> 5", interval: 1s}
-`, detAdmin, promURL, broker, health, suffix, group, group))
-	alertingCfg := write("alerting.yaml", fmt.Sprintf(`
-admin: {listen_address: %q}
-kafka:
-  brokers: [%q]
-  group: vigil-alerting-hb-%s
-  health_topic: %s
-  failover_topic: ""
-  state_topic: %s
-slack:
-  bot_token: xoxb-hb
-  api_url: %q
-  backoff_initial: 200ms
-default_route: {name: default, channel: C0HB}
-tick_interval: 1s
-detector_heartbeat_timeout: 8s
-`, alAdmin, broker, suffix, health, state, fake.URL()))
+`)
+	alertingCfg := h.alertingConfig("detector_heartbeat_timeout: 8s\n")
+	detAdmin, fake := h.detAdmin, h.fake
 
 	det := vigiltest.Start(t, nil, "detector", "--config", detector)
 	det.WaitReady(detAdmin, time.Minute)
@@ -91,7 +46,7 @@ detector_heartbeat_timeout: 8s
 		return nil
 	}))
 	al := vigiltest.Start(t, nil, "alerting", "--config", alertingCfg)
-	al.WaitReady(alAdmin, time.Minute)
+	al.WaitReady(h.alAdmin, time.Minute)
 
 	about := func() []slackfake.Message {
 		var out []slackfake.Message
