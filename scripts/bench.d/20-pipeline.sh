@@ -88,10 +88,7 @@ kafka:
   dlq_topic: ${RUN}_dlq
 opensearch:
   addresses: ["$url"]
-indices:
-  span_alias: ${RUN}$1-span
-  service_map: ${RUN}$1-servicemap
-  logs_data_stream: ${RUN}$1_logs-vigil-default
+$(indices_yaml "${RUN}$1")
 admin_token: {env: VIGIL_PIPELINE_ADMIN_TOKEN}
 sink: $sink
 ${EXTRA:-}

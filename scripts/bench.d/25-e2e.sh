@@ -59,10 +59,7 @@ kafka:
   dlq_topic: ${RUN}_dlq
 opensearch:
   addresses: ["$OS_URL"]
-indices:
-  span_alias: ${RUN}-span
-  service_map: ${RUN}-servicemap
-  logs_data_stream: $DS
+$(indices_yaml "$RUN")
 YAML
 "$BIN" pipeline --config "$W/pipeline.yaml" >"$W/pipeline.log" 2>&1 &
 ppid_=$!

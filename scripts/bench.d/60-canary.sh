@@ -51,10 +51,7 @@ kafka:
   spans: {topic: $VIGIL_SPANS_TOPIC}
   dlq_topic: ${RUN}_dlq
 opensearch: {addresses: ["$OS_URL"]}
-indices:
-  span_alias: ${RUN}-span
-  service_map: ${RUN}-servicemap
-  logs_data_stream: ${RUN}_logs-vigil-default
+$(indices_yaml "$RUN")
   canary: ${RUN}-canary
 YAML
 # The collector first: its heartbeats create the topics (auto-created with the

@@ -70,10 +70,7 @@ kafka:
   dlq_topic: ${RUN}_dlq
 opensearch:
   addresses: ["$OS_URL"]
-indices:
-  span_alias: ${RUN}$1-span
-  service_map: ${RUN}$1-servicemap
-  logs_data_stream: ${RUN}$1_logs-vigil-default
+$(indices_yaml "${RUN}$1")
 YAML
   echo "$W/$1.yaml"
 }

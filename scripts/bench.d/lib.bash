@@ -34,6 +34,12 @@ wait_for() {
   return 0
 }
 
+# indices_yaml <prefix>: a pipeline configuration's indices section naming
+# everything after prefix, as delete_indices removes it.
+indices_yaml() {
+  printf 'indices:\n  span_alias: %s-span\n  service_map: %s-servicemap\n  logs_data_stream: %s_logs-vigil-default\n' "$1" "$1" "$1"
+}
+
 # delete_indices <prefix>: what a pipeline with indices.span_alias
 # <prefix>-span, service_map <prefix>-servicemap and logs_data_stream
 # <prefix>_logs-vigil-default leaves in OpenSearch: the data stream, the
