@@ -125,10 +125,7 @@ drain() {
     a=$(awk '/RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
     ((${a:-0} > anon)) && anon=${a:-0}
     [[ $got -ge $want ]] && break
-    if ! kill -0 "$pid" 2>/dev/null; then say "pipeline exited early:"; tail -20 "$W/$1-$2.log" >&2; exit 1; fi
-    if [[ $got -gt $last ]]; then last=$got lastAt=$SECONDS; elif ((SECONDS - lastAt > 180)); then
-      say "no progress for 3 minutes at $got of $want"; tail -20 "$W/$1-$2.log" >&2; exit 1
-    fi
+    watch_drain "$got" "$want" "$W/$1-$2.log"
     sleep 0.1
   done
   secs=$(calc "$(date +%s.%N) - $t0")

@@ -98,10 +98,7 @@ drain() {
       fi
     fi
     [[ $got -ge $want ]] && break
-    if ! kill -0 "$pid" 2>/dev/null; then say "pipeline exited early:"; tail -20 "$W/$1.log" >&2; exit 1; fi
-    if [[ $got -gt $last ]]; then last=$got lastAt=$SECONDS; elif ((SECONDS - lastAt > 180)); then
-      say "no progress for 3 minutes at $got of $N"; tail -20 "$W/$1.log" >&2; exit 1
-    fi
+    watch_drain "$got" "$N" "$W/$1.log"
     sleep 0.2
   done
   secs=$(calc "$(date +%s.%N) - $t0")

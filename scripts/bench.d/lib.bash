@@ -34,6 +34,17 @@ wait_for() {
   return 0
 }
 
+# watch_drain <got> <of> <log>: ends the run (exit 1, the tail of log on
+# stderr) when the pipeline ($pid) has exited, or when got has not grown
+# for 3 minutes; its state is the caller's last and lastAt.
+# shellcheck disable=SC2154 # pid, last and lastAt are the caller's
+watch_drain() {
+  if ! kill -0 "$pid" 2>/dev/null; then say "pipeline exited early:"; tail -20 "$3" >&2; exit 1; fi
+  if [[ $1 -gt $last ]]; then last=$1 lastAt=$SECONDS; elif ((SECONDS - lastAt > 180)); then
+    say "no progress for 3 minutes at $1 of $2"; tail -20 "$3" >&2; exit 1
+  fi
+}
+
 # indices_yaml <prefix>: a pipeline configuration's indices section naming
 # everything after prefix, as delete_indices removes it.
 indices_yaml() {
