@@ -15,7 +15,6 @@ import (
 
 	"github.com/vigil-dev/vigil/alerting/slack/slackfake"
 	"github.com/vigil-dev/vigil/internal/demo"
-	"github.com/vigil-dev/vigil/internal/testinfra"
 	"github.com/vigil-dev/vigil/internal/vigiltest"
 	"github.com/vigil-dev/vigil/pipeline/apm"
 )
@@ -28,14 +27,8 @@ import (
 // the real `vigil alerting` posts one incident, naming payment and linking
 // to its page in Dashboards APM.
 func TestServiceHealthFromAPM(t *testing.T) {
-	broker := testinfra.Kafka(t)
-	promURL := testinfra.Prometheus(t)
-	suffix := time.Now().Format("150405.000000")
-	env := "e2e-apm-" + strings.ReplaceAll(suffix, ".", "")
-	health, state, group := "vigil.health.apm."+suffix, "vigil.alerting.state.apm."+suffix, "vigil-detector-apm-"+suffix
-	t.Cleanup(func() {
-		testinfra.DeleteKafka(t, broker, []string{group, "vigil-alerting-apm-" + suffix}, health, state, "vigil.detector.leader.apm."+suffix)
-	})
+	h := newHealthStack(t, "apm")
+	env := "e2e-apm-" + strings.ReplaceAll(h.suffix, ".", "")
 
 	// The samples: one window of the demo trace set, stamped 10s ago.
 	td := demo.TraceSet(50, time.Now().Add(-20*time.Second), 11)
@@ -49,7 +42,7 @@ func TestServiceHealthFromAPM(t *testing.T) {
 	require.Len(t, windows, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	require.NoError(t, apm.NewRemoteWriter(promURL+"/api/v1/write", 10*time.Second).Write(ctx, windows))
+	require.NoError(t, apm.NewRemoteWriter(h.promURL+"/api/v1/write", 10*time.Second).Write(ctx, windows))
 
 	// The shipped target templates, rediscovering every 2s, with every
 	// rule evaluated every second.
@@ -59,52 +52,15 @@ func TestServiceHealthFromAPM(t *testing.T) {
 	require.True(t, ok, "configs/detector.yaml has target_templates")
 	templates = strings.ReplaceAll(templates, "refresh: 1m", "refresh: 2s")
 
-	fake := slackfake.New()
-	t.Cleanup(fake.Close)
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
-		return p
-	}
-	detAdmin, alAdmin := vigiltest.FreeAddr(t), vigiltest.FreeAddr(t)
-	detector := write("detector.yaml", fmt.Sprintf(`
-admin: {listen_address: %q}
-instance: apm
-prometheus: {url: %q}
-heartbeat_interval: 1s
-kafka:
-  brokers: [%q]
-  health_topic: %s
-  leader_topic: vigil.detector.leader.apm.%s
-  group: %s
-  transactional_id: %s
-  session_timeout: 6s
-defaults: {interval: 1s, for: 0s, recover_for: 0s}
-targets: []
-target_templates:
-%s`, detAdmin, promURL, broker, health, suffix, group, group, templates))
-	alertingCfg := write("alerting.yaml", fmt.Sprintf(`
-admin: {listen_address: %q}
-kafka:
-  brokers: [%q]
-  group: vigil-alerting-apm-%s
-  health_topic: %s
-  failover_topic: ""
-  state_topic: %s
-slack:
-  bot_token: xoxb-apm
-  api_url: %q
-  backoff_initial: 200ms
-default_route: {name: default, channel: C0APM}
-tick_interval: 1s
-`, alAdmin, broker, suffix, health, state, fake.URL()))
+	detector := h.detectorConfig("defaults: {interval: 1s, for: 0s, recover_for: 0s}\ntargets: []\ntarget_templates:\n" + templates)
+	alertingCfg := h.alertingConfig("")
+	detAdmin, fake := h.detAdmin, h.fake
 
 	// VIGIL_APM_ENVIRONMENTS keeps other runs' services out.
 	det := vigiltest.Start(t, []string{"VIGIL_DASHBOARDS_URL=https://dashboards.example", "VIGIL_APM_ENVIRONMENTS=" + env}, "detector", "--config", detector)
 	det.WaitReady(detAdmin, time.Minute)
 	al := vigiltest.Start(t, nil, "alerting", "--config", alertingCfg)
-	al.WaitReady(alAdmin, time.Minute)
+	al.WaitReady(h.alAdmin, time.Minute)
 
 	incidents := func() []slackfake.Message {
 		var out []slackfake.Message

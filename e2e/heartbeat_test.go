@@ -28,56 +28,14 @@ import (
 // incident for vigil-detector after detector_heartbeat_timeout (8s);
 // restarted, its heartbeats resume and the incident is resolved.
 func TestDetectorSilenceIsAnIncident(t *testing.T) {
-	broker := testinfra.Kafka(t)
-	promURL := testinfra.Prometheus(t)
-	suffix := time.Now().Format("150405.000000")
-	health, state, group := "vigil.health.hb."+suffix, "vigil.alerting.state.hb."+suffix, "vigil-detector-hb-"+suffix
-	t.Cleanup(func() {
-		testinfra.DeleteKafka(t, broker, []string{group, "vigil-alerting-hb-" + suffix}, health, state, "vigil.detector.leader.hb."+suffix)
-	})
-	fake := slackfake.New()
-	t.Cleanup(fake.Close)
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
-		return p
-	}
-
-	detAdmin, alAdmin := vigiltest.FreeAddr(t), vigiltest.FreeAddr(t)
-	detector := write("detector.yaml", fmt.Sprintf(`
-admin: {listen_address: %q}
-instance: hb
-prometheus: {url: %q}
-heartbeat_interval: 1s
-kafka:
-  brokers: [%q]
-  health_topic: %s
-  leader_topic: vigil.detector.leader.hb.%s
-  group: %s
-  transactional_id: %s
-  session_timeout: 6s
-targets:
+	h := newHealthStack(t, "hb")
+	detector := h.detectorConfig(`targets:
   - name: steady
     rules:
       - {name: one, expr: vector(1), critical: "> 5", interval: 1s}
-`, detAdmin, promURL, broker, health, suffix, group, group))
-	alertingCfg := write("alerting.yaml", fmt.Sprintf(`
-admin: {listen_address: %q}
-kafka:
-  brokers: [%q]
-  group: vigil-alerting-hb-%s
-  health_topic: %s
-  failover_topic: ""
-  state_topic: %s
-slack:
-  bot_token: xoxb-hb
-  api_url: %q
-  backoff_initial: 200ms
-default_route: {name: default, channel: C0HB}
-tick_interval: 1s
-detector_heartbeat_timeout: 8s
-`, alAdmin, broker, suffix, health, state, fake.URL()))
+`)
+	alertingCfg := h.alertingConfig("detector_heartbeat_timeout: 8s\n")
+	detAdmin, fake := h.detAdmin, h.fake
 
 	det := vigiltest.Start(t, nil, "detector", "--config", detector)
 	det.WaitReady(detAdmin, time.Minute)
@@ -91,7 +49,7 @@ detector_heartbeat_timeout: 8s
 		return nil
 	}))
 	al := vigiltest.Start(t, nil, "alerting", "--config", alertingCfg)
-	al.WaitReady(alAdmin, time.Minute)
+	al.WaitReady(h.alAdmin, time.Minute)
 
 	about := func() []slackfake.Message {
 		var out []slackfake.Message
@@ -159,4 +117,82 @@ func heartbeats(admin string) float64 {
 		}
 	}
 	return 0
+}
+
+// healthStack is the real Kafka and Prometheus with a health topic, a state
+// topic and consumer groups of a test's own, for a `vigil detector`
+// (heartbeats every 1s) and a `vigil alerting` posting to a fake Slack on
+// channel C0<NAME> (ticking every 1s). Its topics and groups are deleted
+// when the test ends.
+type healthStack struct {
+	t                    *testing.T
+	name, suffix         string
+	broker, promURL      string
+	health, state, group string
+	fake                 *slackfake.Server
+	detAdmin, alAdmin    string
+	dir                  string
+}
+
+func newHealthStack(t *testing.T, name string) *healthStack {
+	h := &healthStack{t: t, name: name, broker: testinfra.Kafka(t), promURL: testinfra.Prometheus(t)}
+	h.suffix = time.Now().Format("150405.000000")
+	h.health, h.state, h.group = "vigil.health."+name+"."+h.suffix, "vigil.alerting.state."+name+"."+h.suffix, "vigil-detector-"+name+"-"+h.suffix
+	t.Cleanup(func() {
+		testinfra.DeleteKafka(t, h.broker, []string{h.group, h.alertingGroup()}, h.health, h.state, h.leaderTopic())
+	})
+	h.fake = slackfake.New()
+	t.Cleanup(h.fake.Close)
+	h.dir = t.TempDir()
+	h.detAdmin, h.alAdmin = vigiltest.FreeAddr(t), vigiltest.FreeAddr(t)
+	return h
+}
+
+func (h *healthStack) leaderTopic() string   { return "vigil.detector.leader." + h.name + "." + h.suffix }
+func (h *healthStack) alertingGroup() string { return "vigil-alerting-" + h.name + "-" + h.suffix }
+
+// channel is the Slack channel alerting posts to.
+func (h *healthStack) channel() string { return "C0" + strings.ToUpper(h.name) }
+
+func (h *healthStack) write(name, content string) string {
+	p := filepath.Join(h.dir, name)
+	require.NoError(h.t, os.WriteFile(p, []byte(content), 0o644))
+	return p
+}
+
+// detectorConfig writes the detector's configuration; rules (targets,
+// defaults, target_templates) follows its kafka section.
+func (h *healthStack) detectorConfig(rules string) string {
+	return h.write("detector.yaml", fmt.Sprintf(`
+admin: {listen_address: %q}
+instance: %s
+prometheus: {url: %q}
+heartbeat_interval: 1s
+kafka:
+  brokers: [%q]
+  health_topic: %s
+  leader_topic: %s
+  group: %s
+  transactional_id: %s
+  session_timeout: 6s
+%s`, h.detAdmin, h.name, h.promURL, h.broker, h.health, h.leaderTopic(), h.group, h.group, rules))
+}
+
+// alertingConfig writes alerting's configuration; extra follows it.
+func (h *healthStack) alertingConfig(extra string) string {
+	return h.write("alerting.yaml", fmt.Sprintf(`
+admin: {listen_address: %q}
+kafka:
+  brokers: [%q]
+  group: %s
+  health_topic: %s
+  failover_topic: ""
+  state_topic: %s
+slack:
+  bot_token: xoxb-%s
+  api_url: %q
+  backoff_initial: 200ms
+default_route: {name: default, channel: %s}
+tick_interval: 1s
+%s`, h.alAdmin, h.broker, h.alertingGroup(), h.health, h.state, h.name, h.fake.URL(), h.channel(), extra))
 }

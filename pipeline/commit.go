@@ -110,6 +110,12 @@ func (s *Service) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[stri
 	s.m.heldSpans.Set(float64(s.traces.held))
 	s.mu.Unlock()
 	s.sink.flush()
+	s.drainRevoked(ctx, revoked)
+}
+
+// drainRevoked gives the revoked partitions' documents, already flushed,
+// DrainTimeout to finish, commits what did and forgets the partitions.
+func (s *Service) drainRevoked(ctx context.Context, revoked map[string][]int32) {
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
 	defer cancel()
 	s.waitSink(dctx, revoked)

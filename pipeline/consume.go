@@ -39,12 +39,7 @@ func (s *Service) consume(ctx context.Context) {
 			if fetches.IsClientClosed() {
 				return
 			}
-			fetches.EachError(func(topic string, part int32, err error) {
-				if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-					return
-				}
-				s.log.Warn("fetch failed", "topic", topic, "partition", part, "err", err)
-			})
+			s.warnFetchErrors(fetches)
 			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 				s.fair.observe(p)
 				if n := len(p.Records); n > 0 {
@@ -110,6 +105,17 @@ func (s *Service) consume(ctx context.Context) {
 			s.cl.AllowRebalance()
 		}
 	}
+}
+
+// warnFetchErrors logs a poll's fetch errors, with attrs, but for the
+// poll's own deadline or cancellation.
+func (s *Service) warnFetchErrors(fetches kgo.Fetches, attrs ...any) {
+	fetches.EachError(func(topic string, part int32, err error) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return
+		}
+		s.log.Warn("fetch failed", append(attrs[:len(attrs):len(attrs)], "topic", topic, "partition", part, "err", err)...)
+	})
 }
 
 // blocked reports whether records may not be taken in now.

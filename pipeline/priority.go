@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -128,28 +127,13 @@ func (s *Service) newPriorityLane(kopts []kgo.Opt) *priorityLane {
 	l.sink.failed = s.itemFailed
 	l.refreshNow = make(chan struct{}, 1)
 	l.refreshIn = map[string]bool{}
-	l.kopt = append(append([]kgo.Opt(nil), kopts...),
-		kgo.ConsumerGroup(cfg.priorityGroup()),
-		kgo.SessionTimeout(cfg.Kafka.SessionTimeout),
-		kgo.HeartbeatInterval(cfg.Kafka.SessionTimeout/10),
-		kgo.ConsumeTopics(l.topic),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
-		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsRevoked(s.onPriorityRevoked),
-		kgo.OnPartitionsLost(s.onPriorityLost),
-		kgo.FetchMaxBytes(cfg.Kafka.FetchMaxBytes),
-		kgo.FetchMaxPartitionBytes(cfg.Kafka.FetchMaxPartitionBytes),
+	l.kopt = append(append([]kgo.Opt(nil), kopts...), groupOpts(cfg.Kafka, cfg.priorityGroup(), []string{l.topic}, s.onPriorityRevoked, s.onPriorityLost)...)
+	l.kopt = append(l.kopt,
 		// Errors are few: answer a fetch at once rather than wait for
 		// fetch_max_wait's worth of them.
 		kgo.FetchMaxWait(min(cfg.Kafka.FetchMaxWait, 50*time.Millisecond)),
 		kgo.MaxConcurrentFetches(1),
 	)
-	if cfg.Kafka.ResetOffset == "latest" {
-		l.kopt = append(l.kopt, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
-	} else {
-		l.kopt = append(l.kopt, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	}
 	return l
 }
 
@@ -182,12 +166,7 @@ func (s *Service) consumePriority(ctx context.Context, l *priorityLane) {
 			if fetches.IsClientClosed() {
 				return
 			}
-			fetches.EachError(func(topic string, part int32, err error) {
-				if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-					return
-				}
-				s.log.Warn("fetch failed", "lane", lanePriority, "topic", topic, "partition", part, "err", err)
-			})
+			s.warnFetchErrors(fetches, "lane", lanePriority)
 			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 				if p.Err != nil {
 					return
@@ -248,11 +227,7 @@ func (s *Service) onPriorityRevoked(ctx context.Context, _ *kgo.Client, revoked 
 	l.dropBacklog(revoked)
 	l.mu.Unlock()
 	l.sink.flush()
-	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
-	defer cancel()
-	s.waitSink(dctx, revoked)
-	s.commit(dctx, revoked)
-	s.forget(revoked)
+	s.drainRevoked(ctx, revoked)
 }
 
 // onPriorityLost forgets the lane's lost partitions.

@@ -241,25 +241,8 @@ func (s *Service) consumerOpts(kopts []kgo.Opt, reg prometheus.Registerer) []kgo
 	// collector run so often that indexing into OpenSearch slowed by
 	// half (BenchmarkPipelineAtLag, 5479 -> 2819 docs/s).
 	fb := &fetchBuffers{free: newFreeList(2 * cfg.Kafka.MaxConcurrentFetches)}
-	opts := append(kopts,
-		kgo.ConsumerGroup(cfg.Kafka.Group),
-		// A short session rather than static membership (kgo.InstanceID):
-		// an instance ID must be unique per replica and stable across its
-		// restarts, which neither a Deployment's pod names nor several
-		// replicas on one host give without configuration, and two
-		// replicas sharing one fence each other. With 6s a SIGKILLed
-		// replica's partitions move, or come back to it restarted, within
-		// about 6s instead of the 45s default.
-		kgo.SessionTimeout(cfg.Kafka.SessionTimeout),
-		kgo.HeartbeatInterval(cfg.Kafka.SessionTimeout/10),
-		kgo.ConsumeTopics(cfg.topics()...),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
-		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsRevoked(s.onRevoked),
-		kgo.OnPartitionsLost(s.onLost),
-		kgo.FetchMaxBytes(cfg.Kafka.FetchMaxBytes),
-		kgo.FetchMaxPartitionBytes(cfg.Kafka.FetchMaxPartitionBytes),
+	opts := append(kopts, groupOpts(cfg.Kafka, cfg.Kafka.Group, cfg.topics(), s.onRevoked, s.onLost)...)
+	opts = append(opts,
 		kgo.FetchMaxWait(cfg.Kafka.FetchMaxWait),
 		kgo.MaxConcurrentFetches(cfg.Kafka.MaxConcurrentFetches),
 		// DLQ produces fail (and are retried with a logged warning)
@@ -275,9 +258,40 @@ func (s *Service) consumerOpts(kopts []kgo.Opt, reg prometheus.Registerer) []kgo
 	)
 	if cfg.Kafka.ResetOffset == "latest" {
 		s.fair.atEnd = true
-		return append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
 	}
-	return append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	return opts
+}
+
+// groupOpts are the options the main consumer and the priority lane share:
+// a member of group reading topics that commits its offsets itself, holds
+// rebalances while a poll's records are taken in, and starts where
+// reset_offset says when the group has none.
+func groupOpts(k KafkaConfig, group string, topics []string, revoked, lost func(context.Context, *kgo.Client, map[string][]int32)) []kgo.Opt {
+	reset := kgo.NewOffset().AtStart()
+	if k.ResetOffset == "latest" {
+		reset = kgo.NewOffset().AtEnd()
+	}
+	return []kgo.Opt{
+		kgo.ConsumerGroup(group),
+		// A short session rather than static membership (kgo.InstanceID):
+		// an instance ID must be unique per replica and stable across its
+		// restarts, which neither a Deployment's pod names nor several
+		// replicas on one host give without configuration, and two
+		// replicas sharing one fence each other. With 6s a SIGKILLed
+		// replica's partitions move, or come back to it restarted, within
+		// about 6s instead of the 45s default.
+		kgo.SessionTimeout(k.SessionTimeout),
+		kgo.HeartbeatInterval(k.SessionTimeout / 10),
+		kgo.ConsumeTopics(topics...),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsRevoked(revoked),
+		kgo.OnPartitionsLost(lost),
+		kgo.FetchMaxBytes(k.FetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(k.FetchMaxPartitionBytes),
+		kgo.ConsumeResetOffset(reset),
+	}
 }
 
 // mount adds the readiness check and, with an admin token, the admin API

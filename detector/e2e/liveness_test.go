@@ -11,40 +11,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-dev/vigil/internal/events"
 	"github.com/vigil-dev/vigil/internal/testinfra"
 	"github.com/vigil-dev/vigil/internal/vigiltest"
 )
-
-// shippedTarget is one target of configs/detector.yaml as YAML for
-// detectorConfig, its rules evaluated every interval and recovering after
-// recoverFor (the shipped expressions, conditions and for kept: they are
-// what is under test).
-func shippedTarget(t *testing.T, name string, interval, recoverFor time.Duration) string {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(vigiltest.RepoRoot(t), "configs", "detector.yaml"))
-	require.NoError(t, err)
-	var file struct {
-		Targets []map[string]any `yaml:"targets"`
-	}
-	require.NoError(t, yaml.Unmarshal(raw, &file))
-	for _, tg := range file.Targets {
-		if tg["name"] != name {
-			continue
-		}
-		for _, r := range tg["rules"].([]any) {
-			r.(map[string]any)["interval"] = interval.String()
-			r.(map[string]any)["recover_for"] = recoverFor.String()
-		}
-		out, err := yaml.Marshal([]map[string]any{tg})
-		require.NoError(t, err)
-		return string(out)
-	}
-	t.Fatalf("configs/detector.yaml has no target %q", name)
-	return ""
-}
 
 // TestDeadCollectorIsCritical: the shipped liveness rule of the collector
 // target (Prometheus' up for its scrape job) turns a SIGKILLed `vigil
@@ -81,7 +52,7 @@ func TestDeadCollectorIsCritical(t *testing.T) {
 	// chart and `make run` set it.
 	t.Setenv("VIGIL_COLLECTOR_SCRAPE_JOB", job)
 	dAdmin := vigiltest.FreeAddr(t)
-	startDetector(t, "a", dAdmin, c.detectorConfig(t, "a", dAdmin, promURL, shippedTarget(t, "collector", time.Second, 2*time.Second)))
+	startDetector(t, "a", dAdmin, c.detectorConfig(t, "a", dAdmin, promURL, vigiltest.ShippedTarget(t, "collector", map[string]any{"interval": "1s", "recover_for": "2s"})))
 	first := c.waitEvents(t, "collector", 1, 2*time.Minute)
 	require.Equal(t, events.Healthy, first[0].Status, "a running collector: %s", first[0].Reason)
 
@@ -140,7 +111,7 @@ opensearch:
 
 	t.Setenv("VIGIL_PIPELINE_SCRAPE_JOB", job)
 	dAdmin := vigiltest.FreeAddr(t)
-	startDetector(t, "a", dAdmin, c.detectorConfig(t, "a", dAdmin, promURL, shippedTarget(t, "pipeline", time.Second, 2*time.Second)))
+	startDetector(t, "a", dAdmin, c.detectorConfig(t, "a", dAdmin, promURL, vigiltest.ShippedTarget(t, "pipeline", map[string]any{"interval": "1s", "recover_for": "2s"})))
 	first := c.waitEvents(t, "pipeline", 1, 2*time.Minute)[0]
 	require.Equal(t, events.Healthy, first.Status, "an idle pipeline: %s", first.Reason)
 	// And it stays so: nothing but the first event while idle.

@@ -115,13 +115,9 @@ func TestTrackerWindows(t *testing.T) {
 // A window stays open while a partition's records before its closing
 // heartbeat are unfinished (the pipeline lags), and closes once they are.
 func TestTrackerWaitsForLag(t *testing.T) {
-	tr := New(Config{Enabled: true, Window: 10 * time.Second, IdleAfter: time.Hour}, "p1", slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	tr, beat := beatingTracker()
 	t0 := time.Unix(1_000_000, 0)
 	k := Key{"c1", "logs", 0}
-	beat := func(seq, acked int64, at time.Time) *Segment {
-		s, _ := tr.Heartbeat(Heartbeat{Instance: "c1", Run: "a", Topic: "logs", Seq: seq, Acked: acked, Emitted: at}, at)
-		return s
-	}
 	beat(1, 0, t0).Done()
 	tr.Record(k).Done()
 	beat(2, 2, t0.Add(10*time.Second)).Done()
@@ -145,13 +141,9 @@ func TestTrackerWaitsForLag(t *testing.T) {
 // A revoked partition's records that never finish here do not hold its
 // topic's windows open, nor does a late one disturb a new assignment.
 func TestTrackerForget(t *testing.T) {
-	tr := New(Config{Enabled: true, Window: 10 * time.Second, IdleAfter: time.Hour}, "p1", slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	tr, beat := beatingTracker()
 	t0 := time.Unix(1_000_000, 0)
 	k := Key{"c1", "logs", 0}
-	beat := func(seq, acked int64, at time.Time) *Segment {
-		s, _ := tr.Heartbeat(Heartbeat{Instance: "c1", Run: "a", Topic: "logs", Seq: seq, Acked: acked, Emitted: at}, at)
-		return s
-	}
 	beat(1, 0, t0).Done()
 	tr.Record(k).Done()
 	beat(2, 2, t0.Add(10*time.Second)).Done()
@@ -171,5 +163,16 @@ func TestTrackerForget(t *testing.T) {
 	require.NotEmpty(t, ws)
 	for _, w := range ws {
 		require.Zero(t, w.Lost, "window %s", w.Start)
+	}
+}
+
+// beatingTracker is a tracker of 10s windows and beat, which judges
+// collector c1's heartbeat seq on partition 0 of logs, emitted and received
+// at at, acked records produced before it.
+func beatingTracker() (*Tracker, func(seq, acked int64, at time.Time) *Segment) {
+	tr := New(Config{Enabled: true, Window: 10 * time.Second, IdleAfter: time.Hour}, "p1", slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	return tr, func(seq, acked int64, at time.Time) *Segment {
+		s, _ := tr.Heartbeat(Heartbeat{Instance: "c1", Run: "a", Topic: "logs", Seq: seq, Acked: acked, Emitted: at}, at)
+		return s
 	}
 }

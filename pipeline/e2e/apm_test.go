@@ -100,6 +100,12 @@ func byLabel(rs []promSample, label string) map[string]float64 {
 	return m
 }
 
+// apmConfig is the pipeline's apm section for these tests: short windows,
+// remote-written to the Prometheus at promURL.
+func apmConfig(promURL string) string {
+	return fmt.Sprintf("apm: {enabled: true, window: 2s, grace: 1s, idle_close: 3s, remote_write_url: %q}\n", promURL+"/api/v1/write")
+}
+
 // TestAPM: demo.TraceSet through collector and pipeline with apm on, in an
 // environment of the test's own. Dashboards' APM PromQL returns the three
 // services, 20% of payment's requests as faults and a p99 inside the
@@ -110,8 +116,7 @@ func TestAPM(t *testing.T) {
 	prom := testinfra.Prometheus(t)
 	s := newStack(t, 3)
 	c := s.startCollector()
-	apmYAML := fmt.Sprintf("apm: {enabled: true, window: 2s, grace: 1s, idle_close: 3s, remote_write_url: %q}\n", prom+"/api/v1/write")
-	p := s.startPipeline(apmYAML)
+	p := s.startPipeline(apmConfig(prom))
 
 	const traces = 50
 	env := s.prefix
@@ -175,7 +180,7 @@ func TestAPM(t *testing.T) {
 	// Everything again, from the first offset, under another group.
 	p.proc.Stop(30 * time.Second)
 	s.group += "-again"
-	p2 := s.startPipeline(apmYAML)
+	p2 := s.startPipeline(apmConfig(prom))
 	require.NoError(t, vigiltest.Eventually(90*time.Second, func() error {
 		v, err := vigiltest.Metric(p2.admin, "vigil_pipeline_apm_windows_total", map[string]string{"outcome": "written"})
 		if err != nil || v == 0 {
@@ -289,7 +294,7 @@ func TestAPMReplicas(t *testing.T) {
 	prom := testinfra.Prometheus(t)
 	s := newStack(t, 4)
 	c := s.startCollector()
-	apmYAML := fmt.Sprintf("apm: {enabled: true, window: 2s, grace: 1s, idle_close: 3s, remote_write_url: %q}\n", prom+"/api/v1/write")
+	apmYAML := apmConfig(prom)
 	p1 := s.startPipeline(apmYAML)
 	p2 := s.startPipeline(apmYAML)
 	env := s.prefix

@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-dev/vigil/alerting/slack/slackfake"
 	"github.com/vigil-dev/vigil/internal/events"
@@ -270,23 +269,7 @@ func (l *healthLog) wait(t *testing.T, target string, status events.Status, time
 func (s *stack) startDetectorAndAlerting(promURL string) (*healthLog, *slackfake.Server) {
 	t := s.t
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(vigiltest.RepoRoot(t), "configs", "detector.yaml"))
-	require.NoError(t, err)
-	var file struct {
-		Targets []map[string]any `yaml:"targets"`
-	}
-	require.NoError(t, yaml.Unmarshal(raw, &file))
-	var target []byte
-	for _, tg := range file.Targets {
-		if tg["name"] == "canary-logs" {
-			for _, r := range tg["rules"].([]any) {
-				r.(map[string]any)["interval"] = "1s"
-			}
-			target, err = yaml.Marshal([]map[string]any{tg})
-			require.NoError(t, err)
-		}
-	}
-	require.NotNil(t, target, "configs/detector.yaml has no canary-logs target")
+	target := vigiltest.ShippedTarget(t, "canary-logs", map[string]any{"interval": "1s"})
 	healthTopic, group := s.prefix+".health", s.prefix+"-detector"
 	t.Cleanup(func() {
 		testinfra.DeleteKafka(t, s.broker, []string{group, s.prefix + "-alerting"}, healthTopic, s.prefix+".leader", s.prefix+".alerting-state")

@@ -33,35 +33,26 @@ func APMServiceMapTemplate(n Names, s Settings, ism bool) m {
 	typed := func(name, path, match, typ string) m {
 		return m{name: m{"path_match": path, "match_mapping_type": match, "mapping": m{"type": typ}}}
 	}
-	return m{
-		"index_patterns": []string{n.APMServiceMap + "-*"},
-		"priority":       200,
-		"version":        TemplateVersion,
-		"_meta":          m{"managed_by": "vigil"},
-		"template": m{
-			"settings": indexSettings(s, alias),
-			"mappings": m{
-				"date_detection": false,
-				"dynamic_templates": []m{
-					typed("long_group_by_attributes", "*.groupByAttributes.*", "long", "long"),
-					typed("double_group_by_attributes", "*.groupByAttributes.*", "double", "double"),
-					typed("string_group_by_attributes", "*.groupByAttributes.*", "string", "keyword"),
-					typed("long_operation_attributes", "*.attributes.*", "long", "long"),
-					typed("double_operation_attributes", "*.attributes.*", "double", "double"),
-					typed("string_operation_attributes", "*.attributes.*", "string", "keyword"),
-				},
-				"properties": m{
-					"sourceNode":              node,
-					"targetNode":              node,
-					"sourceOperation":         op,
-					"targetOperation":         op,
-					"nodeConnectionHash":      m{"type": "keyword"},
-					"operationConnectionHash": m{"type": "keyword"},
-					"timestamp":               m{"type": "date", "format": "strict_date_optional_time||epoch_millis"},
-				},
-			},
+	return indexTemplate(n.APMServiceMap+"-*", s, alias, m{
+		"date_detection": false,
+		"dynamic_templates": []m{
+			typed("long_group_by_attributes", "*.groupByAttributes.*", "long", "long"),
+			typed("double_group_by_attributes", "*.groupByAttributes.*", "double", "double"),
+			typed("string_group_by_attributes", "*.groupByAttributes.*", "string", "keyword"),
+			typed("long_operation_attributes", "*.attributes.*", "long", "long"),
+			typed("double_operation_attributes", "*.attributes.*", "double", "double"),
+			typed("string_operation_attributes", "*.attributes.*", "string", "keyword"),
 		},
-	}
+		"properties": m{
+			"sourceNode":              node,
+			"targetNode":              node,
+			"sourceOperation":         op,
+			"targetOperation":         op,
+			"nodeConnectionHash":      m{"type": "keyword"},
+			"operationConnectionHash": m{"type": "keyword"},
+			"timestamp":               m{"type": "date", "format": "strict_date_optional_time||epoch_millis"},
+		},
+	})
 }
 
 // APMServiceMapPolicyBody is the application map's ISM policy: rollover

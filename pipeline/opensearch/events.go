@@ -14,23 +14,6 @@ func (n Names) DLQTemplate() string { return n.DLQ + "-template" }
 
 func text() m { return m{"type": "text", "fields": m{"keyword": kw(1024)}} }
 
-func plainTemplate(index string, s Settings, props m) m {
-	return m{
-		"index_patterns": []string{index},
-		"priority":       200,
-		"version":        TemplateVersion,
-		"_meta":          m{"managed_by": "vigil"},
-		"template": m{
-			"settings": indexSettings(s, ""),
-			"mappings": m{
-				"date_detection": false,
-				"dynamic":        false,
-				"properties":     props,
-			},
-		},
-	}
-}
-
 // EventsTemplate is the template of the health-events index: one document
 // per CloudEvent on vigil.health or vigil.failover, its _id the event's id.
 // Health and failover data share the top level (target, generation,

@@ -96,6 +96,31 @@ func indexSettings(s Settings, rolloverAlias string) m {
 // indexed, so it adds no fields and no terms.
 var fullValues = m{"type": "object", "enabled": false}
 
+// indexTemplate is a composable template of Vigil's matching pattern:
+// settings with the rollover alias (none if empty) and mappings.
+func indexTemplate(pattern string, s Settings, rolloverAlias string, mappings m) m {
+	return m{
+		"index_patterns": []string{pattern},
+		"priority":       200,
+		"version":        TemplateVersion,
+		"_meta":          m{"managed_by": "vigil"},
+		"template": m{
+			"settings": indexSettings(s, rolloverAlias),
+			"mappings": mappings,
+		},
+	}
+}
+
+// plainTemplate is an explicit and closed (dynamic false) template
+// without a rollover alias: props are all the fields there are.
+func plainTemplate(pattern string, s Settings, props m) m {
+	return indexTemplate(pattern, s, "", m{
+		"date_detection": false,
+		"dynamic":        false,
+		"properties":     props,
+	})
+}
+
 // keywordTemplate maps every field under path to keyword.
 func keywordTemplate(name, path string) m {
 	return m{name: m{"path_match": path, "mapping": kw(1024)}}
@@ -170,54 +195,32 @@ func SpanTemplate(n Names, s Settings, ism bool) m {
 		}}}},
 		"vigil": m{"properties": m{"sanitized": kw(1024), "full": fullValues}},
 	}
-	return m{
-		"index_patterns": []string{n.SpanAlias + "-*"},
-		"priority":       200,
-		"version":        TemplateVersion,
-		"_meta":          m{"managed_by": "vigil"},
-		"template": m{
-			"settings": indexSettings(s, alias),
-			"mappings": m{
-				"date_detection":    false,
-				"numeric_detection": false,
-				"dynamic_templates": []m{
-					keywordTemplate("span_attributes", "span.attributes.*"),
-					keywordTemplate("resource_attributes", "resource.attributes.*"),
-					keywordTemplate("scope_attributes", "instrumentationScope.attributes.*"),
-					keywordTemplate("event_attributes", "events.attributes.*"),
-					keywordTemplate("link_attributes", "links.attributes.*"),
-					{"strings_as_keyword": m{"match_mapping_type": "string", "mapping": kw(1024)}},
-				},
-				"properties": props,
-			},
+	return indexTemplate(n.SpanAlias+"-*", s, alias, m{
+		"date_detection":    false,
+		"numeric_detection": false,
+		"dynamic_templates": []m{
+			keywordTemplate("span_attributes", "span.attributes.*"),
+			keywordTemplate("resource_attributes", "resource.attributes.*"),
+			keywordTemplate("scope_attributes", "instrumentationScope.attributes.*"),
+			keywordTemplate("event_attributes", "events.attributes.*"),
+			keywordTemplate("link_attributes", "links.attributes.*"),
+			{"strings_as_keyword": m{"match_mapping_type": "string", "mapping": kw(1024)}},
 		},
-	}
+		"properties": props,
+	})
 }
 
 // ServiceMapTemplate is the template for the service-map index.
 func ServiceMapTemplate(n Names, s Settings) m {
 	endpoint := m{"properties": m{"domain": kw(1024), "resource": kw(1024)}}
-	return m{
-		"index_patterns": []string{n.ServiceMap},
-		"priority":       200,
-		"version":        TemplateVersion,
-		"_meta":          m{"managed_by": "vigil"},
-		"template": m{
-			"settings": indexSettings(s, ""),
-			"mappings": m{
-				"date_detection": false,
-				"dynamic":        false,
-				"properties": m{
-					"hashId":         kw(1024),
-					"serviceName":    kw(1024),
-					"kind":           kw(1024),
-					"destination":    endpoint,
-					"target":         endpoint,
-					"traceGroupName": kw(1024),
-				},
-			},
-		},
-	}
+	return plainTemplate(n.ServiceMap, s, m{
+		"hashId":         kw(1024),
+		"serviceName":    kw(1024),
+		"kind":           kw(1024),
+		"destination":    endpoint,
+		"target":         endpoint,
+		"traceGroupName": kw(1024),
+	})
 }
 
 // LogsTemplate is the template for the logs data stream, after the SS4O
@@ -228,46 +231,35 @@ func ServiceMapTemplate(n Names, s Settings) m {
 // field; dynamic: false keeps unknown top-level fields in _source only.
 func LogsTemplate(n Names, s Settings) m {
 	flat := m{"type": "flat_object"}
-	return m{
-		"index_patterns": []string{n.logsPrefix() + "-*"},
-		"data_stream":    m{},
-		"priority":       200,
-		"version":        TemplateVersion,
-		"_meta":          m{"managed_by": "vigil", "schema": "ss4o_logs-1.0.0"},
-		"template": m{
-			"settings": indexSettings(s, ""),
-			"mappings": m{
-				"date_detection": false,
-				"dynamic":        false,
-				"properties": m{
-					"@timestamp":        m{"type": "date_nanos"},
-					"time":              m{"type": "date_nanos"},
-					"observedTimestamp": m{"type": "date_nanos"},
-					"traceId":           kw(256),
-					"spanId":            kw(256),
-					"serviceName":       kw(1024),
-					"severity": m{"properties": m{
-						"text":   kw(128),
-						"number": m{"type": "integer"},
-					}},
-					"flags":      m{"type": "long"},
-					"event":      m{"properties": m{"name": kw(256)}},
-					"body":       m{"type": "text"},
-					"attributes": flat,
-					"resource":   flat,
-					"instrumentationScope": m{"properties": m{
-						"name":                   kw(1024),
-						"version":                kw(256),
-						"attributes":             flat,
-						"droppedAttributesCount": m{"type": "long"},
-					}},
-					"schemaUrl":              kw(1024),
-					"droppedAttributesCount": m{"type": "long"},
-					"vigil":                  m{"properties": m{"sanitized": kw(1024), "full": fullValues}},
-				},
-			},
-		},
-	}
+	t := plainTemplate(n.logsPrefix()+"-*", s, m{
+		"@timestamp":        m{"type": "date_nanos"},
+		"time":              m{"type": "date_nanos"},
+		"observedTimestamp": m{"type": "date_nanos"},
+		"traceId":           kw(256),
+		"spanId":            kw(256),
+		"serviceName":       kw(1024),
+		"severity": m{"properties": m{
+			"text":   kw(128),
+			"number": m{"type": "integer"},
+		}},
+		"flags":      m{"type": "long"},
+		"event":      m{"properties": m{"name": kw(256)}},
+		"body":       m{"type": "text"},
+		"attributes": flat,
+		"resource":   flat,
+		"instrumentationScope": m{"properties": m{
+			"name":                   kw(1024),
+			"version":                kw(256),
+			"attributes":             flat,
+			"droppedAttributesCount": m{"type": "long"},
+		}},
+		"schemaUrl":              kw(1024),
+		"droppedAttributesCount": m{"type": "long"},
+		"vigil":                  m{"properties": m{"sanitized": kw(1024), "full": fullValues}},
+	})
+	t["data_stream"] = m{}
+	t["_meta"].(m)["schema"] = "ss4o_logs-1.0.0"
+	return t
 }
 
 // Policy is an ISM policy: roll over at a size or age, delete after the

@@ -20,18 +20,14 @@
 # VIGIL_BENCH_PIPELINE_COMPRESSION (the backlog's codec; default zstd, the
 # collector's).
 set -euo pipefail
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$REPO"
-BIN="${VIGIL_BIN:-$REPO/bin/vigil}"
-[[ -x $BIN ]] || make -s build >&2
+# shellcheck source=scripts/bench.d/lib.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 N=${VIGIL_BENCH_PIPELINE_RECORDS:-1000000}
 SINKS=${VIGIL_BENCH_PIPELINE_SINKS-opensearch nullbulk discard}
 PROFILE=${VIGIL_BENCH_PIPELINE_PROFILE:-nullbulk}
 [[ $PROFILE == 1 ]] && PROFILE=nullbulk
 NULL_URL="http://127.0.0.1:${VIGIL_BENCH_NULLBULK_PORT:-9250}"
 CODEC=${VIGIL_BENCH_PIPELINE_COMPRESSION:-zstd}
-BROKER="${VIGIL_TEST_KAFKA:-127.0.0.1:9092}"
-OS_URL="${VIGIL_TEST_OPENSEARCH:-http://127.0.0.1:9200}"
 ADMIN=127.0.0.1:${VIGIL_BENCH_PIPELINE_ADMIN_PORT:-18882}
 RUN="benchpl$(date +%s)"
 TOPIC="${RUN}_otlp_logs"
@@ -45,23 +41,12 @@ pid="" nullpid=""
 cleanup() {
   [[ -n $pid ]] && { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
   [[ -n $nullpid ]] && { kill -TERM "$nullpid" 2>/dev/null; wait "$nullpid" 2>/dev/null || true; }
-  for s in $SINKS; do
-    curl -fsS -XDELETE "$OS_URL/_data_stream/${RUN}${s}_logs-vigil-default" >/dev/null 2>&1 || true
-    curl -fsS -XDELETE "$OS_URL/${RUN}${s}-span-*,${RUN}${s}-servicemap?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true" >/dev/null 2>&1 || true
-    for t in "${RUN}${s}-span-template" "${RUN}${s}-servicemap-template" "${RUN}${s}_logs-template"; do
-      curl -fsS -XDELETE "$OS_URL/_index_template/$t" >/dev/null 2>&1 || true
-    done
-    for p in "${RUN}${s}-span-policy" "${RUN}${s}_logs-policy"; do
-      curl -fsS -XDELETE "$OS_URL/_plugins/_ism/policies/$p" >/dev/null 2>&1 || true
-    done
-  done
+  for s in $SINKS; do delete_indices "${RUN}${s}"; done
   for t in "$TOPIC" "$SPANS_TOPIC" "${RUN}_dlq"; do "$W/logload" -brokers "$BROKER" -topic "$t" -delete >/dev/null 2>&1 || true; done
   rm -rf "$W"
 }
 trap cleanup EXIT
 trap 'exit 143' INT TERM # so that cleanup runs when make bench is interrupted
-calc() { awk "BEGIN {printf \"%.4f\", $1}"; } # no bc on a new machine
-say() { printf 'bench 20-pipeline: %s\n' "$*" >&2; }
 
 load="go run ./scripts/bench.d/logload -brokers $BROKER -topic $TOPIC -records $N -compression $CODEC"
 say "$load"
@@ -103,17 +88,13 @@ kafka:
   dlq_topic: ${RUN}_dlq
 opensearch:
   addresses: ["$url"]
-indices:
-  span_alias: ${RUN}$1-span
-  service_map: ${RUN}$1-servicemap
-  logs_data_stream: ${RUN}$1_logs-vigil-default
+$(indices_yaml "${RUN}$1")
 admin_token: {env: VIGIL_PIPELINE_ADMIN_TOKEN}
 sink: $sink
 ${EXTRA:-}
 YAML
   echo "$W/$1-$2.yaml"
 }
-metric() { { curl -fsS "http://$ADMIN/metrics" 2>/dev/null || true; } | awk -v m="$1" 'index($1, m) == 1 {s+=$NF} END {printf "%d", s}'; }
 cpu() { awk -v t="$TICK" '{printf "%.2f", ($14+$15)/t}' "/proc/$pid/stat"; }
 
 # drain <sink> <group> [profile-seconds]: runs the pipeline until all N
@@ -144,10 +125,7 @@ drain() {
     a=$(awk '/RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
     ((${a:-0} > anon)) && anon=${a:-0}
     [[ $got -ge $want ]] && break
-    if ! kill -0 "$pid" 2>/dev/null; then say "pipeline exited early:"; tail -20 "$W/$1-$2.log" >&2; exit 1; fi
-    if [[ $got -gt $last ]]; then last=$got lastAt=$SECONDS; elif ((SECONDS - lastAt > 180)); then
-      say "no progress for 3 minutes at $got of $want"; tail -20 "$W/$1-$2.log" >&2; exit 1
-    fi
+    watch_drain "$got" "$want" "$W/$1-$2.log"
     sleep 0.1
   done
   secs=$(calc "$(date +%s.%N) - $t0")

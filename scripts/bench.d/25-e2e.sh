@@ -13,16 +13,12 @@
 # collector's OTLP gRPC port is base+17, HTTP base+18, admin base+81, health
 # base+33, metrics base+89, telemetry base+88; the pipeline's admin base+82).
 set -euo pipefail
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$REPO"
-BIN="${VIGIL_BIN:-$REPO/bin/vigil}"
-[[ -x $BIN ]] || make -s build >&2
+# shellcheck source=scripts/bench.d/lib.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 RATES=${VIGIL_BENCH_E2E_RATES:-2000 5000 10000}
 SECS=${VIGIL_BENCH_E2E_SECONDS:-60}
 PROF_RATE=${VIGIL_BENCH_E2E_PROFILE_RATE:-5000} # the step whose OpenSearch hot threads are printed
 B=${VIGIL_BENCH_E2E_PORT_BASE:-14300}
-BROKER="${VIGIL_TEST_KAFKA:-127.0.0.1:9092}"
-OS_URL="${VIGIL_TEST_OPENSEARCH:-http://127.0.0.1:9200}"
 RUNDIR="${VIGIL_CACHE:-$REPO/.cache}/run"
 RUN="benche2e$(date +%s)"
 DS="${RUN}_logs-vigil-default"
@@ -32,18 +28,12 @@ cpid="" ppid_=""
 cleanup() {
   [[ -n $ppid_ ]] && { kill -TERM "$ppid_" 2>/dev/null; wait "$ppid_" 2>/dev/null || true; }
   [[ -n $cpid ]] && { kill -TERM "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null || true; }
-  curl -fsS -XDELETE "$OS_URL/_data_stream/$DS" >/dev/null 2>&1 || true
-  curl -fsS -XDELETE "$OS_URL/${RUN}-span-*,${RUN}-servicemap?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true" >/dev/null 2>&1 || true
-  for t in "${RUN}-span-template" "${RUN}-servicemap-template" "${RUN}_logs-template"; do
-    curl -fsS -XDELETE "$OS_URL/_index_template/$t" >/dev/null 2>&1 || true
-  done
+  delete_indices "$RUN"
   for t in "${RUN}_otlp_logs" "${RUN}_otlp_spans" "${RUN}_dlq"; do "$W/logload" -brokers "$BROKER" -topic "$t" -delete >/dev/null 2>&1 || true; done
   rm -rf "$W"
 }
 trap cleanup EXIT
 trap 'exit 143' INT TERM
-calc() { awk "BEGIN {printf \"%.4f\", $1}"; }
-say() { printf 'bench 25-e2e: %s\n' "$*" >&2; }
 go build -o "$W/rateload" ./scripts/bench.d/rateload
 go build -o "$W/logload" ./scripts/bench.d/logload
 
@@ -54,7 +44,7 @@ export VIGIL_COLLECTOR_HEALTH_ENDPOINT=127.0.0.1:$((B + 33)) VIGIL_COLLECTOR_MET
 mkdir -p "$W/queue"
 "$BIN" collector --config configs/collector.yaml >"$W/collector.log" 2>&1 &
 cpid=$!
-for _ in $(seq 1 120); do curl -fsS "http://$VIGIL_COLLECTOR_ADMIN/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
+wait_for "http://$VIGIL_COLLECTOR_ADMIN/readyz"
 
 cat >"$W/pipeline.yaml" <<YAML
 admin:
@@ -69,14 +59,11 @@ kafka:
   dlq_topic: ${RUN}_dlq
 opensearch:
   addresses: ["$OS_URL"]
-indices:
-  span_alias: ${RUN}-span
-  service_map: ${RUN}-servicemap
-  logs_data_stream: $DS
+$(indices_yaml "$RUN")
 YAML
 "$BIN" pipeline --config "$W/pipeline.yaml" >"$W/pipeline.log" 2>&1 &
 ppid_=$!
-for _ in $(seq 1 120); do curl -fsS "http://127.0.0.1:$((B + 82))/healthz" >/dev/null 2>&1 && break; sleep 0.5; done
+wait_for "http://127.0.0.1:$((B + 82))/healthz"
 
 # procs: name=pid of every process measured.
 procs=("collector=$cpid" "pipeline=$ppid_")

@@ -13,29 +13,22 @@
 # VIGIL_BENCH_CANARY_SECONDS (per rate, default 60),
 # VIGIL_BENCH_CANARY_PORT_BASE (first of the 8 loopback ports used, default 18900).
 set -euo pipefail
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$REPO"
-BIN="${VIGIL_BIN:-$REPO/bin/vigil}"
-[[ -x $BIN ]] || make -s build >&2
+# shellcheck source=scripts/bench.d/lib.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 RATES=${VIGIL_BENCH_CANARY_RATES:-1000 5000}
 SECS=${VIGIL_BENCH_CANARY_SECONDS:-60}
 PB=${VIGIL_BENCH_CANARY_PORT_BASE:-18900}
-BROKER="${VIGIL_TEST_KAFKA:-127.0.0.1:9092}"
-OS_URL="${VIGIL_TEST_OPENSEARCH:-http://127.0.0.1:9200}"
 RUN="benchcanary$(date +%s)"
 W="$(mktemp -d)"
 TG="${VIGIL_CACHE:-$REPO/.cache}/bin/telemetrygen"
 command -v telemetrygen >/dev/null && TG=$(command -v telemetrygen)
-say() { printf 'bench 60-canary: %s\n' "$*" >&2; }
-calc() { awk "BEGIN {printf \"%.4f\", $1}"; }
 cpid="" ppid_=""
 cleanup() {
   for p in $ppid_ $cpid; do kill -INT "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
-  curl -fsS -XDELETE "$OS_URL/_data_stream/${RUN}_logs-vigil-default" >/dev/null 2>&1 || true
+  delete_indices "$RUN"
+  # and the canary index and its template
   curl -fsS -XDELETE "$OS_URL/${RUN}-*?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true" >/dev/null 2>&1 || true
-  for t in "${RUN}-span-template" "${RUN}-servicemap-template" "${RUN}_logs-template" "${RUN}-canary-template"; do
-    curl -fsS -XDELETE "$OS_URL/_index_template/$t" >/dev/null 2>&1 || true
-  done
+  curl -fsS -XDELETE "$OS_URL/_index_template/${RUN}-canary-template" >/dev/null 2>&1 || true
   go run ./scripts/bench.d/logload -brokers "$BROKER" -topic "${RUN}_otlp_logs" -delete >/dev/null 2>&1 || true
   go run ./scripts/bench.d/logload -brokers "$BROKER" -topic "${RUN}_otlp_spans" -delete >/dev/null 2>&1 || true
   rm -rf "$W"
@@ -58,21 +51,18 @@ kafka:
   spans: {topic: $VIGIL_SPANS_TOPIC}
   dlq_topic: ${RUN}_dlq
 opensearch: {addresses: ["$OS_URL"]}
-indices:
-  span_alias: ${RUN}-span
-  service_map: ${RUN}-servicemap
-  logs_data_stream: ${RUN}_logs-vigil-default
+$(indices_yaml "$RUN")
   canary: ${RUN}-canary
 YAML
 # The collector first: its heartbeats create the topics (auto-created with the
 # broker's num.partitions), so the pipeline finds them when it subscribes.
 "$BIN" collector --config configs/collector.yaml >"$W/collector.log" 2>&1 &
 cpid=$!
-for _ in $(seq 1 240); do curl -fsS "http://$VIGIL_COLLECTOR_ADMIN/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
+wait_for "http://$VIGIL_COLLECTOR_ADMIN/readyz" 240
 sleep 3
 "$BIN" pipeline --config "$W/pipeline.yaml" >"$W/pipeline.log" 2>&1 &
 ppid_=$!
-for _ in $(seq 1 240); do curl -fsS "http://$PADMIN/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
+wait_for "http://$PADMIN/readyz" 240
 # buckets: the logs topic's cumulative freshness buckets, "le count" per line.
 buckets() {
   curl -fsS "http://$PADMIN/metrics" | awk -v t="$VIGIL_LOGS_TOPIC" '

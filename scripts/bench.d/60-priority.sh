@@ -12,37 +12,22 @@
 # VIGIL_BENCH_PRIORITY_PROBES (100), VIGIL_BENCH_PRIORITY_INTERVAL (500ms),
 # VIGIL_BENCH_PRIORITY_PORT_BASE (first of 8 local ports; default 18900).
 set -euo pipefail
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$REPO"
-BIN="${VIGIL_BIN:-$REPO/bin/vigil}"
-[[ -x $BIN ]] || make -s build >&2
+# shellcheck source=scripts/bench.d/lib.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 N=${VIGIL_BENCH_PRIORITY_RECORDS:-1000000}
 PROBES=${VIGIL_BENCH_PRIORITY_PROBES:-100}
 INTERVAL=${VIGIL_BENCH_PRIORITY_INTERVAL:-500ms}
 PB=${VIGIL_BENCH_PRIORITY_PORT_BASE:-18900}
-BROKER="${VIGIL_TEST_KAFKA:-127.0.0.1:9092}"
-OS_URL="${VIGIL_TEST_OPENSEARCH:-http://127.0.0.1:9200}"
 ADMIN=127.0.0.1:$PB
 RUN="benchprio$(date +%s)"
 TOPIC="${RUN}_otlp_logs"
 PRIO="${RUN}_otlp_logs_priority"
 W="$(mktemp -d)"
 pid="" cpid=""
-say() { printf 'bench 60-priority: %s\n' "$*" >&2; }
-calc() { awk "BEGIN {printf \"%.4f\", $1}"; } # no bc on a new machine
 cleanup() {
   [[ -n $pid ]] && { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
   [[ -n $cpid ]] && { kill -INT "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null || true; }
-  for r in alone probed; do
-    curl -fsS -XDELETE "$OS_URL/_data_stream/${RUN}${r}_logs-vigil-default" >/dev/null 2>&1 || true
-    curl -fsS -XDELETE "$OS_URL/${RUN}${r}-span-*,${RUN}${r}-servicemap?expand_wildcards=all&ignore_unavailable=true&allow_no_indices=true" >/dev/null 2>&1 || true
-    for t in "${RUN}${r}-span-template" "${RUN}${r}-servicemap-template" "${RUN}${r}_logs-template"; do
-      curl -fsS -XDELETE "$OS_URL/_index_template/$t" >/dev/null 2>&1 || true
-    done
-    for p in "${RUN}${r}-span-policy" "${RUN}${r}_logs-policy"; do
-      curl -fsS -XDELETE "$OS_URL/_plugins/_ism/policies/$p" >/dev/null 2>&1 || true
-    done
-  done
+  for r in alone probed; do delete_indices "${RUN}${r}"; done
   for t in "$TOPIC" "$PRIO" "${RUN}_collector_logs" "${RUN}_dlq"; do "$W/logload" -brokers "$BROKER" -topic "$t" -delete >/dev/null 2>&1 || true; done
   rm -rf "$W"
 }
@@ -67,7 +52,7 @@ export VIGIL_COLLECTOR_ADMIN=127.0.0.1:$((PB + 3)) VIGIL_COLLECTOR_HEALTH_ENDPOI
 export VIGIL_COLLECTOR_METRICS_ENDPOINT=127.0.0.1:$((PB + 5)) VIGIL_COLLECTOR_TELEMETRY_PORT=$((PB + 6))
 "$BIN" collector --config configs/collector.yaml >"$W/collector.log" 2>&1 &
 cpid=$!
-for _ in $(seq 1 120); do curl -fsS "http://$VIGIL_COLLECTOR_ADMIN/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
+wait_for "http://$VIGIL_COLLECTOR_ADMIN/readyz"
 
 # config <run>: the shipped defaults except names and addresses.
 config() {
@@ -85,15 +70,10 @@ kafka:
   dlq_topic: ${RUN}_dlq
 opensearch:
   addresses: ["$OS_URL"]
-indices:
-  span_alias: ${RUN}$1-span
-  service_map: ${RUN}$1-servicemap
-  logs_data_stream: ${RUN}$1_logs-vigil-default
+$(indices_yaml "${RUN}$1")
 YAML
   echo "$W/$1.yaml"
 }
-metric() { { curl -fsS "http://$ADMIN/metrics" 2>/dev/null || true; } | awk -v m="$1" 'index($1, m) == 1 {s+=$NF} END {printf "%d", s}'; }
-metricf() { { curl -fsS "http://$ADMIN/metrics" 2>/dev/null || true; } | awk -v m="$1" 'index($1, m) == 1 {s+=$NF} END {printf "%.4f", s}'; }
 
 # drain <run> [probe]: runs the pipeline until the N backlog records count
 # as indexed by the normal lane; sets secs (from the first to the last
@@ -118,10 +98,7 @@ drain() {
       fi
     fi
     [[ $got -ge $want ]] && break
-    if ! kill -0 "$pid" 2>/dev/null; then say "pipeline exited early:"; tail -20 "$W/$1.log" >&2; exit 1; fi
-    if [[ $got -gt $last ]]; then last=$got lastAt=$SECONDS; elif ((SECONDS - lastAt > 180)); then
-      say "no progress for 3 minutes at $got of $N"; tail -20 "$W/$1.log" >&2; exit 1
-    fi
+    watch_drain "$got" "$N" "$W/$1.log"
     sleep 0.2
   done
   secs=$(calc "$(date +%s.%N) - $t0")
@@ -131,7 +108,7 @@ drain() {
     slowest=$(grep 'searchable after' "$W/probe.err" | sort -k5 -g -r | head -5 | awk '{printf "%s%s s (probe %s)", (NR > 1 ? ", " : ""), $5, $2}')
     prio=$(metric 'vigil_pipeline_lane_records_total{lane="priority",outcome="indexed"}')
     # In the pipeline: from the probe's Kafka timestamp to its bulk answered.
-    lanelat=$(calc "$(metricf 'vigil_pipeline_lane_end_to_end_latency_seconds_sum{lane="priority"}') / $prio")
+    lanelat=$(calc "$(metric 'vigil_pipeline_lane_end_to_end_latency_seconds_sum{lane="priority"}' %.4f) / $prio")
   fi
   kill -TERM "$pid"
   wait "$pid" || true
