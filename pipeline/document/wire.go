@@ -616,6 +616,16 @@ func (m *keyMemo) add(k string) *memoEntry {
 	return &m.e[m.n-1]
 }
 
+// clear forgets the memo's entries, keeping their names' buffers: what
+// they point into (a request's bytes and documents) is not the memo's to
+// keep.
+func (m *keyMemo) clear() {
+	for i := range m.e {
+		m.e[i] = memoEntry{name: m.e[i].name[:0]}
+	}
+	m.n = 0
+}
+
 // remember keeps the attribute's field and output for the next record,
 // when its value was written with nothing to fix.
 func (e *memoEntry) remember(wire, out []byte, clean bool) {
