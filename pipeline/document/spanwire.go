@@ -73,6 +73,7 @@ func spansWire(b []byte, opt Options) ([]*Span, []error, error) {
 	w := spanWriters.Get().(*spanWriter)
 	defer w.release()
 	w.docs, w.left, w.opt = make([]Span, 0, n), n, opt
+	w.a.chunk = opt.Chunk
 	w.known = opt.SpanFields
 	if opt.Facts != nil {
 		w.factsOut = *opt.Facts
