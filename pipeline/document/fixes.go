@@ -105,13 +105,6 @@ func (t *timeText) append(b []byte, ns uint64) []byte {
 	return appendFraction(b, ns%1e9)
 }
 
-// appendTime writes member k, the time ns.
-func appendTime(o *obj, k string, ns uint64) {
-	o.key(k)
-	o.b = appendSecond(o.b, int64(ns/1e9))
-	o.b = appendFraction(o.b, ns%1e9)
-}
-
 // appendSecond opens a timestamp: the quote, date and time of day of sec
 // (0 <= sec, year <= 9999), as time.Format writes them, without its
 // general machinery (it was most of Render's time).
