@@ -606,9 +606,9 @@ const maxMemoKeys = 64
 // add makes k the key of entry n.
 func (m *keyMemo) add(k string) *memoEntry {
 	if m.n < len(m.e) {
-		// Its name's buffer is kept.
+		// Its name's buffer is kept (and so are the entries after it,
+		// for theirs).
 		m.e[m.n] = memoEntry{key: k, name: m.e[m.n].name}
-		m.e = m.e[:m.n+1]
 	} else {
 		m.e = append(m.e, memoEntry{key: k})
 	}
@@ -620,6 +620,7 @@ func (m *keyMemo) add(k string) *memoEntry {
 // they point into (a request's bytes and documents) is not the memo's to
 // keep.
 func (m *keyMemo) clear() {
+	m.e = m.e[:cap(m.e)]
 	for i := range m.e {
 		m.e[i] = memoEntry{name: m.e[i].name[:0]}
 	}
