@@ -311,7 +311,7 @@ func (s *Service) empty(kr *kgo.Record, signal string) bool {
 }
 
 // minKeptChunk is the smallest span document chunk kept for reuse.
-const minKeptChunk = 64 << 10
+const minKeptChunk = 8 << 10
 
 // logDocs builds a log record's documents and hands them to sk.
 func (s *Service) logDocs(r *record, enc string, opt document.Options, sk *sink) {
@@ -359,9 +359,10 @@ func (s *Service) spanDocs(r *record, enc string, opt document.Options) {
 	if s.apm != nil {
 		s.apm.want(&opt)
 	}
-	// The documents are written into chunks of s.chunks, as a log
-	// record's are, which go back to it when the record is finished
-	// (Service.reuse). No document is then in a chunk that is reused:
+	// The documents are written into chunks of s.spanChunks, as a log
+	// record's are into s.chunks, which go back to it when the record is
+	// finished (Service.reuse). No document is then in a chunk that is
+	// reused:
 	// every span holds a reference on its record until its document is
 	// indexed, held for its root in the trace buffer included (a span
 	// dropped with its partition leaves its record unfinished, never
@@ -369,13 +370,13 @@ func (s *Service) spanDocs(r *record, enc string, opt document.Options) {
 	// (trace ids, names, groups) is in the spans' own allocations, not in
 	// the chunks (document.Span). A span may be held for the trace group
 	// window, so a kept chunk is taken only when it fits (a large one held
-	// that long would be memory the budget does not count), and small
-	// ones are not kept (they would crowd out the large ones).
+	// that long would be memory the budget does not count); the smallest
+	// (a record of one span) are allocated, and not kept.
 	opt.Chunk = func(n int) []byte {
 		if n < minKeptChunk {
 			return make([]byte, 0, n)
 		}
-		b := s.chunks.getFit(n)
+		b := s.spanChunks.getFit(n)
 		r.chunks = append(r.chunks, b)
 		return b
 	}

@@ -22,18 +22,23 @@ type arena struct {
 // request (so a one-record request gets a one-document chunk).
 const maxChunk = 1 << 20
 
+// firstDocs is how many documents the first chunk is sized for by the
+// estimate, before there is an average.
+const firstDocs = 8
+
 // tail returns an empty slice with room for need bytes, to append one
 // document to; left is how many documents the request still has.
 //
-// The first document gets a chunk of its own, sized by the estimate, and
-// the next chunk is sized by the documents' average for all the rest but
-// the last, which gets the estimate: a chunk sized by the estimate for
-// every document was an eighth larger than they are, and allocating (and
-// so collecting) the bytes of a request's documents was more of their cost
+// The first chunk is sized by the estimate for at most firstDocs
+// documents (a small request's all), and the next by the documents'
+// average for all the rest but the last, which gets the estimate: chunks
+// sized by the estimate for every document were an eighth (spans) to a
+// half (logs) larger than the documents, and allocating (and so
+// collecting) the bytes of a request's documents was more of their cost
 // than writing them.
 func (a *arena) tail(need, left int) []byte {
 	if cap(a.buf)-len(a.buf) < need {
-		n := need
+		n := need * min(max(left, 1), firstDocs)
 		if a.docs > 0 {
 			per := a.used / a.docs
 			n = max(need, min((per+per/64)*max(left-1, 0)+need, maxChunk))
