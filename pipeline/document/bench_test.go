@@ -159,7 +159,7 @@ func BenchmarkSpans(b *testing.B) {
 // BenchmarkSpansChunks is BenchmarkSpans with the documents written into
 // kept chunks (Options.Chunk), given back once the documents are rendered,
 // as the pipeline does (its chunks go back when the record is finished;
-// those under 64 KiB are allocated, and a kept one is taken when it holds
+// those under 8 KiB are allocated, and a kept one is taken when it holds
 // at most twice what is asked): against BenchmarkSpans, the price of
 // allocating and collecting the documents' own bytes.
 func BenchmarkSpansChunks(b *testing.B) {
@@ -167,7 +167,7 @@ func BenchmarkSpansChunks(b *testing.B) {
 	var kept, used [][]byte
 	o := opts
 	o.Chunk = func(n int) []byte {
-		if n < 64<<10 {
+		if n < 8<<10 {
 			return make([]byte, 0, n)
 		}
 		for i, c := range kept {
