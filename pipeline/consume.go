@@ -318,6 +318,9 @@ func (s *Service) empty(kr *kgo.Record, signal string) bool {
 	return true
 }
 
+// minKeptChunk is the smallest span document chunk kept for reuse.
+const minKeptChunk = 8 << 10
+
 // logDocs builds a log record's documents and hands them to sk.
 func (s *Service) logDocs(r *record, enc string, opt document.Options, sk *sink) {
 	kr, now := r.kr, opt.Now
@@ -363,6 +366,27 @@ func (s *Service) spanDocs(r *record, enc string, opt document.Options) {
 	kr, now := r.kr, opt.Now
 	if s.apm != nil {
 		s.apm.want(&opt)
+	}
+	// The documents are written into chunks of s.spanChunks, as a log
+	// record's are into s.chunks, which go back to it when the record is
+	// finished (Service.reuse). No document is then in a chunk that is
+	// reused:
+	// every span holds a reference on its record until its document is
+	// indexed, held for its root in the trace buffer included (a span
+	// dropped with its partition leaves its record unfinished, never
+	// reused), and what the trace buffer keeps longer than the record
+	// (trace ids, names, groups) is in the spans' own allocations, not in
+	// the chunks (document.Span). A span may be held for the trace group
+	// window, so a kept chunk is taken only when it fits (a large one held
+	// that long would be memory the budget does not count); the smallest
+	// (a record of one span) are allocated, and not kept.
+	opt.Chunk = func(n int) []byte {
+		if n < minKeptChunk {
+			return make([]byte, 0, n)
+		}
+		b := s.spanChunks.getFit(n)
+		r.chunks = append(r.chunks, b)
+		return b
 	}
 	spans, errs, err := spanDocuments(enc, kr.Value, opt)
 	if err != nil {

@@ -23,6 +23,20 @@ func (l *freeList) get(size int) []byte {
 	return make([]byte, 0, size+size/8)
 }
 
+// getFit is get for a buffer that may be held long: a kept one is taken
+// only when it holds at most twice size (otherwise it stays kept).
+func (l *freeList) getFit(size int) []byte {
+	select {
+	case b := <-l.c:
+		if cap(b) >= size && cap(b) <= 2*size {
+			return b[:0]
+		}
+		l.put(b)
+	default:
+	}
+	return make([]byte, 0, size+size/8)
+}
+
 // take returns a kept buffer of any size, or a new one of size bytes: for
 // a user that grows it as needed.
 func (l *freeList) take(size int) []byte {

@@ -210,8 +210,12 @@ func (s *Service) finish(r *record) {
 // A dead-lettered record's are left to the garbage collector: its value is
 // on its way to the DLQ. A span record's value is its own copy (handle).
 func (s *Service) reuse(r *record) {
+	chunks := s.chunks
+	if r.signal == signalSpans {
+		chunks = s.spanChunks
+	}
 	for _, c := range r.chunks {
-		s.chunks.put(c)
+		chunks.put(c)
 	}
 	r.chunks = nil
 	if r.signal == signalLogs {

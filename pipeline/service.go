@@ -78,6 +78,11 @@ type Service struct {
 	// they take is what 5 MiB bulk bodies took before documents were
 	// sent from their chunks (sink.body).
 	chunks *freeList
+	// spanChunks are span records' chunks, kept apart: a span record's are
+	// smaller (the collector writes a record per trace and batch), and
+	// among the log records' they would only be taken and dropped as too
+	// small.
+	spanChunks *freeList
 
 	// logHead is the bulk action line log documents are rendered after,
 	// their id at logHeadID (document.Options.Head).
@@ -126,7 +131,7 @@ func New(cfg Config, deps component.Deps) (*Service, error) {
 	tg := cfg.TraceGroup
 	tg.Repair = tg.Repair && cfg.talksToOpenSearch()
 	s := &Service{cfg: cfg, log: log, m: newMetrics(reg), sides: newSides(clients...), tracker: newTracker(), traces: newTraceBuffer(tg, int(cfg.MaxInFlightBytes/2)), avgCost: initialRecordCost,
-		chunks: newFreeList(16), fair: newFairShare(cfg.Kafka.Logs.Topic, cfg.Kafka.Spans.Topic)}
+		chunks: newFreeList(16), spanChunks: newFreeList(16), fair: newFairShare(cfg.Kafka.Logs.Topic, cfg.Kafka.Spans.Topic)}
 	s.initDocuments()
 	s.initSink(clients, reg)
 	s.initFeeds(tg, reg)

@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/vigil-dev/vigil/pipeline/document"
 	"github.com/vigil-dev/vigil/pipeline/opensearch"
@@ -186,5 +188,100 @@ func TestPermanentInstallError(t *testing.T) {
 		{errors.New("connection refused"), false},
 	} {
 		require.Equal(t, tc.want, permanent(tc.err), "%v", tc.err)
+	}
+}
+
+// TestReusedChunksKeepHeldSpans: span documents are written into kept
+// chunks, as logs are, and a span held for its trace's root keeps its
+// record, and so its chunk, from being reused: with records finishing
+// (and their chunks reused) while others' spans are held, every span
+// indexed is still the document rendered from its own record.
+func TestReusedChunksKeepHeldSpans(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.cfg
+	cfg.Bulk.MaxBytes = 64 << 10
+	cfg.MaxInFlightBytes = 32 << 20
+	const records, perRecord = 12, 100
+	// Record i holds the children of traces i*perRecord...; their roots
+	// come in a record of their own after the next record's children,
+	// so that one record's spans are held while another's finish.
+	payload := func(i int, roots bool) []byte {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "reuse")
+		ss := rs.ScopeSpans().AppendEmpty()
+		for j := range perRecord {
+			sp := ss.Spans().AppendEmpty()
+			sp.SetTraceID(pcommon.TraceID{0xc, byte(i), byte(j)})
+			sp.SetStartTimestamp(pcommon.NewTimestampFromTime(t0))
+			sp.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(time.Duration(1+i*perRecord+j) * time.Microsecond)))
+			if roots {
+				sp.SetSpanID(pcommon.SpanID{1})
+				sp.SetName(fmt.Sprintf("GET /root/%d/%d", i, j))
+				continue
+			}
+			sp.SetSpanID(pcommon.SpanID{2})
+			sp.SetParentSpanID(pcommon.SpanID{1})
+			sp.SetName(fmt.Sprintf("SELECT %d/%d", i, j))
+			sp.Attributes().PutStr("url.path", fmt.Sprintf("/api/v1/orders/%d/%d/%s", i, j, strings.Repeat("x", 200)))
+			sp.Attributes().PutStr("http.request.method", "GET")
+		}
+		b, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+		require.NoError(t, err)
+		return b
+	}
+	want := map[string]map[string]any{}
+	docs := func(v []byte) []*document.Span {
+		spans, errs, err := document.SpansOTLP(v, document.Options{Now: time.Now()})
+		require.NoError(t, err)
+		require.Empty(t, errs)
+		return spans
+	}
+	for i := range records {
+		children, roots := payload(i, false), payload(i, true)
+		rootSpans := docs(roots)
+		for j, sp := range docs(children) {
+			g := rootSpans[j].Group()
+			var src map[string]any
+			require.NoError(t, json.Unmarshal(sp.Render(&g), &src))
+			want[sp.ID()] = src
+		}
+		for _, sp := range rootSpans {
+			g := sp.Group()
+			var src map[string]any
+			require.NoError(t, json.Unmarshal(sp.Render(&g), &src))
+			want[sp.ID()] = src
+		}
+	}
+	require.Len(t, want, 2*records*perRecord)
+	for i := range records {
+		e.produce(cfg.Kafka.Spans.Topic, 0, payload(i, false))
+		if i > 0 {
+			e.produce(cfg.Kafka.Spans.Topic, 0, payload(i-1, true))
+		}
+	}
+	e.produce(cfg.Kafka.Spans.Topic, 0, payload(records-1, true))
+	stop := e.run(cfg, prometheus.NewRegistry())
+	eventually(t, "every span", func() bool { return e.count(cfg.Indices.SpanAlias, "") == len(want) })
+	require.NoError(t, stop())
+
+	res, err := e.os.Do(t.Context(), http.MethodPost, "/"+cfg.Indices.SpanAlias+"/_search",
+		[]byte(fmt.Sprintf(`{"size":%d,"query":{"match_all":{}}}`, len(want))))
+	require.NoError(t, err)
+	require.Equal(t, 200, res.Status, string(res.Body))
+	var got struct {
+		Hits struct {
+			Hits []struct {
+				ID     string         `json:"_id"`
+				Source map[string]any `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	require.NoError(t, json.Unmarshal(res.Body, &got))
+	require.Len(t, got.Hits.Hits, len(want))
+	for _, h := range got.Hits.Hits {
+		w, ok := want[h.ID]
+		require.True(t, ok, "span %s is none of the records'", h.ID)
+		require.Equal(t, w, h.Source, "span %s", h.ID)
 	}
 }

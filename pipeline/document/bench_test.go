@@ -156,6 +156,41 @@ func BenchmarkSpans(b *testing.B) {
 	})
 }
 
+// BenchmarkSpansChunks is BenchmarkSpans with the documents written into
+// kept chunks (Options.Chunk), given back once the documents are rendered,
+// as the pipeline does (its chunks go back when the record is finished;
+// those under 8 KiB are allocated, and a kept one is taken when it holds
+// at most twice what is asked): against BenchmarkSpans, the price of
+// allocating and collecting the documents' own bytes.
+func BenchmarkSpansChunks(b *testing.B) {
+	raw, _ := benchTraces(b)
+	var kept, used [][]byte
+	o := opts
+	o.Chunk = func(n int) []byte {
+		if n < 8<<10 {
+			return make([]byte, 0, n)
+		}
+		for i, c := range kept {
+			if cap(c) >= n && cap(c) <= 2*n {
+				kept = append(kept[:i], kept[i+1:]...)
+				used = append(used, c)
+				return c[:0]
+			}
+		}
+		c := make([]byte, 0, n)
+		used = append(used, c)
+		return c
+	}
+	benchSpans(b, func() []*Span {
+		kept, used = append(kept, used...), used[:0]
+		spans, errs, err := SpansOTLP(raw, o)
+		if err != nil || len(errs) > 0 {
+			b.Fatal(err, errs)
+		}
+		return spans
+	})
+}
+
 // BenchmarkSpansFacts is BenchmarkSpans handing out the APM derivation's
 // facts as well (Options.Facts): their price, against BenchmarkSpans.
 func BenchmarkSpansFacts(b *testing.B) {

@@ -111,6 +111,9 @@
 //	log ids, repeats in a request          log.go hexID, distinguishRepeats        TestLogIDsOfRepeats, FuzzLogsOTLP
 //	the documents' own members and order   log.go logWriter.log, spanwire.go       golden files (go test -update),
 //	                                       spanWriter.span, span.go Render         both fuzz targets
+//	the trace group members (a span's      span.go appendGroup                     golden files, TestTimeText,
+//	  last, and a repair's update)                                                 TestUpdateDocMatchesRender
+//	document buffers: a request's chunks   arena.go arena (Options.Chunk)          both fuzz targets
 //
 // # Service map
 //

@@ -105,13 +105,6 @@ func (t *timeText) append(b []byte, ns uint64) []byte {
 	return appendFraction(b, ns%1e9)
 }
 
-// appendTime writes member k, the time ns.
-func appendTime(o *obj, k string, ns uint64) {
-	o.key(k)
-	o.b = appendSecond(o.b, int64(ns/1e9))
-	o.b = appendFraction(o.b, ns%1e9)
-}
-
 // appendSecond opens a timestamp: the quote, date and time of day of sec
 // (0 <= sec, year <= 9999), as time.Format writes them, without its
 // general machinery (it was most of Render's time).
@@ -150,12 +143,22 @@ func appendSecond(b []byte, sec int64) []byte {
 // without trailing zeros (none when 0), the zone and the quote.
 func appendFraction(b []byte, frac uint64) []byte {
 	if frac != 0 {
+		// Three digits at a time, and whole groups of trailing zeros
+		// cut without looking at their digits (a clock in micro- or
+		// milliseconds leaves them).
+		hi, mid, lo := frac/1e6, frac/1e3%1000, frac%1000
 		d := [10]byte{'.'}
-		for i := 9; i >= 1; i-- {
-			d[i] = byte('0' + frac%10)
-			frac /= 10
-		}
+		copy(d[1:4], digits3[hi*3:hi*3+3])
+		copy(d[4:7], digits3[mid*3:mid*3+3])
+		copy(d[7:10], digits3[lo*3:lo*3+3])
 		n := len(d)
+		switch {
+		case lo != 0:
+		case mid != 0:
+			n = 7
+		default:
+			n = 4
+		}
 		for d[n-1] == '0' {
 			n--
 		}
@@ -163,3 +166,11 @@ func appendFraction(b []byte, frac uint64) []byte {
 	}
 	return append(b, 'Z', '"')
 }
+
+// digits3 is "000001002...999": i's three digits at 3*i.
+var digits3 = func() (d [3000]byte) {
+	for i := range 1000 {
+		d[3*i], d[3*i+1], d[3*i+2] = byte('0'+i/100), byte('0'+i/10%10), byte('0'+i%10)
+	}
+	return d
+}()

@@ -14,8 +14,10 @@ type Options struct {
 	// missing or impossible event time.
 	RecordTime time.Time
 	// Chunk, if set, gives the empty buffers (of at least n bytes) that
-	// log documents are written into, so that the caller can reuse them
-	// once it is done with the documents. Nil: they are allocated.
+	// log and span documents are written into, so that the caller can
+	// reuse them once it is done with the documents (for a Span, once it
+	// is rendered and the rendering used: its strings, which a trace's
+	// state may keep longer, are not in them). Nil: they are allocated.
 	Chunk func(n int) []byte
 	// Head, if set, is written before every log document, which is then
 	// followed by a newline (Log.Line), and the document's id is written

@@ -93,3 +93,10 @@ func appendMap(b []byte, m pcommon.Map, fx *fixes, field string, depth int, atKe
 func timeString(ns uint64) string {
 	return time.Unix(0, int64(ns)).UTC().Format(time.RFC3339Nano)
 }
+
+// appendTime writes member k, the time ns (for the oracles).
+func appendTime(o *obj, k string, ns uint64) {
+	o.key(k)
+	o.b = appendSecond(o.b, int64(ns/1e9))
+	o.b = appendFraction(o.b, ns%1e9)
+}

@@ -2,6 +2,7 @@ package document
 
 import (
 	"errors"
+	"strconv"
 )
 
 // Span is one span document before its trace group is known. Render
@@ -70,18 +71,29 @@ func (s *Span) Render(g *TraceGroup) []byte {
 		out = append(make([]byte, 0, s.Size()), s.body...)
 	}
 	s.rendered = true
-	o := obj{b: out, first: false}
+	out = appendGroup(append(out, ','), g)
+	return append(out, '}')
+}
+
+// noGroup is the trace group members of a span whose root has not been
+// seen, as Data Prepper writes them.
+const noGroup = `"traceGroup":null,"traceGroupFields":{"endTime":null,"durationInNanos":null,"statusCode":null}`
+
+// appendGroup writes the trace group members, traceGroup and
+// traceGroupFields, of g (nil: unknown): Render's last members, and an
+// update's (UpdateDoc).
+func appendGroup(b []byte, g *TraceGroup) []byte {
 	if g == nil {
-		o.raw("traceGroup", []byte("null"))
-		o.raw("traceGroupFields", []byte(`{"endTime":null,"durationInNanos":null,"statusCode":null}`))
-		return o.close()
+		return append(b, noGroup...)
 	}
-	o.str("traceGroup", g.Name)
-	o.key("traceGroupFields")
-	f := newObj(o.b, nil)
-	appendTime(&f, "endTime", g.EndTime)
-	f.int("durationInNanos", g.DurationInNanos)
-	f.int("statusCode", int64(g.StatusCode))
-	o.b = f.close()
-	return o.close()
+	b = append(b, `"traceGroup":`...)
+	b = appendString(b, g.Name, nil, "")
+	b = append(b, `,"traceGroupFields":{"endTime":`...)
+	b = appendSecond(b, int64(g.EndTime/1e9))
+	b = appendFraction(b, g.EndTime%1e9)
+	b = append(b, `,"durationInNanos":`...)
+	b = strconv.AppendInt(b, g.DurationInNanos, 10)
+	b = append(b, `,"statusCode":`...)
+	b = strconv.AppendInt(b, int64(g.StatusCode), 10)
+	return append(b, '}')
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -69,7 +70,10 @@ func spansWire(b []byte, opt Options) ([]*Span, []error, error) {
 	if !ok {
 		return nil, nil, errGiveUp
 	}
-	w := spanWriter{docs: make([]Span, 0, n), left: n, opt: opt}
+	w := spanWriters.Get().(*spanWriter)
+	defer w.release()
+	w.docs, w.left, w.opt = make([]Span, 0, n), n, opt
+	w.a.chunk = opt.Chunk
 	w.known = opt.SpanFields
 	if opt.Facts != nil {
 		w.factsOut = *opt.Facts
@@ -95,6 +99,25 @@ func spansWire(b []byte, opt Options) ([]*Span, []error, error) {
 		spans[i] = &w.docs[i]
 	}
 	return spans, w.errs, nil
+}
+
+// spanWriters keeps spanWriters, whose buffers (the resource's and the
+// scope's members, the overflow, the memo's names) are a request's
+// scratch: growing them anew for every request was a tenth of its
+// allocations. Nothing a request returns points into them; release drops
+// what points into the request (its bytes, its documents).
+var spanWriters = sync.Pool{New: func() any { return new(spanWriter) }}
+
+// release clears w of the request and gives it back to spanWriters.
+func (w *spanWriter) release() {
+	*w = spanWriter{
+		svcMember: w.svcMember[:0], resFlat: w.resFlat[:0], scopeFlat: w.scopeFlat[:0],
+		fx: w.fx, sink: attrSink{over: w.sink.over[:0], full: w.sink.full[:0]},
+		memo: w.memo, times: w.times,
+	}
+	w.fx.resetTo(nil)
+	w.memo.clear()
+	spanWriters.Put(w)
 }
 
 // spanWriter renders one request's span documents.
@@ -410,6 +433,13 @@ func (s *wspan) repair(opt Options, fx *fixes) {
 	}
 }
 
+// Where head writes the ids' hex in a document.
+const (
+	traceIDAt  = len(`{"traceId":"`)
+	spanIDAt   = traceIDAt + 32 + len(`","spanId":"`)
+	parentIDAt = spanIDAt + 16 + len(`","parentSpanId":"`)
+)
+
 // head writes the span's own members, from traceId to the scope's.
 func (w *spanWriter) head(b []byte, s *wspan, fx *fixes) []byte {
 	b = append(b, `{"traceId":"`...)
@@ -478,10 +508,13 @@ func (w *spanWriter) keep(b []byte, s *wspan) {
 	}
 	// The strings a span lends the trace buffer, which remembers them
 	// longer than the request: their own allocation, not the request's.
+	// The ids' hex is the document's (head).
 	strs := make([]byte, 0, 64+len(s.name))
-	strs = hex.AppendEncode(strs, s.traceID)
-	strs = hex.AppendEncode(strs, s.spanID)
-	strs = hex.AppendEncode(strs, s.parentID)
+	strs = append(strs, b[traceIDAt:traceIDAt+32]...)
+	strs = append(strs, b[spanIDAt:spanIDAt+16]...)
+	if !zero(s.parentID) {
+		strs = append(strs, b[parentIDAt:parentIDAt+16]...)
+	}
 	strs = append(strs, s.name...)
 	sp := Span{
 		TraceID:     unsafe.String(&strs[0], 32),
@@ -509,13 +542,14 @@ func (w *spanWriter) events(b, evs []byte, start uint64, fx *fixes) ([]byte, boo
 		var t uint64
 		var name []byte
 		var dropped uint32
-		attrs := false
+		var attrs span3
 		var seen once
 		for e := ev; len(e) > 0; {
 			f, n := next(e)
 			if n == 0 {
 				return b, false
 			}
+			at := len(ev) - len(e)
 			e = e[n:]
 			switch {
 			case f.num == 1 && f.typ == protowire.Fixed64Type && seen.first(1):
@@ -523,7 +557,7 @@ func (w *spanWriter) events(b, evs []byte, start uint64, fx *fixes) ([]byte, boo
 			case f.num == 2 && f.typ == protowire.BytesType && seen.first(2):
 				name = f.b
 			case f.num == 3 && f.typ == protowire.BytesType:
-				attrs = true
+				attrs.add(at, at+n)
 			case f.num == 4 && f.typ == protowire.VarintType && seen.first(4):
 				dropped = uint32(f.u)
 			default:
@@ -538,7 +572,7 @@ func (w *spanWriter) events(b, evs []byte, start uint64, fx *fixes) ([]byte, boo
 			t = start
 		}
 		b = w.times.append(b, t)
-		return w.closeNested(b, ev, 3, attrs, "events.attributes", dropped, fx)
+		return w.closeNested(b, attrs.of(ev), 3, "events.attributes", dropped, fx)
 	})
 }
 
@@ -548,13 +582,14 @@ func (w *spanWriter) links(b, lns []byte, fx *fixes) ([]byte, bool) {
 	return w.nested(append(b, `,"links":[`...), lns, 13, func(b, ln []byte) ([]byte, bool) {
 		var traceID, spanID, state []byte
 		var dropped uint32
-		attrs := false
+		var attrs span3
 		var seen once
 		for l := ln; len(l) > 0; {
 			f, n := next(l)
 			if n == 0 {
 				return b, false
 			}
+			at := len(ln) - len(l)
 			l = l[n:]
 			if f.num != 4 && !seen.first(f.num) {
 				return b, false
@@ -567,7 +602,7 @@ func (w *spanWriter) links(b, lns []byte, fx *fixes) ([]byte, bool) {
 			case f.num == 3 && f.typ == protowire.BytesType:
 				state = f.b
 			case f.num == 4 && f.typ == protowire.BytesType:
-				attrs = true
+				attrs.add(at, at+n)
 			case f.num == 5 && f.typ == protowire.VarintType:
 				dropped = uint32(f.u)
 			case f.num == 6 && f.typ == protowire.Fixed32Type:
@@ -586,7 +621,7 @@ func (w *spanWriter) links(b, lns []byte, fx *fixes) ([]byte, bool) {
 		}
 		b = append(b, `","traceState":`...)
 		b = appendString(b, str(state), fx, "traceState")
-		return w.closeNested(b, ln, 4, attrs, "links.attributes", dropped, fx)
+		return w.closeNested(b, attrs.of(ln), 4, "links.attributes", dropped, fx)
 	})
 }
 
@@ -612,13 +647,14 @@ func (w *spanWriter) nested(b, msg []byte, num protowire.Number, one func(b, m [
 	return append(b, ']'), true
 }
 
-// closeNested ends an event's or link's object: its attributes (field num
-// of msg, when it has any), dots in keys as "@", and droppedAttributesCount.
-func (w *spanWriter) closeNested(b, msg []byte, num protowire.Number, attrs bool, field string, dropped uint32, fx *fixes) ([]byte, bool) {
+// closeNested ends an event's or link's object: its attributes (the fields
+// num of attrs, which spans them and whatever lies between them; nil when
+// there are none), dots in keys as "@", and droppedAttributesCount.
+func (w *spanWriter) closeNested(b, attrs []byte, num protowire.Number, field string, dropped uint32, fx *fixes) ([]byte, bool) {
 	b = append(b, `,"attributes":`...)
-	if attrs {
+	if attrs != nil {
 		var ok bool
-		if b, ok = w.appendMap(b, attrsOf(msg, num, false), mapOut{fx: fx, field: field, atKeys: true}, 0, nil); !ok {
+		if b, ok = w.appendMap(b, attrsOf(attrs, num, false), mapOut{fx: fx, field: field, atKeys: true}, 0, nil); !ok {
 			return b, false
 		}
 	} else {

@@ -275,8 +275,7 @@ func TestTimeText(t *testing.T) {
 		}
 		want := `"` + timeString(ns) + `"`
 		require.Equal(t, want, string(tt.append(nil, ns)))
-		o := obj{first: true}
-		appendTime(&o, "k", ns)
-		require.Equal(t, `"k":`+want, string(o.b))
+		g := appendGroup(nil, &TraceGroup{EndTime: ns})
+		require.Equal(t, `"traceGroup":"","traceGroupFields":{"endTime":`+want+`,"durationInNanos":0,"statusCode":0}`, string(g))
 	}
 }

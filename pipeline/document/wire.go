@@ -606,14 +606,25 @@ const maxMemoKeys = 64
 // add makes k the key of entry n.
 func (m *keyMemo) add(k string) *memoEntry {
 	if m.n < len(m.e) {
-		// Its name's buffer is kept.
+		// Its name's buffer is kept (and so are the entries after it,
+		// for theirs).
 		m.e[m.n] = memoEntry{key: k, name: m.e[m.n].name}
-		m.e = m.e[:m.n+1]
 	} else {
 		m.e = append(m.e, memoEntry{key: k})
 	}
 	m.n++
 	return &m.e[m.n-1]
+}
+
+// clear forgets the memo's entries, keeping their names' buffers: what
+// they point into (a request's bytes and documents) is not the memo's to
+// keep.
+func (m *keyMemo) clear() {
+	m.e = m.e[:cap(m.e)]
+	for i := range m.e {
+		m.e[i] = memoEntry{name: m.e[i].name[:0]}
+	}
+	m.n = 0
 }
 
 // remember keeps the attribute's field and output for the next record,
