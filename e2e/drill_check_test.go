@@ -277,13 +277,32 @@ func (d *drill) ids(base string) (map[string]struct{}, int) {
 	return out, dups
 }
 
+// clusterVersion is the version an OpenSearch cluster reports, for the
+// report ("" if it does not answer).
+func clusterVersion(url string) string {
+	res, err := http.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer res.Body.Close()
+	var info struct {
+		Version struct {
+			Number string `json:"number"`
+		} `json:"version"`
+	}
+	if json.NewDecoder(res.Body).Decode(&info) != nil {
+		return ""
+	}
+	return info.Version.Number
+}
+
 // report prints the timeline and writes it as a markdown section to
 // $VIGIL_DRILL_REPORT when set (scripts/bench.d/40-failover.sh).
 func (d *drill) report(rounds ...*round) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Failover drill: primary OpenSearch SIGKILLed under load\n\n")
 	fmt.Fprintf(&b, "Command: `make drill` (or `scripts/bench.d/40-failover.sh`): `go test -tags e2e -run TestFailoverDrill ./e2e/` on real\n")
-	fmt.Fprintf(&b, "Kafka, two single-node OpenSearch 2.19 clusters and Prometheus (scrape interval 5 s), with `vigil collector`, `pipeline`\n")
+	fmt.Fprintf(&b, "Kafka, two single-node OpenSearch %s clusters and Prometheus (scrape interval 5 s), with `vigil collector`, `pipeline`\n", clusterVersion(d.standby))
 	fmt.Fprintf(&b, "(health probe 1 s), `detector` (interval 1 s, rule `min(vigil_pipeline_opensearch_up{cluster=\"primary\"}) < 1`,\n")
 	fmt.Fprintf(&b, "for %s, recover_for %s) and `alerting` (critical_for %s, dwell %s; Slack: slackfake), telemetrygen sending 25 logs/s.\n\n",
 		drillFor, drillFor, drillCriticalFor, drillDwell)
