@@ -148,8 +148,16 @@ func TestReusedBuffersKeepDocuments(t *testing.T) {
 	eventually(t, "every log", func() bool { return e.count(cfg.Indices.LogsDataStream, "") == records*perRecord })
 	require.NoError(t, stop())
 
-	res, err := e.os.Do(t.Context(), http.MethodPost, "/"+cfg.Indices.LogsDataStream+"/_search",
-		[]byte(fmt.Sprintf(`{"size":%d,"query":{"match_all":{}}}`, records*perRecord)))
+	e.requireDocs(cfg.Indices.LogsDataStream, want)
+}
+
+// requireDocs checks that index holds exactly the documents of want, by
+// id, each with the source want has for it.
+func (e *env) requireDocs(index string, want map[string]map[string]any) {
+	t := e.t
+	t.Helper()
+	res, err := e.os.Do(t.Context(), http.MethodPost, "/"+index+"/_search",
+		[]byte(fmt.Sprintf(`{"size":%d,"query":{"match_all":{}}}`, len(want))))
 	require.NoError(t, err)
 	require.Equal(t, 200, res.Status, string(res.Body))
 	var got struct {
@@ -161,7 +169,7 @@ func TestReusedBuffersKeepDocuments(t *testing.T) {
 		} `json:"hits"`
 	}
 	require.NoError(t, json.Unmarshal(res.Body, &got))
-	require.Len(t, got.Hits.Hits, records*perRecord)
+	require.Len(t, got.Hits.Hits, len(want))
 	for _, h := range got.Hits.Hits {
 		w, ok := want[h.ID]
 		require.True(t, ok, "document %s is none of the records'", h.ID)
@@ -265,23 +273,5 @@ func TestReusedChunksKeepHeldSpans(t *testing.T) {
 	eventually(t, "every span", func() bool { return e.count(cfg.Indices.SpanAlias, "") == len(want) })
 	require.NoError(t, stop())
 
-	res, err := e.os.Do(t.Context(), http.MethodPost, "/"+cfg.Indices.SpanAlias+"/_search",
-		[]byte(fmt.Sprintf(`{"size":%d,"query":{"match_all":{}}}`, len(want))))
-	require.NoError(t, err)
-	require.Equal(t, 200, res.Status, string(res.Body))
-	var got struct {
-		Hits struct {
-			Hits []struct {
-				ID     string         `json:"_id"`
-				Source map[string]any `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	require.NoError(t, json.Unmarshal(res.Body, &got))
-	require.Len(t, got.Hits.Hits, len(want))
-	for _, h := range got.Hits.Hits {
-		w, ok := want[h.ID]
-		require.True(t, ok, "span %s is none of the records'", h.ID)
-		require.Equal(t, w, h.Source, "span %s", h.ID)
-	}
+	e.requireDocs(cfg.Indices.SpanAlias, want)
 }
