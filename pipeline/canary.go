@@ -14,8 +14,9 @@ import (
 // canary tracking is off or the record names no collector) and whether it
 // is a collector heartbeat (isHB), which is never indexed as user data. hb
 // is the heartbeat whose document goes to the canary index: nil for one
-// read before (the collector wrote it twice after a produce error, or the
-// pipeline reads it again after a rebalance), which is only counted.
+// seen before (the collector wrote it twice after a produce error), which is
+// only counted. A partition handed over again starts afresh (Forget): its
+// heartbeats read again are indexed again, a 409 against their document.
 func (s *Service) canaryOf(kr *kgo.Record, signal, enc string, now time.Time) (seg *canary.Segment, hb *canary.Heartbeat, isHB bool) {
 	var instance string
 	for _, h := range kr.Headers {

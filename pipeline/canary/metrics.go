@@ -22,7 +22,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"topic"}),
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_pipeline_canary_duplicate_heartbeats_total",
-			Help: "Heartbeats read again (written twice by a collector's retry, or read again after a rebalance): counted as records, indexed nowhere, by topic.",
+			Help: "Heartbeats already seen (written twice by a collector's retry after a produce error): counted as records, indexed nowhere, by topic.",
 		}, []string{"topic"}),
 		freshness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "vigil_pipeline_canary_freshness_seconds",
