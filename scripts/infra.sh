@@ -477,6 +477,11 @@ num.partitions=3
 # group only slows them down.
 group.initial.rebalance.delay.ms=0
 
+# The log cleaner's dedupe buffer is allocated whole at start (128 MiB by
+# default): in a cluster node's 256 MiB heap that once failed with
+# OutOfMemoryError during startup. The compacted topics here are small.
+log.cleaner.dedupe.buffer.size=16777216
+
 # Large-record tests send ~20 MB records; allow 32 MiB per batch.
 message.max.bytes=33554432
 replica.fetch.max.bytes=33554432
